@@ -1,0 +1,12 @@
+"""fairseq-vanilla: a from-scratch, paper-faithful Transformer for fairseq's ``--user-dir``.
+
+Importing the package registers the model, its architectures, the criteria and the ``noam`` LR scheduler,
+makes fairseq load checkpoints with torch's ``weights_only`` unpickler (see :mod:`.checkpoint_safety`) and
+keeps every example of every split (see :mod:`.no_sentence_lost`).
+"""
+from . import checkpoint_safety, no_sentence_lost  # noqa: F401  (patches first)
+from . import criterions, lr_scheduler, models  # noqa: F401  (registers)
+from .models import VanillaTransformerModel  # noqa: F401
+
+checkpoint_safety.install()
+no_sentence_lost.install()

@@ -1,0 +1,1 @@
+from .label_smoothed_cross_entropy import VanillaLabelSmoothedCrossEntropyCriterion, label_smoothed_nll_loss  # noqa: F401

@@ -1,0 +1,1 @@
+from .noam import NoamSchedule, noam_lr  # noqa: F401

@@ -1,0 +1,1 @@
+from .vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel  # noqa: F401 (registers)

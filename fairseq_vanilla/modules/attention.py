@@ -1,0 +1,97 @@
+"""Scaled dot-product attention, softmax(QKᵀ/√d_k)V (§3.2.1).
+
+Pure functions, no fairseq. Tensors are batch-first: ``(B, h, T, d_k)``.
+Masks use fairseq's convention: ``True`` marks a position that must get zero weight.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def build_mask(
+    key_padding_mask: Optional[Tensor], causal: bool, tq: int, tk: int, device
+) -> Optional[Tensor]:
+    """Combine a key-padding mask ``(B, T_k)`` and a causal mask into one ``(B|1, 1, T_q, T_k)`` bool mask.
+
+    The causal mask lets query ``i`` see keys ``j ≤ i + (T_k - T_q)``: with a cache of earlier keys the
+    newest query sits at the end of the key sequence (§3.2.3, "preventing leftward information flow").
+    """
+    mask = None
+    if causal:
+        mask = torch.ones(tq, tk, dtype=torch.bool, device=device).triu(1 + tk - tq)  # (T_q, T_k)
+        mask = mask[None, None]  # (1, 1, T_q, T_k)
+    if key_padding_mask is not None:
+        pad = key_padding_mask[:, None, None, :].to(torch.bool)  # (B, 1, 1, T_k)
+        mask = pad if mask is None else (mask | pad)
+    return mask
+
+
+def scaled_dot_product_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Optional[Tensor] = None,
+    dropout_p: float = 0.0,
+    training: bool = False,
+) -> Tuple[Tensor, Tensor]:
+    """softmax(QKᵀ/√d_k)V (§3.2.1), the plain formula; returns ``(output, weights)``.
+
+    This is the reference the fast path is tested against. A row whose keys are all masked gets
+    all-zero weights (and a zero output) instead of the NaN that softmax over ``-inf`` would give.
+    Differs from the paper: optional dropout on the weights (fairseq's ``--attention-dropout``; 0 in the paper).
+    """
+    d_k = q.size(-1)
+    scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(d_k)  # (B, h, T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(mask, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores.float(), dim=-1).to(q.dtype)  # (B, h, T_q, T_k)
+    if mask is not None:
+        weights = weights.masked_fill(mask, 0.0)  # all-masked rows: 0, not uniform
+    if dropout_p > 0.0 and training:
+        weights_dropped = F.dropout(weights, p=dropout_p, training=True)
+    else:
+        weights_dropped = weights
+    return torch.matmul(weights_dropped, v), weights  # (B, h, T_q, d_k)
+
+
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    key_padding_mask: Optional[Tensor] = None,
+    causal: bool = False,
+    dropout_p: float = 0.0,
+    training: bool = False,
+    need_weights: bool = False,
+    fast: bool = True,
+) -> Tuple[Tensor, Optional[Tensor]]:
+    """softmax(QKᵀ/√d_k + M)V (§3.2.1) with M built from padding and causality; returns ``(output, weights|None)``.
+
+    ``fast=True`` and ``need_weights=False`` use ``torch.nn.functional.scaled_dot_product_attention``
+    (fused kernels); otherwise the plain formula above runs and its weights are returned.
+    """
+    tq, tk = q.size(-2), k.size(-2)
+    if fast and not need_weights:
+        if key_padding_mask is None and (not causal or tq == 1):
+            # no mask at all (a single decoding step sees every cached key)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p if training else 0.0)
+        elif key_padding_mask is None and tq == tk:
+            out = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=dropout_p if training else 0.0, is_causal=True
+            )
+        else:
+            mask = build_mask(key_padding_mask, causal, tq, tk, q.device)
+            # SDPA's boolean masks mean "may attend"; an additive mask with the dtype's minimum keeps
+            # all-masked rows finite (uniform weights) rather than NaN.
+            bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(
+                mask, torch.finfo(q.dtype).min
+            )
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias, dropout_p=dropout_p if training else 0.0
+            )
+        return out, None
+    mask = build_mask(key_padding_mask, causal, tq, tk, q.device)
+    return scaled_dot_product_attention(q, k, v, mask, dropout_p, training)

@@ -1,0 +1,70 @@
+"""Encoder and decoder layers (§3.1): self-attention, cross-attention and FFN, each in a post-norm residual.
+
+Plain PyTorch, batch-first ``(B, T, d_model)``. A decoder layer takes an explicit ``cache`` dict for
+incremental decoding: ``{"self_attn": {...}, "cross_attn": {...}}``, filled by the attention modules.
+"""
+from typing import Dict, Optional, Tuple
+
+from torch import Tensor, nn
+
+from .feed_forward import PositionwiseFeedForward
+from .multi_head_attention import MultiHeadAttention
+from .residual import PostNormResidual
+
+
+class EncoderLayer(nn.Module):
+    """x ← LayerNorm(x + Dropout(SelfAttn(x))); x ← LayerNorm(x + Dropout(FFN(x))) (§3.1, encoder)."""
+
+    def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
+                 activation_dropout: float = 0.0):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.self_attn_residual = PostNormResidual(d_model, dropout)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
+        self.ffn_residual = PostNormResidual(d_model, dropout)
+
+    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None,
+                need_weights: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+        """x ``(B, S, d_model)``, padding_mask ``(B, S)`` (True = pad) → ``(x, self-attention weights (B, h, S, S)|None)``."""
+        attn_out, weights = self.self_attn(x, x, key_padding_mask=padding_mask, need_weights=need_weights)
+        x = self.self_attn_residual(x, attn_out)
+        x = self.ffn_residual(x, self.ffn(x))
+        return x, weights
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, then encoder-decoder attention, then FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder)."""
+
+    def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
+                 activation_dropout: float = 0.0):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.self_attn_residual = PostNormResidual(d_model, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.cross_attn_residual = PostNormResidual(d_model, dropout)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
+        self.ffn_residual = PostNormResidual(d_model, dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        memory_padding_mask: Optional[Tensor] = None,
+        cache: Optional[Dict[str, Dict[str, Tensor]]] = None,
+        need_weights: bool = False,
+    ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
+        """x ``(B, T, d_model)``, memory ``(B, S, d_model)`` → ``(x, self weights (B,h,T,T')|None, cross weights (B,h,T,S)|None)``.
+
+        With a cache, ``x`` holds only the newest position(s) and earlier keys/values come from the cache.
+        """
+        self_out, self_w = self.self_attn(
+            x, x, causal=True, cache=None if cache is None else cache["self_attn"], need_weights=need_weights
+        )
+        x = self.self_attn_residual(x, self_out)
+        cross_out, cross_w = self.cross_attn(
+            x, memory, key_padding_mask=memory_padding_mask,
+            cache=None if cache is None else cache["cross_attn"], static_kv=True, need_weights=need_weights,
+        )
+        x = self.cross_attn_residual(x, cross_out)
+        x = self.ffn_residual(x, self.ffn(x))
+        return x, self_w, cross_w

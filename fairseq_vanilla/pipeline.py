@@ -1,0 +1,187 @@
+"""Text utilities the pipeline scripts call: checks, Moses tokenisation (sacremoses), cleaning, hypothesis extraction.
+
+``python -m fairseq_vanilla.pipeline COMMAND …``. Every command reads UTF-8, names the file and line of any
+problem, exits non-zero on it, and writes its output to a temporary name that it renames on success, so an
+interrupted run never leaves a half file behind.
+"""
+import argparse
+import contextlib
+import os
+import re
+import sys
+from typing import Iterator, List
+
+
+class PipelineError(Exception):
+    """Bad input; the message names the file (and line) and the problem."""
+
+
+def read_lines(path: str, allow_empty_file: bool = False) -> List[str]:
+    """All lines of a UTF-8 text file without their newlines; errors name the file and the line."""
+    if not os.path.isfile(path):
+        raise PipelineError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if not lines and not allow_empty_file:
+        raise PipelineError(f"{path}: file is empty")
+    out = []
+    for i, raw in enumerate(lines, 1):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as e:
+            raise PipelineError(f"{path}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+    return out
+
+
+@contextlib.contextmanager
+def atomic_write(path: str) -> Iterator:
+    """Open ``path + '.tmp'`` for writing and rename it to ``path`` only if the block succeeds."""
+    tmp = path + ".tmp"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_lines(path: str, lines: List[str]) -> None:
+    with atomic_write(path) as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def check_parallel(src: str, tgt: str, allow_empty_lines: bool = True) -> int:
+    """Both sides readable UTF-8, non-empty, and of equal line count; returns the count."""
+    a, b = read_lines(src), read_lines(tgt)
+    if len(a) != len(b):
+        raise PipelineError(f"{src} has {len(a)} lines but {tgt} has {len(b)}: parallel files must have equal line counts")
+    if not allow_empty_lines:
+        for path, lines in ((src, a), (tgt, b)):
+            for i, line in enumerate(lines, 1):
+                if not line.strip():
+                    raise PipelineError(f"{path}:{i}: empty line")
+    return len(a)
+
+
+def tokenize(lang: str, inp: str, out: str, lower: bool = False, aggressive_dash: bool = True) -> None:
+    """Moses punctuation normalisation + tokenisation (sacremoses), no XML escaping."""
+    from sacremoses import MosesPunctNormalizer, MosesTokenizer
+
+    norm, tok = MosesPunctNormalizer(lang=lang), MosesTokenizer(lang=lang)
+    result = []
+    for line in read_lines(inp):
+        text = tok.tokenize(norm.normalize(line), aggressive_dash_splits=aggressive_dash, escape=False, return_str=True)
+        result.append(text.lower() if lower else text)
+    write_lines(out, result)
+
+
+def detokenize(lang: str, inp: str, out: str) -> None:
+    """Undo Moses tokenisation (sacremoses), including aggressive dash splits."""
+    from sacremoses import MosesDetokenizer
+
+    detok = MosesDetokenizer(lang=lang)
+    result = [detok.detokenize(line.replace(" @-@ ", "-").split()) for line in read_lines(inp, allow_empty_file=True)]
+    write_lines(out, result)
+
+
+def clean(src_in: str, tgt_in: str, src_out: str, tgt_out: str, min_len: int = 1, max_len: int = 250,
+          ratio: float = 1.5) -> int:
+    """Moses clean-corpus-n: drop pairs with a side shorter than min_len or longer than max_len words,
+    or whose length ratio exceeds ``ratio`` (both directions). Returns the pairs kept."""
+    a, b = read_lines(src_in), read_lines(tgt_in)
+    if len(a) != len(b):
+        raise PipelineError(f"{src_in} has {len(a)} lines but {tgt_in} has {len(b)}")
+    keep_a, keep_b = [], []
+    for x, y in zip(a, b):
+        lx, ly = len(x.split()), len(y.split())
+        if not (min_len <= lx <= max_len and min_len <= ly <= max_len):
+            continue
+        if lx / ly > ratio or ly / lx > ratio:
+            continue
+        keep_a.append(x)
+        keep_b.append(y)
+    if not keep_a:
+        raise PipelineError(f"{src_in}: no sentence pair survived cleaning (min {min_len}, max {max_len}, ratio {ratio})")
+    write_lines(src_out, keep_a)
+    write_lines(tgt_out, keep_b)
+    return len(keep_a)
+
+
+HYPO = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
+
+
+def extract_hypotheses(gen_out: str, out: str, expect: int) -> None:
+    """Hypotheses of ``fairseq-generate`` output, in source order; exactly one per source sentence."""
+    hyps = {}
+    for line in read_lines(gen_out, allow_empty_file=True):
+        m = HYPO.match(line)
+        if m and int(m.group(1)) not in hyps:  # with --nbest > 1 the first (best) one counts
+            hyps[int(m.group(1))] = m.group(2)
+    if len(hyps) != expect or set(hyps) != set(range(expect)):
+        missing = sorted(set(range(expect)) - set(hyps))
+        raise PipelineError(
+            f"{gen_out}: {len(hyps)} hypotheses for {expect} source sentences"
+            + (f" (missing ids {missing[:10]}{' …' if len(missing) > 10 else ''})" if missing else "")
+        )
+    write_lines(out, [hyps[i] for i in range(expect)])
+
+
+def count_lines(path: str) -> int:
+    return len(read_lines(path, allow_empty_file=True))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fairseq_vanilla.pipeline", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("check-parallel", help="equal line counts, UTF-8, non-empty")
+    c.add_argument("src")
+    c.add_argument("tgt")
+    c.add_argument("--no-empty-lines", action="store_true", help="also refuse empty lines")
+    t = sub.add_parser("tokenize", help="Moses normalise + tokenise")
+    t.add_argument("--lang", required=True)
+    t.add_argument("--lower", action="store_true")
+    t.add_argument("inp")
+    t.add_argument("out")
+    d = sub.add_parser("detokenize", help="Moses detokenise")
+    d.add_argument("--lang", required=True)
+    d.add_argument("inp")
+    d.add_argument("out")
+    k = sub.add_parser("clean", help="clean-corpus-n")
+    for name in ("src_in", "tgt_in", "src_out", "tgt_out"):
+        k.add_argument(name)
+    k.add_argument("--min", type=int, default=1)
+    k.add_argument("--max", type=int, default=250)
+    k.add_argument("--ratio", type=float, default=1.5)
+    h = sub.add_parser("extract-hyps", help="hypotheses from fairseq-generate output, checked against the source count")
+    h.add_argument("gen_out")
+    h.add_argument("out")
+    h.add_argument("--expect", type=int, required=True, help="number of source sentences")
+    n = sub.add_parser("count", help="number of lines")
+    n.add_argument("path")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "check-parallel":
+            print(check_parallel(a.src, a.tgt, allow_empty_lines=not a.no_empty_lines))
+        elif a.cmd == "tokenize":
+            tokenize(a.lang, a.inp, a.out, lower=a.lower)
+        elif a.cmd == "detokenize":
+            detokenize(a.lang, a.inp, a.out)
+        elif a.cmd == "clean":
+            print(clean(a.src_in, a.tgt_in, a.src_out, a.tgt_out, a.min, a.max, a.ratio))
+        elif a.cmd == "extract-hyps":
+            extract_hypotheses(a.gen_out, a.out, a.expect)
+        elif a.cmd == "count":
+            print(count_lines(a.path))
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""fairseq-vanilla: a from-scratch "Attention Is All You Need" Transformer for fairseq's --user-dir.
+
+Install with ``bash scripts/setup.sh`` (makes ``.venv``, pins torch, builds fairseq-fixed); see README.md.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="fairseq-vanilla",
+    version="0.1.0",
+    description="Paper-faithful Transformer, label-smoothed criteria and pipeline scripts as a fairseq plugin",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["fairseq_vanilla", "fairseq_vanilla.*"]),
+    python_requires=">=3.9",
+    # torch is installed first by scripts/setup.sh (CPU wheel pinned there, or the user's CUDA build);
+    # a range here, not a pin, so that an installed build is kept. >=2.6: torch.serialization.safe_globals.
+    install_requires=[
+        "torch>=2.6",
+        "fairseq-fixed==0.12.3.1",
+        "sacremoses",
+        "subword-nmt",
+        "sentencepiece",
+        "sacrebleu>=2.0",
+        "tensorboardX",
+        "matplotlib",
+    ],
+    extras_require={"test": ["pytest"]},
+)

@@ -1,0 +1,64 @@
+"""Shared fixtures: the venv's fairseq binaries, a tiny synthetic corpus binarised once, a tiny trained model."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+USER_DIR = str(ROOT / "fairseq_vanilla")
+BIN = Path(sys.executable).parent  # the venv's bin folder: fairseq-train, fairseq-generate, …
+
+
+def fairseq(cmd: str, *args, check: bool = True, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run a stock fairseq binary (``fairseq-train`` …) from the venv; output captured as text."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    proc = subprocess.run([str(BIN / cmd), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def write_parallel(folder: Path, split: str, pairs) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{split}.en").write_text("".join(p[0] + "\n" for p in pairs), encoding="utf-8")
+    (folder / f"{split}.de").write_text("".join(p[1] + "\n" for p in pairs), encoding="utf-8")
+
+
+def binarize(raw: Path, dest: Path, test_splits=("test",), extra=()) -> Path:
+    """fairseq-preprocess (word level, joined dictionary) of raw/{train,valid,<tests>}.{en,de}."""
+    testpref = ",".join(str(raw / s) for s in test_splits)
+    fairseq("fairseq-preprocess", "--source-lang", "en", "--target-lang", "de", "--joined-dictionary",
+            "--trainpref", raw / "train", "--validpref", raw / "valid", "--testpref", testpref,
+            "--destdir", dest, "--workers", "1", *extra)
+    return dest
+
+
+TINY_TRAIN_FLAGS = (
+    "--arch", "vanilla_transformer_tiny", "--share-all-embeddings",
+    "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "0.002", "--lr-scheduler", "inverse_sqrt",
+    "--warmup-updates", "20", "--criterion", "vanilla_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+    "--max-tokens", "2048", "--seed", "1", "--num-workers", "0", "--log-format", "simple", "--log-interval", "10",
+    "--no-epoch-checkpoints",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """Binarised synthetic corpus: 1200 train, 61 valid, 61 test pairs (word level)."""
+    from fairseq_vanilla.synthetic import write_corpus
+
+    base = tmp_path_factory.mktemp("tiny")
+    write_corpus(str(base / "raw"), (("train", 1200), ("valid", 61), ("test", 61)), seed=7)
+    return binarize(base / "raw", base / "bin")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
+    """A vanilla_transformer_tiny trained for 60 updates on the tiny corpus by the real fairseq-train."""
+    save = tmp_path_factory.mktemp("ckpt")
+    fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "60",
+            "--save-dir", save)
+    return save / "checkpoint_last.pt"

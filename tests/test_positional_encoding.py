@@ -1,0 +1,52 @@
+"""§3.5's sinusoids, the learned alternative (Table 3 E), and positions under left padding."""
+import math
+
+import pytest
+import torch
+
+from fairseq_vanilla.modules import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    TokenEmbedding,
+    positions_from_padding,
+    sinusoid_table,
+)
+
+
+@pytest.mark.parametrize("pos,col", [(0, 0), (0, 1), (1, 0), (1, 1), (7, 4), (7, 5), (50, 14), (50, 15), (3, 2)])
+def test_sinusoid_matches_paper_formula(pos, col):
+    d_model = 16
+    i = col // 2
+    angle = pos / (10000 ** (2 * i / d_model))
+    expected = math.sin(angle) if col % 2 == 0 else math.cos(angle)
+    assert float(sinusoid_table(64, d_model)[pos, col]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_hand_values():
+    pe = sinusoid_table(3, 4)
+    # pos 1: sin(1), cos(1), sin(1/100), cos(1/100)
+    assert pe[1].tolist() == pytest.approx([0.841471, 0.540302, 0.0099998, 0.99995], abs=1e-5)
+    assert pe[0].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_positions_skip_left_padding_and_table_grows():
+    pad = 1
+    tokens = torch.tensor([[1, 1, 5, 6, 2], [7, 8, 9, 10, 2]])
+    assert positions_from_padding(tokens, pad).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+    enc = SinusoidalPositionalEncoding(6, max_positions=4)
+    out = enc(torch.tensor([[0, 9]]))
+    torch.testing.assert_close(out[0, 1], sinusoid_table(10, 6)[9])
+
+
+def test_learned_encoding_rejects_positions_beyond_table():
+    enc = LearnedPositionalEncoding(4, max_positions=3)
+    assert enc(torch.tensor([[0, 2]])).shape == (1, 2, 4)
+    with pytest.raises(ValueError, match="exceeds the learned table"):
+        enc(torch.tensor([[3]]))
+
+
+def test_embedding_scaled_by_sqrt_d_model():
+    emb = TokenEmbedding(10, 16, padding_idx=1)
+    tok = torch.tensor([[3, 1]])
+    torch.testing.assert_close(emb(tok)[0, 0], emb.embedding.weight[3] * 4.0)
+    assert torch.all(emb(tok)[0, 1] == 0)
