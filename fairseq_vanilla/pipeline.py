@@ -112,6 +112,23 @@ def clean(src_in: str, tgt_in: str, src_out: str, tgt_out: str, min_len: int = 1
     return len(keep_a)
 
 
+def spm_train(inputs: List[str], model_prefix: str, vocab_size: int) -> None:
+    """Learn one joint sentencepiece model (unigram) on the given files."""
+    import sentencepiece as spm
+
+    for path in inputs:
+        read_lines(path)  # same checks as everywhere: exists, UTF-8, not empty
+    spm.SentencePieceTrainer.train(input=",".join(inputs), model_prefix=model_prefix, vocab_size=vocab_size,
+                                   character_coverage=1.0, model_type="unigram", minloglevel=2)
+
+
+def spm_encode(model: str, inp: str, out: str) -> None:
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=model)
+    write_lines(out, [" ".join(sp.encode(line, out_type=str)) for line in read_lines(inp)])
+
+
 HYPO = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
 
 
@@ -161,6 +178,14 @@ def main(argv=None) -> int:
     h.add_argument("gen_out")
     h.add_argument("out")
     h.add_argument("--expect", type=int, required=True, help="number of source sentences")
+    st = sub.add_parser("spm-train", help="learn a joint sentencepiece model")
+    st.add_argument("--model-prefix", required=True)
+    st.add_argument("--vocab-size", type=int, required=True)
+    st.add_argument("inputs", nargs="+")
+    se = sub.add_parser("spm-encode", help="segment a file with a sentencepiece model")
+    se.add_argument("--model", required=True)
+    se.add_argument("inp")
+    se.add_argument("out")
     n = sub.add_parser("count", help="number of lines")
     n.add_argument("path")
     a = p.parse_args(argv)
@@ -175,6 +200,10 @@ def main(argv=None) -> int:
             print(clean(a.src_in, a.tgt_in, a.src_out, a.tgt_out, a.min, a.max, a.ratio))
         elif a.cmd == "extract-hyps":
             extract_hypotheses(a.gen_out, a.out, a.expect)
+        elif a.cmd == "spm-train":
+            spm_train(a.inputs, a.model_prefix, a.vocab_size)
+        elif a.cmd == "spm-encode":
+            spm_encode(a.model, a.inp, a.out)
         elif a.cmd == "count":
             print(count_lines(a.path))
     except PipelineError as e:

@@ -1,9 +1,14 @@
 # Shared shell functions of the pipeline scripts; sourced, not run. Needs: ROOT set to the repository root.
 # Stages write into "NAME.tmp" and rename to NAME on success: a folder that exists is complete.
 
-VENV_BIN="$ROOT/.venv/bin"
-PY="$VENV_BIN/python"
-export PATH="$VENV_BIN:$PATH"
+# The project's .venv when there is one (scripts/setup.sh), else the python3 and fairseq binaries on PATH
+# (a GPU machine with its own torch: see README.md).
+if [[ -x "$ROOT/.venv/bin/python" ]]; then
+  PY="$ROOT/.venv/bin/python"
+  export PATH="$ROOT/.venv/bin:$PATH"
+else
+  PY="$(command -v python3)"
+fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 USER_DIR="$ROOT/fairseq_vanilla"
 
@@ -62,20 +67,53 @@ binarize() {
     || { tail -n 20 "$bin/preprocess.log" >&2; die "fairseq-preprocess failed (log: $bin/preprocess.log)"; }
 }
 
-# translate_and_score BIN CKPT SPLIT REF_RAW REF_TOK TGT OUT_DIR [generate flags...]
-# Writes gen.out, hyp.tok (tokenised), hyp.txt (detokenised), bleu.txt; checks one hypothesis per source.
+# segment_corpus TOK_DIR RAW_DIR OUT_DIR SRC TGT OPS SPLIT...: joint subword units learned on train, applied to all
+# splits. SEGMENTATION=bpe (default): subword-nmt BPE with OPS merges on the Moses-tokenised text;
+# SEGMENTATION=spm: a sentencepiece model of OPS pieces on the raw (lower-cased if LOWER=1) text.
+segment_corpus() {
+  local tok="$1" raw="$2" out="$3" src="$4" tgt="$5" ops="$6"; shift 6
+  if [[ "${SEGMENTATION:-bpe}" == spm ]]; then
+    local text="$raw"
+    if [[ "${LOWER:-0}" == 1 ]]; then
+      text="$out/lower"; mkdir -p "$text"
+      for split in "$@"; do for l in "$src" "$tgt"; do
+        "$PY" -c 'import sys; open(sys.argv[2], "w", encoding="utf-8").write(open(sys.argv[1], encoding="utf-8").read().lower())' \
+          "$raw/$split.$l" "$text/$split.$l"
+      done; done
+    fi
+    pipeline spm-train --model-prefix "$out/spm" --vocab-size "$ops" "$text/train.$src" "$text/train.$tgt"
+    for split in "$@"; do for l in "$src" "$tgt"; do
+      pipeline spm-encode --model "$out/spm.model" "$text/$split.$l" "$out/$split.$l"
+    done; done
+  else
+    learn_apply_bpe "$tok" "$out" "$src" "$tgt" "$ops" "$@"
+  fi
+}
+
+# translate_and_score BIN CKPT SPLIT REF_RAW TGT OUT_DIR [generate flags...]
+# Writes gen.out, hyp.txt (detokenised), hyp.tok (Moses-tokenised), bleu.txt; checks one hypothesis per source.
+# SEGMENTATION and LOWER as for segment_corpus (LOWER=1 scores against the lower-cased reference).
 translate_and_score() {
-  local bin="$1" ckpt="$2" split="$3" ref_raw="$4" ref_tok="$5" tgt="$6" out="$7"; shift 7
-  local n
+  local bin="$1" ckpt="$2" split="$3" ref_raw="$4" tgt="$5" out="$6"; shift 6
+  local n remove=subword_nmt lc=() lower=()
+  [[ "${SEGMENTATION:-bpe}" == spm ]] && remove=sentencepiece
+  [[ "${LOWER:-0}" == 1 ]] && { lc=(-lc); lower=(--lower); }
   n=$(pipeline count "$ref_raw")
   fairseq-generate "$bin" --user-dir "$USER_DIR" --path "$ckpt" --gen-subset "$split" \
-    --remove-bpe "$@" > "$out/gen.out" 2> "$out/generate.log" \
+    --remove-bpe "$remove" "$@" > "$out/gen.out" 2> "$out/generate.log" \
     || { tail -n 20 "$out/generate.log" >&2; die "fairseq-generate failed (log: $out/generate.log)"; }
-  pipeline extract-hyps "$out/gen.out" "$out/hyp.tok" --expect "$n"
-  pipeline detokenize --lang "$tgt" "$out/hyp.tok" "$out/hyp.txt"
+  if [[ "$remove" == sentencepiece ]]; then
+    pipeline extract-hyps "$out/gen.out" "$out/hyp.txt" --expect "$n"
+    pipeline tokenize --lang "$tgt" "${lower[@]}" "$out/hyp.txt" "$out/hyp.tok"
+  else
+    pipeline extract-hyps "$out/gen.out" "$out/hyp.tok" --expect "$n"
+    pipeline detokenize --lang "$tgt" "$out/hyp.tok" "$out/hyp.txt"
+  fi
+  pipeline tokenize --lang "$tgt" "${lower[@]}" "$ref_raw" "$out/ref.tok"
   {
-    echo "sacreBLEU, detokenised: $(sacrebleu "$ref_raw" -i "$out/hyp.txt" -m bleu -w 2 --format text)"
-    echo "fairseq-score, tokenised:  $(fairseq-score --sys "$out/hyp.tok" --ref "$ref_tok" 2>/dev/null | grep -o 'BLEU4 = .*')"
+    echo "sacreBLEU, detokenised: $(sacrebleu "$ref_raw" -i "$out/hyp.txt" -m bleu -w 2 "${lc[@]}" --format text)"
+    echo "fairseq-score, tokenised: $(fairseq-score --sys "$out/hyp.tok" --ref "$out/ref.tok" 2>/dev/null | grep -o 'BLEU4 = .*')"
+    echo "fairseq-score, tokenised, lower-cased: $(fairseq-score --ignore-case --sys "$out/hyp.tok" --ref "$out/ref.tok" 2>/dev/null | grep -o 'BLEU4 = .*')"
     echo "hypotheses: $n of $n source sentences"
   } > "$out/bleu.txt"
 }

@@ -73,8 +73,8 @@ train_and_score() {
     commit "$ckpt"
   fi
   if stage "6/7 beam search, detokenise, 7/7 BLEU ($name)" "$gen"; then
-    translate_and_score "$OUT/bin" "$ckpt/checkpoint_best.pt" test "$OUT/raw/test.$TGT" "$OUT/tok/test.$TGT" \
-      "$TGT" "$gen.tmp" --beam 5 --batch-size 128
+    translate_and_score "$OUT/bin" "$ckpt/checkpoint_best.pt" test "$OUT/raw/test.$TGT" "$TGT" "$gen.tmp" \
+      --beam 5 --batch-size 128
     commit "$gen"
   fi
 }

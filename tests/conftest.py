@@ -59,6 +59,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     """A vanilla_transformer_tiny trained for 60 updates on the tiny corpus by the real fairseq-train."""
     save = tmp_path_factory.mktemp("ckpt")
-    fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "60",
-            "--save-dir", save)
+    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "60",
+                   "--save-dir", save)
+    (save / "train.log").write_text(proc.stdout + proc.stderr)
     return save / "checkpoint_last.pt"

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (
+    ARCH_CONFIG_REGISTRY,
     FairseqEncoder,
     FairseqEncoderDecoderModel,
     FairseqIncrementalDecoder,
@@ -274,10 +275,9 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
         return cls(encoder, decoder)
 
 
-# Architectures: each preset names only what differs from the config's defaults. The base architecture,
-# ``vanilla_transformer`` (the paper's base model), is registered by ``register_model`` itself and uses the
-# config's defaults as they are.
+# Architectures: each preset names only what differs from the config's defaults (the paper's base model).
 PRESETS = {
+    "vanilla_transformer": {},
     "vanilla_transformer_big": dict(encoder_embed_dim=1024, encoder_ffn_embed_dim=4096,
                                     encoder_attention_heads=16, dropout=0.3),
     "vanilla_transformer_tiny": dict(encoder_embed_dim=128, encoder_ffn_embed_dim=512,
@@ -294,6 +294,10 @@ def apply_preset(args, preset: Dict[str, Any]) -> None:
 
 
 for _arch_name, _preset in PRESETS.items():
-    register_model_architecture("vanilla_transformer", _arch_name)(
-        lambda args, _preset=_preset: apply_preset(args, _preset)
-    )
+    _fill = lambda args, _preset=_preset: apply_preset(args, _preset)  # noqa: E731
+    if _arch_name in ARCH_CONFIG_REGISTRY:
+        # register_model(dataclass=…) registered the base architecture with a no-op; fill the defaults instead,
+        # so that the parsed argparse Namespace is complete, as for every other preset.
+        ARCH_CONFIG_REGISTRY[_arch_name] = _fill
+    else:
+        register_model_architecture("vanilla_transformer", _arch_name)(_fill)

@@ -14,9 +14,7 @@ class PositionwiseFeedForward(nn.Module):
         self.W_1 = nn.Linear(d_model, d_ff)
         self.W_2 = nn.Linear(d_ff, d_model)
         self.activation_dropout = activation_dropout
-        for w in (self.W_1, self.W_2):
-            nn.init.xavier_uniform_(w.weight)
-            nn.init.zeros_(w.bias)
+        # initialisation: torch's nn.Linear default, as in fairseq's Transformer (the paper gives none)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, T, d_model)`` → ``(B, T, d_model)``."""

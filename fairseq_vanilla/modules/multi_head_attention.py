@@ -34,9 +34,11 @@ class MultiHeadAttention(nn.Module):
         self.W_V = nn.Linear(d_model, d_model)
         self.W_O = nn.Linear(d_model, d_model)
         self.fast = True  # use torch's fused SDPA kernel when weights are not asked for
-        for w in (self.W_Q, self.W_K, self.W_V, self.W_O):
-            nn.init.xavier_uniform_(w.weight)
-            nn.init.zeros_(w.bias)
+        # The paper gives no initialisation; we use fairseq's (Xavier, gain 1/√2 for the input projections).
+        for w in (self.W_Q, self.W_K, self.W_V):
+            nn.init.xavier_uniform_(w.weight, gain=2**-0.5)
+        nn.init.xavier_uniform_(self.W_O.weight)
+        nn.init.zeros_(self.W_O.bias)
 
     def _split_heads(self, x: Tensor) -> Tensor:
         b, t, _ = x.shape

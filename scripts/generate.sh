@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Translate one split with beam search, detokenise, and report BLEU three ways (each labelled):
+# detokenised sacreBLEU with its signature, fairseq-score on Moses-tokenised text, and the same lower-cased.
+# Checks that there is exactly one hypothesis per source sentence.
+#   bash scripts/generate.sh --data PREPARED_DIR --path CHECKPOINT --out DIR [--split test] [--beam 5] [--lenpen 1.0]
+#        [--average-last N]   (average the last N epoch checkpoints beside CHECKPOINT first)
+# PREPARED_DIR is the --out of a prepare script (raw/, bin/ with splits.tsv and pipeline.txt inside).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA=""; CKPT=""; OUT=""; SPLIT=test; BEAM=5; LENPEN=1.0; AVG=0; BATCH=128
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --data) DATA="$2"; shift 2 ;;
+    --path) CKPT="$2"; shift 2 ;;
+    --out) OUT="$2"; shift 2 ;;
+    --split) SPLIT="$2"; shift 2 ;;
+    --beam) BEAM="$2"; shift 2 ;;
+    --lenpen) LENPEN="$2"; shift 2 ;;
+    --batch-size) BATCH="$2"; shift 2 ;;
+    --average-last) AVG="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$DATA" && -n "$CKPT" && -n "$OUT" ]] || { echo "error: --data, --path and --out are required" >&2; exit 2; }
+[[ -f "$DATA/bin/pipeline.txt" ]] || { echo "error: $DATA/bin/pipeline.txt missing: --data must be a prepare script's --out" >&2; exit 2; }
+source "$ROOT/scripts/lib.sh"
+SEGMENTATION=$(sed -n 's/^segmentation=//p' "$DATA/bin/pipeline.txt")
+LOWER=$(sed -n 's/^lower=//p' "$DATA/bin/pipeline.txt")
+TGT=$(sed -n 's/^tgt=//p' "$DATA/bin/pipeline.txt")
+export SEGMENTATION LOWER
+[[ -f "$DATA/raw/$SPLIT.$TGT" ]] || die "$DATA/raw/$SPLIT.$TGT: no reference for split $SPLIT"
+
+if [[ "$AVG" -gt 0 ]]; then
+  avg="$(dirname "$CKPT")/checkpoint.avg$AVG.pt"
+  log "average the last $AVG checkpoints → $avg"
+  "$PY" "$ROOT/scripts/average-checkpoints.py" --dir "$(dirname "$CKPT")" --last "$AVG" --out "$avg"
+  CKPT="$avg"
+fi
+rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
+log "fairseq-generate $SPLIT, beam $BEAM, lenpen $LENPEN ($CKPT)"
+translate_and_score "$DATA/bin" "$CKPT" "$SPLIT" "$DATA/raw/$SPLIT.$TGT" "$TGT" "$OUT.tmp" \
+  --beam "$BEAM" --lenpen "$LENPEN" --batch-size "$BATCH"
+rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
+cat "$OUT/bleu.txt"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# WMT16 multimodal task 1 (Multi30k), English→German: raw .gz files → Moses tokens → joint BPE (or sentencepiece)
+# → fairseq-preprocess --joined-dictionary. Stages already complete are skipped; each writes NAME.tmp, then renames.
+#   bash scripts/prepare-multi30k.sh --out DIR [--from DIR] [--bpe-ops N] [--spm] [--lower] [--src en --tgt de]
+# --from DIR: the Multi30k raw files ({train,val,test_*}.{en,de}[.gz]); without it they are downloaded.
+# Splits: train → train, val → valid, test_2016_flickr → test, other test_* → test1, test2, … in name order;
+# DIR/bin/splits.tsv maps each fairseq split to its file.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT=""
+FROM=""
+BPE_OPS=10000
+SEGMENTATION=bpe
+LOWER=0
+SRC=en
+TGT=de
+URL="${MULTI30K_URL:-https://github.com/multi30k/dataset/raw/master/data/task1/raw}"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) OUT="$(realpath -m "$2")"; shift 2 ;;
+    --from) FROM="$(realpath -m "$2")"; shift 2 ;;
+    --bpe-ops) BPE_OPS="$2"; shift 2 ;;
+    --spm) SEGMENTATION=spm; shift ;;
+    --lower) LOWER=1; shift ;;
+    --src) SRC="$2"; shift 2 ;;
+    --tgt) TGT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$OUT" ]] || { echo "error: --out DIR is required" >&2; exit 2; }
+[[ "$BPE_OPS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --bpe-ops must be a positive integer, got '$BPE_OPS'" >&2; exit 2; }
+export SEGMENTATION LOWER
+source "$ROOT/scripts/lib.sh"
+mkdir -p "$OUT"
+
+# fetch_or_copy NAME DEST: NAME.gz or NAME from --from, else downloaded NAME.gz; decompressed into DEST.
+fetch_or_copy() {
+  local name="$1" dest="$2"
+  if [[ -n "$FROM" ]]; then
+    if [[ -f "$FROM/$name.gz" ]]; then gzip -dc "$FROM/$name.gz" > "$dest" || die "$FROM/$name.gz: cannot decompress"
+    elif [[ -f "$FROM/$name" ]]; then cp "$FROM/$name" "$dest"
+    else die "$FROM/$name(.gz): missing"; fi
+  else
+    curl -fsSL "$URL/$name.gz" -o "$dest.gz" || die "download of $URL/$name.gz failed (offline? use --from DIR)"
+    gzip -dc "$dest.gz" > "$dest" && rm "$dest.gz"
+  fi
+}
+
+if stage "1/4 raw Multi30k files" "$OUT/raw"; then
+  [[ -z "$FROM" || -d "$FROM" ]] || die "--from $FROM: no such folder"
+  tests=(test_2016_flickr)
+  if [[ -n "$FROM" ]]; then
+    while read -r t; do [[ "$t" != test_2016_flickr ]] && tests+=("$t"); done < <(
+      find "$FROM" -maxdepth 1 -name "test_*.$SRC*" -printf '%f\n' | sed -E "s/\.$SRC(\.gz)?$//" | sort -u)
+  fi
+  : > "$OUT/raw.tmp/splits.tsv"
+  i=0
+  for pair in "train:train" "val:valid" $(for t in "${tests[@]}"; do echo "$t:test"; done); do
+    file="${pair%%:*}" split="${pair##*:}"
+    if [[ "$split" == test ]]; then [[ $i -gt 0 ]] && split="test$i"; i=$((i + 1)); fi
+    for l in "$SRC" "$TGT"; do fetch_or_copy "$file.$l" "$OUT/raw.tmp/$split.$l"; done
+    pipeline check-parallel "$OUT/raw.tmp/$split.$SRC" "$OUT/raw.tmp/$split.$TGT" >/dev/null
+    printf '%s\t%s\n' "$split" "$file" >> "$OUT/raw.tmp/splits.tsv"
+  done
+  commit "$OUT/raw"
+fi
+mapfile -t SPLITS < <(cut -f1 "$OUT/raw/splits.tsv")
+TESTS=("${SPLITS[@]:2}")
+
+if stage "2/4 Moses tokenisation (sacremoses)" "$OUT/tok"; then
+  tokenize_corpus "$OUT/raw" "$OUT/tok.tmp" "$SRC" "$TGT" "${SPLITS[@]}"
+  commit "$OUT/tok"
+fi
+if stage "3/4 joint ${SEGMENTATION}, $BPE_OPS" "$OUT/$SEGMENTATION"; then
+  segment_corpus "$OUT/tok" "$OUT/raw" "$OUT/$SEGMENTATION.tmp" "$SRC" "$TGT" "$BPE_OPS" "${SPLITS[@]}"
+  commit "$OUT/$SEGMENTATION"
+fi
+if stage "4/4 binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; then
+  binarize "$OUT/$SEGMENTATION" "$OUT/bin.tmp" "$SRC" "$TGT" "${TESTS[@]}"
+  cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
+  printf 'segmentation=%s\nlower=%s\nops=%s\nsrc=%s\ntgt=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$SRC" "$TGT" > "$OUT/bin.tmp/pipeline.txt"
+  commit "$OUT/bin"
+fi
+log "ready: $OUT/bin ($(tr '\n' ' ' < "$OUT/bin/splits.tsv"))"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Train with a recipe preset through the stock fairseq-train (extra flags after -- are passed on and win).
+#   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH] [--gpu-fp16|--gpu-bf16] [-- FLAGS]
+# multi30k   : Wu et al. 2021's text-only Transformer: 4+4 layers, d_model 128, d_ff 256, 4 heads, dropout 0.3,
+#              shared embeddings, Adam (0.9, 0.98), lr 0.005, inverse-sqrt warm-up 2000, max-tokens 4096, 8000 updates
+# wmt16-base : the paper's base model, "Scaling NMT" settings: lr 7e-4, warm-up 4000, ~25k tokens a batch
+#              (max-tokens 4096 × update-freq 6 on one GPU; fits 15 GB with --gpu-fp16)
+# wmt16-big  : the paper's big model: dropout 0.3, lr 1e-3, max-tokens 3584 × update-freq 16
+# --arch transformer trains fairseq's own Transformer with the same flags (for comparisons).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRESET=""; DATA=""; SAVE=""; ARCH=""; PRECISION=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --preset) PRESET="$2"; shift 2 ;;
+    --data) DATA="$2"; shift 2 ;;
+    --save) SAVE="$2"; shift 2 ;;
+    --arch) ARCH="$2"; shift 2 ;;
+    --gpu-fp16) PRECISION=(--fp16); shift ;;
+    --gpu-bf16) PRECISION=(--bf16); shift ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -n "$DATA" && -n "$SAVE" ]] || { echo "error: --data BIN and --save DIR are required" >&2; exit 2; }
+[[ -f "$DATA/dict.en.txt" || -n "$(ls "$DATA"/dict.*.txt 2>/dev/null)" ]] || { echo "error: $DATA: no fairseq dictionary (dict.*.txt) there; run a prepare script first" >&2; exit 2; }
+source "$ROOT/scripts/lib.sh"
+
+COMMON=(--share-all-embeddings --optimizer adam --adam-betas "(0.9, 0.98)" --clip-norm 0.0
+  --lr-scheduler inverse_sqrt --warmup-init-lr 1e-07 --label-smoothing 0.1 --seed 1
+  --log-format simple --log-interval 100)
+case "$PRESET" in
+  multi30k)
+    ARCH="${ARCH:-vanilla_transformer}"
+    FLAGS=(--encoder-layers 4 --decoder-layers 4 --encoder-embed-dim 128 --decoder-embed-dim 128
+      --encoder-ffn-embed-dim 256 --decoder-ffn-embed-dim 256 --encoder-attention-heads 4 --decoder-attention-heads 4
+      --dropout 0.3 --lr 0.005 --warmup-updates 2000 --max-tokens 4096 --max-update 8000 --keep-last-epochs 10) ;;
+  wmt16-base)
+    ARCH="${ARCH:-vanilla_transformer}"
+    FLAGS=(--dropout 0.1 --lr 0.0007 --warmup-updates 4000 --max-tokens 4096 --update-freq 6 --max-update 100000
+      --save-interval-updates 2000 --keep-interval-updates 10 --no-epoch-checkpoints) ;;
+  wmt16-big)
+    ARCH="${ARCH:-vanilla_transformer_big}"
+    FLAGS=(--dropout 0.3 --lr 0.001 --warmup-updates 4000 --max-tokens 3584 --update-freq 16 --max-update 300000
+      --save-interval-updates 2000 --keep-interval-updates 20 --no-epoch-checkpoints) ;;
+  demo)
+    ARCH="${ARCH:-vanilla_transformer_tiny}"
+    FLAGS=(--dropout 0.1 --lr 0.001 --warmup-updates 400 --max-tokens 4096 --max-update 1200 --no-epoch-checkpoints) ;;
+  *) echo "error: --preset must be multi30k, wmt16-base, wmt16-big or demo (got '$PRESET')" >&2; exit 2 ;;
+esac
+case "$ARCH" in
+  transformer*) CRITERION=label_smoothed_cross_entropy ;;
+  *) CRITERION=vanilla_label_smoothed_cross_entropy ;;
+esac
+
+mkdir -p "$SAVE"
+log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log)"
+set -x
+fairseq-train "$DATA" --user-dir "$USER_DIR" --arch "$ARCH" --criterion "$CRITERION" "${COMMON[@]}" "${FLAGS[@]}" \
+  "${PRECISION[@]}" --save-dir "$SAVE" "$@" 2>&1 | tee -a "$SAVE/train.log"

@@ -1,0 +1,171 @@
+"""The fairseq model: presets, flag checks, incremental decoding = full teacher-forced pass (also after reorders)."""
+import argparse
+from types import SimpleNamespace
+
+import pytest
+import torch
+from fairseq.data import Dictionary
+
+import fairseq_vanilla  # noqa: F401  (registers)
+from fairseq_vanilla.models.vanilla_transformer import PRESETS, VanillaTransformerConfig, VanillaTransformerModel
+
+
+def make_task(n_symbols=30):
+    d = Dictionary()
+    for i in range(n_symbols):
+        d.add_symbol(f"w{i}")
+    return SimpleNamespace(source_dictionary=d, target_dictionary=d)
+
+
+def make_model(**overrides):
+    cfg = VanillaTransformerConfig(encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
+                                   encoder_layers=2, dropout=0.0, share_all_embeddings=True)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    torch.manual_seed(0)
+    return VanillaTransformerModel.build_model(cfg, make_task()).eval()
+
+
+def parse_arch(*argv):
+    from fairseq import options
+
+    parser = options.get_training_parser()
+    return options.parse_args_and_arch(parser, ["/nonexistent", "--user-dir", "fairseq_vanilla", "--task",
+                                                 "translation", *argv])
+
+
+def test_presets_through_fairseq_parser():
+    base = parse_arch("--arch", "vanilla_transformer")
+    big = parse_arch("--arch", "vanilla_transformer_big")
+    tiny = parse_arch("--arch", "vanilla_transformer_tiny", "--encoder-layers", "3")
+    assert (base.encoder_layers, base.encoder_embed_dim, base.encoder_ffn_embed_dim, base.encoder_attention_heads,
+            base.dropout) == (6, 512, 2048, 8, 0.1)
+    assert (big.encoder_layers, big.encoder_embed_dim, big.encoder_ffn_embed_dim, big.encoder_attention_heads,
+            big.dropout) == (6, 1024, 4096, 16, 0.3)
+    assert tiny.encoder_layers == 3 and tiny.encoder_embed_dim == 128  # a flag overrides the preset
+
+
+def test_tiny_preset_matches_the_demo_baseline_flags():
+    """scripts/run-demo.sh --baseline gives fairseq's transformer the tiny preset's sizes, written out."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "run-demo.sh").read_text()
+    flags = dict(re.findall(r"--(encoder-[a-z-]+) (\d+)", script))
+    tiny = PRESETS["vanilla_transformer_tiny"]
+    assert int(flags["encoder-layers"]) == tiny["encoder_layers"]
+    assert int(flags["encoder-embed-dim"]) == tiny["encoder_embed_dim"]
+    assert int(flags["encoder-ffn-embed-dim"]) == tiny["encoder_ffn_embed_dim"]
+    assert int(flags["encoder-attention-heads"]) == tiny["encoder_attention_heads"]
+
+
+def test_decoder_sizes_follow_encoder_and_big_model_is_built():
+    model = make_model(encoder_layers=1, decoder_layers=3)
+    assert len(model.encoder.layers) == 1 and len(model.decoder.layers) == 3
+    assert model.decoder.layers[0].ffn.W_1.out_features == 64
+    assert model.decoder.output_projection is None  # shared with the embedding (§3.4)
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("encoder_attention_heads", 5, "divisible"),
+    ("encoder_layers", 0, "at least 1"),
+    ("dropout", -0.1, "--dropout must be in"),
+    ("decoder_embed_dim", 64, "must equal --encoder-embed-dim"),
+])
+def test_impossible_flags_are_named(flag, value, message):
+    with pytest.raises(ValueError, match=message):
+        make_model(**{flag: value})
+
+
+def batch(pad=1):
+    src = torch.tensor([[pad, pad, 5, 6, 7, 2], [8, 9, 10, 11, 12, 2], [pad, 13, 14, 15, 16, 2]])
+    prev = torch.tensor([[2, 20, 21, 22, 23, 24], [2, 25, 26, 27, 28, 29], [2, 17, 18, 19, 20, 21]])
+    return src, src.ne(pad).sum(1), prev
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_incremental_equals_full_pass(positional):
+    model = make_model(positional_encoding=positional)
+    src, lengths, prev = batch()
+    with torch.no_grad():
+        full, _ = model(src, lengths, prev)
+        enc = model.encoder(src, lengths)
+        state = {}
+        steps = [model.decoder(prev[:, : t + 1], enc, incremental_state=state)[0] for t in range(prev.size(1))]
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_incremental_after_beam_reorder_and_finished_sentences():
+    """Reorder the cache as beam search does (rows swapped, duplicated, one sentence dropped) mid-way."""
+    model = make_model()
+    src, lengths, prev = batch()
+    with torch.no_grad():
+        enc = model.encoder(src, lengths)
+        state = {}
+        for t in range(3):
+            model.decoder(prev[:, : t + 1], enc, incremental_state=state)
+        order = torch.tensor([2, 0, 0])  # sentence 1 finished, 0 duplicated (two beams), 2 moved first
+        model.decoder.reorder_incremental_state_scripting(state, order)
+        enc_r = model.encoder.reorder_encoder_out(enc, order)
+        prev_r = prev.index_select(0, order)
+        prev_r[2, 3:] = torch.tensor([30, 31, 32])  # the duplicated beam continues differently
+        steps = [model.decoder(prev_r[:, : t + 1], enc_r, incremental_state=state)[0] for t in range(3, 6)]
+        full, _ = model(src.index_select(0, order), lengths.index_select(0, order), prev_r)
+    torch.testing.assert_close(torch.cat(steps, 1), full[:, 3:], atol=1e-5, rtol=1e-5)
+
+
+def test_batch_composition_does_not_change_a_sentence():
+    """Left padding shifts no position: a sentence gives the same logits alone and in a padded batch."""
+    model = make_model()
+    src, lengths, prev = batch()
+    with torch.no_grad():
+        full, _ = model(src, lengths, prev)
+        alone, _ = model(src[:1, 2:], lengths[:1], prev[:1])
+    torch.testing.assert_close(alone[0], full[0], atol=1e-5, rtol=1e-5)
+
+
+def test_alignment_is_head_average_of_chosen_layer_and_rows_sum_to_one():
+    model = make_model()
+    src, lengths, prev = batch()
+    with torch.no_grad():
+        _, extra = model(src, lengths, prev, need_attn=True)
+    attn = extra["attn"][0]
+    assert attn.shape == (3, 6, 6)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(3, 6), atol=1e-5, rtol=0)
+    assert torch.all(attn[0, :, :2] == 0)  # padded source positions get no attention
+
+
+def test_modules_import_nothing_from_fairseq():
+    import ast
+    from pathlib import Path
+
+    folder = Path(fairseq_vanilla.__file__).parent / "modules"
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for name in names:
+                assert not name.startswith("fairseq"), f"{path.name} imports {name}"
+                assert not name.startswith("torch.nn.modules.transformer"), path.name
+
+
+def test_no_forbidden_building_blocks_used():
+    """Neither fairseq's Transformer pieces nor torch.nn.Transformer*/MultiheadAttention are used anywhere."""
+    from pathlib import Path
+
+    forbidden = ["fairseq.models.transformer", "fairseq.modules.multihead_attention", "MultiheadAttention",
+                 "nn.Transformer", "SinusoidalPositionalEmbedding", "fairseq.modules.transformer_layer"]
+    folder = Path(fairseq_vanilla.__file__).parent
+    for path in folder.rglob("*.py"):
+        text = path.read_text()
+        for word in forbidden:
+            assert word not in text, f"{path} mentions {word}"
+
+
+def test_argparse_namespace_is_the_only_arch_interface():
+    # arch presets fill only missing values
+    from fairseq_vanilla.models.vanilla_transformer import apply_preset
+
+    args = argparse.Namespace(encoder_layers=4)
+    apply_preset(args, PRESETS["vanilla_transformer_big"])
+    assert args.encoder_layers == 4 and args.encoder_embed_dim == 1024 and args.decoder_layers is None
