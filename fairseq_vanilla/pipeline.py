@@ -16,23 +16,24 @@ class PipelineError(Exception):
     """Bad input; the message names the file (and line) and the problem."""
 
 
-def read_lines(path: str, allow_empty_file: bool = False) -> List[str]:
-    """All lines of a UTF-8 text file without their newlines; errors name the file and the line."""
+def read_lines(path: str, allow_empty_file: bool = False, label: str = "") -> List[str]:
+    """All lines of a UTF-8 text file without their newlines; errors name the file (or ``label``) and the line."""
     if not os.path.isfile(path):
-        raise PipelineError(f"{path}: no such file")
+        raise PipelineError(f"{label or path}: no such file")
+    path_for_errors = label or path
     with open(path, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if not lines and not allow_empty_file:
-        raise PipelineError(f"{path}: file is empty")
+        raise PipelineError(f"{path_for_errors}: file is empty")
     out = []
     for i, raw in enumerate(lines, 1):
         try:
             out.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as e:
-            raise PipelineError(f"{path}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+            raise PipelineError(f"{path_for_errors}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
     return out
 
 
@@ -55,9 +56,12 @@ def write_lines(path: str, lines: List[str]) -> None:
         f.writelines(line + "\n" for line in lines)
 
 
-def check_parallel(src: str, tgt: str, allow_empty_lines: bool = True) -> int:
-    """Both sides readable UTF-8, non-empty, and of equal line count; returns the count."""
-    a, b = read_lines(src), read_lines(tgt)
+def check_parallel(src: str, tgt: str, allow_empty_lines: bool = True, labels=("", "")) -> int:
+    """Both sides readable UTF-8, non-empty, and of equal line count; returns the count.
+
+    ``labels`` name the files in messages (e.g. the original of a decompressed copy)."""
+    a, b = read_lines(src, label=labels[0]), read_lines(tgt, label=labels[1])
+    src, tgt = labels[0] or src, labels[1] or tgt
     if len(a) != len(b):
         raise PipelineError(f"{src} has {len(a)} lines but {tgt} has {len(b)}: parallel files must have equal line counts")
     if not allow_empty_lines:
@@ -159,6 +163,8 @@ def main(argv=None) -> int:
     c.add_argument("src")
     c.add_argument("tgt")
     c.add_argument("--no-empty-lines", action="store_true", help="also refuse empty lines")
+    c.add_argument("--labels", nargs=2, default=("", ""), metavar=("SRC_NAME", "TGT_NAME"),
+                   help="names for the two files in error messages")
     t = sub.add_parser("tokenize", help="Moses normalise + tokenise")
     t.add_argument("--lang", required=True)
     t.add_argument("--lower", action="store_true")
@@ -191,7 +197,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         if a.cmd == "check-parallel":
-            print(check_parallel(a.src, a.tgt, allow_empty_lines=not a.no_empty_lines))
+            print(check_parallel(a.src, a.tgt, allow_empty_lines=not a.no_empty_lines, labels=a.labels))
         elif a.cmd == "tokenize":
             tokenize(a.lang, a.inp, a.out, lower=a.lower)
         elif a.cmd == "detokenize":

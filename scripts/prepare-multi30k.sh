@@ -62,7 +62,8 @@ if stage "1/4 raw Multi30k files" "$OUT/raw"; then
     file="${pair%%:*}" split="${pair##*:}"
     if [[ "$split" == test ]]; then [[ $i -gt 0 ]] && split="test$i"; i=$((i + 1)); fi
     for l in "$SRC" "$TGT"; do fetch_or_copy "$file.$l" "$OUT/raw.tmp/$split.$l"; done
-    pipeline check-parallel "$OUT/raw.tmp/$split.$SRC" "$OUT/raw.tmp/$split.$TGT" >/dev/null
+    pipeline check-parallel "$OUT/raw.tmp/$split.$SRC" "$OUT/raw.tmp/$split.$TGT" \
+      --labels "${FROM:-$URL}/$file.$SRC" "${FROM:-$URL}/$file.$TGT" >/dev/null
     printf '%s\t%s\n' "$split" "$file" >> "$OUT/raw.tmp/splits.tsv"
   done
   commit "$OUT/raw"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train with a recipe preset through the stock fairseq-train (extra flags after -- are passed on and win).
-#   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH] [--gpu-fp16|--gpu-bf16] [-- FLAGS]
+#   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH] [--gpu-fp16] [-- FLAGS]
 # multi30k   : Wu et al. 2021's text-only Transformer: 4+4 layers, d_model 128, d_ff 256, 4 heads, dropout 0.3,
 #              shared embeddings, Adam (0.9, 0.98), lr 0.005, inverse-sqrt warm-up 2000, max-tokens 4096, 8000 updates
 # wmt16-base : the paper's base model, "Scaling NMT" settings: lr 7e-4, warm-up 4000, ~25k tokens a batch
@@ -18,7 +18,7 @@ while [[ $# -gt 0 ]]; do
     --save) SAVE="$2"; shift 2 ;;
     --arch) ARCH="$2"; shift 2 ;;
     --gpu-fp16) PRECISION=(--fp16); shift ;;
-    --gpu-bf16) PRECISION=(--bf16); shift ;;
+    --gpu-bf16) echo "error: --gpu-bf16: fairseq 0.12's --bf16 implies --tpu (torch_xla) and does not run on GPUs; use --gpu-fp16" >&2; exit 2 ;;
     --) shift; break ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;

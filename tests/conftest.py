@@ -57,9 +57,9 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
-    """A vanilla_transformer_tiny trained for 60 updates on the tiny corpus by the real fairseq-train."""
+    """A vanilla_transformer_tiny trained for 150 updates on the tiny corpus by the real fairseq-train."""
     save = tmp_path_factory.mktemp("ckpt")
-    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "60",
+    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "150",
                    "--save-dir", save)
     (save / "train.log").write_text(proc.stdout + proc.stderr)
     return save / "checkpoint_last.pt"

@@ -25,7 +25,7 @@ def test_generate_beam_search_and_score(tiny_corpus, tiny_checkpoint, tmp_path):
     (tmp_path / "ref.txt").write_text("".join(refs[i] + "\n" for i in range(61)))
     score = fairseq("fairseq-score", "--sys", tmp_path / "sys.txt", "--ref", tmp_path / "ref.txt")
     bleu = float(re.search(r"BLEU4 = ([0-9.]+)", score.stdout).group(1))
-    assert bleu > 5.0, score.stdout  # 60 updates on the toy grammar already get German word order partly right
+    assert bleu > 5.0, score.stdout  # 150 updates: far above an untrained model's ≈0
 
 
 def test_validate_and_restore_file_load_the_checkpoint(tiny_corpus, tiny_checkpoint, tmp_path):
@@ -33,6 +33,6 @@ def test_validate_and_restore_file_load_the_checkpoint(tiny_corpus, tiny_checkpo
                   "--valid-subset", "valid", "--batch-size", "32")
     assert re.search(r"valid on 'valid' subset \| loss [0-9.]+", val.stdout + val.stderr)
     train = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS,
-                    "--restore-file", tiny_checkpoint, "--max-update", "65", "--save-dir", tmp_path)
+                    "--restore-file", tiny_checkpoint, "--max-update", "155", "--save-dir", tmp_path)
     text = train.stdout + train.stderr
-    assert "Loaded checkpoint" in text and "num_updates 65" in text.replace("=", " ")
+    assert "Loaded checkpoint" in text and "num_updates 155" in text.replace("=", " ")
