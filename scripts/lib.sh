@@ -30,7 +30,7 @@ stage() {
 # commit DIR: the stage's DIR.tmp becomes DIR.
 commit() { mv "$1.tmp" "$1"; }
 
-# tokenize_corpus IN_DIR OUT_DIR SRC TGT SPLIT... [-- --lower]: check each split's pair, Moses-tokenise both sides.
+# tokenize_corpus IN_DIR OUT_DIR SRC TGT SPLIT...: check each split's pair, Moses-tokenise both sides (lower-cased if LOWER=1).
 tokenize_corpus() {
   local in="$1" out="$2" src="$3" tgt="$4"; shift 4
   local lower=()
