@@ -133,6 +133,18 @@ def spm_encode(model: str, inp: str, out: str) -> None:
     write_lines(out, [" ".join(sp.encode(line, out_type=str)) for line in read_lines(inp)])
 
 
+def compound_split(inp: str, out: str) -> None:
+    """Split hyphenated compounds as the paper's scores do (tensor2tensor's get_ende_bleu):
+    ``a-b`` and Moses' ``a @-@ b`` both become ``a ##AT##-##AT## b``."""
+    mark = "\x00"  # stands for a split hyphen until the end, so the regex cannot split ##AT##-##AT## again
+    result = []
+    for line in read_lines(inp, allow_empty_file=True):
+        line = line.replace(" @-@ ", f" {mark} ")
+        line = re.sub(r"(\S)-(\S)", lambda m: f"{m.group(1)} {mark} {m.group(2)}", line)
+        result.append(line.replace(mark, "##AT##-##AT##"))
+    write_lines(out, result)
+
+
 HYPO = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
 
 
@@ -192,6 +204,9 @@ def main(argv=None) -> int:
     se.add_argument("--model", required=True)
     se.add_argument("inp")
     se.add_argument("out")
+    cs = sub.add_parser("compound-split", help="split hyphenated compounds for the paper-style BLEU")
+    cs.add_argument("inp")
+    cs.add_argument("out")
     n = sub.add_parser("count", help="number of lines")
     n.add_argument("path")
     a = p.parse_args(argv)
@@ -210,6 +225,8 @@ def main(argv=None) -> int:
             spm_train(a.inputs, a.model_prefix, a.vocab_size)
         elif a.cmd == "spm-encode":
             spm_encode(a.model, a.inp, a.out)
+        elif a.cmd == "compound-split":
+            compound_split(a.inp, a.out)
         elif a.cmd == "count":
             print(count_lines(a.path))
     except PipelineError as e:

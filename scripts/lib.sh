@@ -91,7 +91,7 @@ segment_corpus() {
 }
 
 # translate_and_score BIN CKPT SPLIT REF_RAW TGT OUT_DIR [generate flags...]
-# Writes gen.out, hyp.txt (detokenised), hyp.tok (Moses-tokenised), bleu.txt; checks one hypothesis per source.
+# Writes gen.out, hyp.txt (detokenised), hyp.tok (Moses-tokenised), *.cs (compound-split), bleu.txt; checks one hypothesis per source.
 # SEGMENTATION and LOWER as for segment_corpus (LOWER=1 scores against the lower-cased reference).
 translate_and_score() {
   local bin="$1" ckpt="$2" split="$3" ref_raw="$4" tgt="$5" out="$6"; shift 6
@@ -110,10 +110,13 @@ translate_and_score() {
     pipeline detokenize --lang "$tgt" "$out/hyp.tok" "$out/hyp.txt"
   fi
   pipeline tokenize --lang "$tgt" "${lower[@]}" "$ref_raw" "$out/ref.tok"
+  pipeline compound-split "$out/hyp.tok" "$out/hyp.tok.cs"
+  pipeline compound-split "$out/ref.tok" "$out/ref.tok.cs"
   {
     echo "sacreBLEU, detokenised: $(sacrebleu "$ref_raw" -i "$out/hyp.txt" -m bleu -w 2 "${lc[@]}" --format text)"
     echo "fairseq-score, tokenised: $(fairseq-score --sys "$out/hyp.tok" --ref "$out/ref.tok" 2>/dev/null | grep -o 'BLEU4 = .*')"
     echo "fairseq-score, tokenised, lower-cased: $(fairseq-score --ignore-case --sys "$out/hyp.tok" --ref "$out/ref.tok" 2>/dev/null | grep -o 'BLEU4 = .*')"
+    echo "fairseq-score, tokenised, compound-split (as the paper's WMT14 numbers): $(fairseq-score --sys "$out/hyp.tok.cs" --ref "$out/ref.tok.cs" 2>/dev/null | grep -o 'BLEU4 = .*')"
     echo "hypotheses: $n of $n source sentences"
   } > "$out/bleu.txt"
 }

@@ -1,0 +1,40 @@
+"""fairseq_vanilla.pipeline: the text utilities the scripts rely on, on hand-made inputs."""
+import pytest
+
+from fairseq_vanilla.pipeline import PipelineError, clean, compound_split, extract_hypotheses, read_lines
+
+
+def test_compound_split_as_tensor2tensor(tmp_path):
+    inp = tmp_path / "in"
+    inp.write_text("ein Haus-Boot und ein Fernseh @-@ Turm .\n-a- x-y\n", encoding="utf-8")
+    compound_split(str(inp), str(tmp_path / "out"))
+    assert read_lines(str(tmp_path / "out")) == [
+        "ein Haus ##AT##-##AT## Boot und ein Fernseh ##AT##-##AT## Turm .", "-a- x ##AT##-##AT## y"]
+
+
+def test_extract_hypotheses_orders_by_id_and_refuses_missing(tmp_path):
+    gen = tmp_path / "gen.out"
+    gen.write_text("S-1\tb\nH-1\t-0.5\tzwei\nH-0\t-0.1\teins\nD-0\t-0.1\teins\nH-0\t-0.9\tnbest2\n")
+    extract_hypotheses(str(gen), str(tmp_path / "hyp"), expect=2)
+    assert read_lines(str(tmp_path / "hyp")) == ["eins", "zwei"]
+    with pytest.raises(PipelineError, match=r"2 hypotheses for 3 source sentences \(missing ids \[2\]\)"):
+        extract_hypotheses(str(gen), str(tmp_path / "hyp3"), expect=3)
+    assert not (tmp_path / "hyp3").exists()
+
+
+def test_clean_corpus_n_rules(tmp_path):
+    src, tgt = tmp_path / "s", tmp_path / "t"
+    src.write_text("a b c\n\na b c d e f g\nx\none two\n")
+    tgt.write_text("a b c\nx\na b\ny\n" + " ".join(["w"] * 300) + "\n")
+    kept = clean(str(src), str(tgt), str(tmp_path / "s2"), str(tmp_path / "t2"), min_len=1, max_len=250, ratio=1.5)
+    # kept: (a b c, a b c) and (x, y); dropped: empty source, ratio 7:2, a 300-token target
+    assert kept == 2 and read_lines(str(tmp_path / "s2")) == ["a b c", "x"]
+
+
+def test_read_lines_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\nalso ok\n\xff\xfe\n")
+    with pytest.raises(PipelineError, match=r"bad.txt:3: not valid UTF-8 \(byte 0xff at column 1\)"):
+        read_lines(str(bad))
+    with pytest.raises(PipelineError, match="no such file"):
+        read_lines(str(tmp_path / "nope"))
