@@ -48,6 +48,22 @@ def test_prepare_multi30k_slice_end_to_end(tmp_path):
     # a second run skips every stage
     again = run("--from", raw, "--out", out, "--bpe-ops", "500", "--lower")
     assert again.returncode == 0 and again.stdout.count("done already") == 4
+    # the recipes on it: scripts/train.sh (a few updates) and scripts/generate.sh (beam search, four scores)
+    save = tmp_path / "ckpt"
+    train = subprocess.run(["bash", str(ROOT / "scripts" / "train.sh"), "--preset", "demo", "--data", str(out / "bin"),
+                            "--save", str(save), "--", "--max-update", "20", "--num-workers", "0"],
+                           capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0 and (save / "checkpoint_last.pt").exists(), train.stdout[-2000:] + train.stderr[-2000:]
+    gen = subprocess.run(["bash", str(ROOT / "scripts" / "generate.sh"), "--data", str(out), "--path",
+                          str(save / "checkpoint_last.pt"), "--out", str(tmp_path / "test"), "--beam", "2",
+                          "--split", "test1"], capture_output=True, text=True, timeout=600)
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    report = (tmp_path / "test" / "bleu.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in report] == [
+        "sacreBLEU, detokenised", "fairseq-score, tokenised", "fairseq-score, tokenised, lower-cased",
+        "fairseq-score, tokenised, compound-split (as the paper's WMT14 numbers)", "hypotheses"]
+    assert "case:lc" in report[0] and report[-1] == "hypotheses: 37 of 37 source sentences"
+    assert len((tmp_path / "test" / "hyp.txt").read_text().splitlines()) == 37
 
 
 def test_sentencepiece_variant(tmp_path):
