@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Side-by-side throughput of vanilla_transformer and fairseq's own transformer, through the stock binaries.
+
+    .venv/bin/python bench/throughput.py [--data BIN] [--reps 3] [--updates 60] [--cuda] [--fp16]
+
+Runs the two models alternately (A, B, A, B, …) with identical flags, seed and data, and prints ratios
+vanilla / fairseq with min, median and max over the repetitions:
+- training: target tokens/s (wps) and updates/s after the first --warmup updates, peak resident memory (CPU);
+- generation on the test split: sentences/s and tokens/s with beam 5 and greedy, at batch sizes 1 and 128,
+  and the BLEU of both (from checkpoints trained for the same number of updates);
+- achieved training FLOP/s (≈ 6 · parameters · target tokens/s) as a fraction of the machine's measured
+  matrix-multiply peak.
+Without --data it builds a word-level synthetic corpus (fairseq_vanilla.synthetic) in a temporary folder.
+Sizes: issue 5's anchor, 3+3 layers, d_model 256, d_ff 1024, 4 heads, shared embeddings, max-tokens 4096.
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SIZES = ["--encoder-layers", "3", "--decoder-layers", "3", "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
+         "--encoder-ffn-embed-dim", "1024", "--decoder-ffn-embed-dim", "1024", "--encoder-attention-heads", "4",
+         "--decoder-attention-heads", "4", "--share-all-embeddings", "--dropout", "0.1"]
+MODELS = {"vanilla": ("vanilla_transformer", "vanilla_label_smoothed_cross_entropy"),
+          "fairseq": ("transformer", "label_smoothed_cross_entropy")}
+
+
+def run_measured(cmd, env):
+    """Run cmd; return (stdout+stderr, peak resident set size in MiB from /proc's VmHWM, polled)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    peak = [0]
+
+    def poll():
+        while proc.poll() is None:
+            try:
+                for line in open(f"/proc/{proc.pid}/status"):
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) // 1024)
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+    t = threading.Thread(target=poll, daemon=True)
+    t.start()
+    out = proc.communicate()[0]
+    t.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd[:2])} failed:\n{out[-3000:]}")
+    return out, peak[0]
+
+
+def make_corpus(folder: Path) -> Path:
+    sys.path.insert(0, str(ROOT))
+    from fairseq_vanilla.synthetic import write_corpus
+
+    write_corpus(str(folder / "raw"), (("train", 12000), ("valid", 300), ("test", 200)), seed=3)
+    subprocess.run([str(BIN / "fairseq-preprocess"), "--source-lang", "en", "--target-lang", "de", "--joined-dictionary",
+                    "--trainpref", str(folder / "raw/train"), "--validpref", str(folder / "raw/valid"),
+                    "--testpref", str(folder / "raw/test"), "--destdir", str(folder / "bin"), "--workers", "2"],
+                   check=True, capture_output=True)
+    return folder / "bin"
+
+
+def train(name, data, save, args, env):
+    arch, criterion = MODELS[name]
+    cmd = [str(BIN / "fairseq-train"), str(data), "--user-dir", str(ROOT / "fairseq_vanilla"), "--arch", arch,
+           "--criterion", criterion, "--label-smoothing", "0.1", *SIZES, "--optimizer", "adam", "--adam-betas",
+           "(0.9, 0.98)", "--lr", "0.001", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "100",
+           "--max-tokens", "4096", "--max-update", str(args.updates), "--seed", "1", "--log-format", "json",
+           "--log-interval", "10", "--disable-validation", "--num-workers", "0", "--save-dir", str(save),
+           "--no-epoch-checkpoints", "--save-interval-updates", str(args.updates)]
+    if not args.cuda:
+        cmd.append("--cpu")
+    if args.fp16:
+        cmd.append("--fp16")
+    out, peak = run_measured(cmd, env)
+    logs = [json.loads(m.group(1)) for m in re.finditer(r"\| train_inner \| (\{.*\})", out)]
+    logs = [x for x in logs if int(x["num_updates"]) > args.warmup]
+    params = int(re.search(r"num\. shared model params: ([\d,]+)", out).group(1).replace(",", ""))
+    return {"wps": statistics.mean(float(x["wps"]) for x in logs), "ups": statistics.mean(float(x["ups"]) for x in logs),
+            "peak_mib": peak, "params": params, "loss": float(logs[-1]["nll_loss"])}
+
+
+def generate(data, ckpt, beam, batch, args, env):
+    cmd = [str(BIN / "fairseq-generate"), str(data), "--user-dir", str(ROOT / "fairseq_vanilla"), "--path", str(ckpt),
+           "--beam", str(beam), "--batch-size", str(batch), "--gen-subset", "test"]
+    if not args.cuda:
+        cmd.append("--cpu")
+    if args.fp16:
+        cmd.append("--fp16")
+    out, _ = run_measured(cmd, env)
+    m = re.search(r"Translated ([\d,]+) sentences \(([\d,]+) tokens\) in [\d.]+s \(([\d.]+) sentences/s, ([\d.]+) tokens/s\)", out)
+    bleu = float(re.search(r"BLEU4 = ([\d.]+)", out).group(1))
+    return {"sent/s": float(m.group(3)), "tok/s": float(m.group(4)), "bleu": bleu, "n": int(m.group(1).replace(",", ""))}
+
+
+def matmul_peak(cuda: bool, fp16: bool) -> float:
+    import torch
+
+    device = "cuda" if cuda else "cpu"
+    dtype = torch.float16 if fp16 else torch.float32
+    n = 8192 if cuda else 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = 0.0
+    for _ in range(5):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if cuda:
+            torch.cuda.synchronize()
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0))
+    return best
+
+
+def stats(ratios):
+    return f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", help="binarised data (fairseq-preprocess --joined-dictionary); default: synthetic")
+    p.add_argument("--reps", type=int, default=3, help="repetitions of the A/B pair")
+    p.add_argument("--updates", type=int, default=60, help="training updates per run")
+    p.add_argument("--warmup", type=int, default=20, help="updates left out of the throughput figures")
+    p.add_argument("--cuda", action="store_true", help="train and generate on the GPU")
+    p.add_argument("--fp16", action="store_true", help="--fp16 (GPU)")
+    p.add_argument("--json", help="also write the raw measurements here")
+    args = p.parse_args()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = Path(args.data) if args.data else make_corpus(tmp)
+        runs = {"vanilla": [], "fairseq": []}
+        for rep in range(args.reps):
+            for name in ("vanilla", "fairseq"):  # alternate A, B, A, B …
+                runs[name].append(train(name, data, tmp / f"{name}{rep}", args, env))
+                print(f"rep {rep + 1} {name:8s} train {runs[name][-1]}", flush=True)
+        gens = {}
+        for beam, batch in ((5, 128), (1, 128), (5, 1), (1, 1)):
+            for name in ("vanilla", "fairseq"):
+                gens[(name, beam, batch)] = generate(data, tmp / f"{name}0" / "checkpoint_last.pt", beam, batch, args, env)
+                print(f"generate {name:8s} beam {beam} batch {batch}: {gens[(name, beam, batch)]}", flush=True)
+        peak = matmul_peak(args.cuda, args.fp16)
+
+    print(f"\n| measure (vanilla / fairseq) | min / median / max over {args.reps} | vanilla | fairseq |")
+    print("| --- | --- | --- | --- |")
+    for key, label in (("wps", "training target tokens/s"), ("ups", "training updates/s"), ("peak_mib", "peak RSS MiB")):
+        ratios = [a[key] / b[key] for a, b in zip(runs["vanilla"], runs["fairseq"])]
+        med = lambda n: statistics.median(r[key] for r in runs[n])  # noqa: E731
+        print(f"| {label} | {stats(ratios)} | {med('vanilla'):.1f} | {med('fairseq'):.1f} |")
+    for (beam, batch) in ((5, 128), (1, 128), (5, 1), (1, 1)):
+        v, f = gens[("vanilla", beam, batch)], gens[("fairseq", beam, batch)]
+        print(f"| generate beam {beam}, batch {batch}: sentences/s | {v['sent/s'] / f['sent/s']:.2f} (one run) | "
+              f"{v['sent/s']:.1f} | {f['sent/s']:.1f} |")
+    v, f = gens[("vanilla", 5, 128)], gens[("fairseq", 5, 128)]
+    print(f"| BLEU after {args.updates} updates, beam 5 ({v['n']} sentences) | | {v['bleu']:.2f} | {f['bleu']:.2f} |")
+    for name in ("vanilla", "fairseq"):
+        flops = 6 * runs[name][0]["params"] * statistics.median(r["wps"] for r in runs[name])
+        print(f"{name}: ≈{flops / 1e9:.1f} GFLOP/s of training = {flops / peak:.1%} of the measured matmul peak "
+              f"({peak / 1e9:.0f} GFLOP/s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"train": runs, "generate": {str(k): v for k, v in gens.items()},
+                                               "matmul_peak": peak}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
