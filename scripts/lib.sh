@@ -16,6 +16,30 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 die() { echo "error: $*" >&2; exit 1; }
 pipeline() { "$PY" -m fairseq_vanilla.pipeline "$@"; }
 
+# parse_prepare_args HELP_LINES "$@": the options every prepare script takes. Reads BPE_OPS (the default) and sets
+# OUT, FROM, BPE_OPS, SEGMENTATION, LOWER, SRC, TGT; prints lines 2..HELP_LINES of the script for --help.
+parse_prepare_args() {
+  local help_lines="$1"; shift
+  OUT=""; FROM=""; SEGMENTATION=bpe; LOWER=0; SRC="${SRC:-en}"; TGT="${TGT:-de}"
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --out) OUT="$(realpath -m "$2")"; shift 2 ;;
+      --from) FROM="$(realpath -m "$2")"; shift 2 ;;
+      --bpe-ops) BPE_OPS="$2"; shift 2 ;;
+      --spm) SEGMENTATION=spm; shift ;;
+      --lower) LOWER=1; shift ;;
+      --src) SRC="$2"; shift 2 ;;
+      --tgt) TGT="$2"; shift 2 ;;
+      -h|--help) sed -n "2,${help_lines}p" "$0"; exit 0 ;;
+      *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+  done
+  [[ -n "$OUT" ]] || { echo "error: --out DIR is required" >&2; exit 2; }
+  [[ "$BPE_OPS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --bpe-ops must be a positive integer, got '$BPE_OPS'" >&2; exit 2; }
+  [[ -z "$FROM" || -d "$FROM" ]] || { echo "error: --from $FROM: no such folder" >&2; exit 2; }
+  export SEGMENTATION LOWER
+}
+
 # stage NAME DIR: returns 1 (skip) if DIR is complete, else prepares DIR.tmp and returns 0.
 stage() {
   local name="$1" dir="$2"

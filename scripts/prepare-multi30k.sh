@@ -8,32 +8,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT=""
-FROM=""
 BPE_OPS=10000
-SEGMENTATION=bpe
-LOWER=0
-SRC=en
-TGT=de
 URL="${MULTI30K_URL:-https://github.com/multi30k/dataset/raw/master/data/task1/raw}"
-
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --out) OUT="$(realpath -m "$2")"; shift 2 ;;
-    --from) FROM="$(realpath -m "$2")"; shift 2 ;;
-    --bpe-ops) BPE_OPS="$2"; shift 2 ;;
-    --spm) SEGMENTATION=spm; shift ;;
-    --lower) LOWER=1; shift ;;
-    --src) SRC="$2"; shift 2 ;;
-    --tgt) TGT="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-[[ -n "$OUT" ]] || { echo "error: --out DIR is required" >&2; exit 2; }
-[[ "$BPE_OPS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --bpe-ops must be a positive integer, got '$BPE_OPS'" >&2; exit 2; }
-export SEGMENTATION LOWER
 source "$ROOT/scripts/lib.sh"
+parse_prepare_args 8 "$@"
 mkdir -p "$OUT"
 
 # fetch_or_copy NAME DEST: NAME.gz or NAME from --from, else downloaded NAME.gz; decompressed into DEST.
@@ -50,7 +28,6 @@ fetch_or_copy() {
 }
 
 if stage "1/4 raw Multi30k files" "$OUT/raw"; then
-  [[ -z "$FROM" || -d "$FROM" ]] || die "--from $FROM: no such folder"
   tests=(test_2016_flickr)
   if [[ -n "$FROM" ]]; then
     while read -r t; do [[ "$t" != test_2016_flickr ]] && tests+=("$t"); done < <(

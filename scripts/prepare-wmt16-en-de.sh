@@ -12,8 +12,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT=""; FROM=""; BPE_OPS=32000; SEGMENTATION=bpe; LOWER=0
-SRC=en; TGT=de
+BPE_OPS=32000
 MIRROR="${WMT16_MIRROR:-}"
 declare -A ARCHIVE_URL=(
   [training-parallel-europarl-v7.tgz]="https://www.statmt.org/wmt13/training-parallel-europarl-v7.tgz"
@@ -28,22 +27,8 @@ TRAIN=("europarl-v7.de-en:training-parallel-europarl-v7.tgz" "commoncrawl.de-en:
 # fairseq split : newstest year : archive
 EVAL=("valid:2015:dev.tgz" "test:2014:dev.tgz" "test1:2016:test.tgz")
 
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --out) OUT="$(realpath -m "$2")"; shift 2 ;;
-    --from) FROM="$(realpath -m "$2")"; shift 2 ;;
-    --bpe-ops) BPE_OPS="$2"; shift 2 ;;
-    --spm) SEGMENTATION=spm; shift ;;
-    --lower) LOWER=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-[[ -n "$OUT" ]] || { echo "error: --out DIR is required" >&2; exit 2; }
-[[ "$BPE_OPS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --bpe-ops must be a positive integer, got '$BPE_OPS'" >&2; exit 2; }
-[[ -z "$FROM" || -d "$FROM" ]] || { echo "error: --from $FROM: no such folder" >&2; exit 2; }
-export SEGMENTATION LOWER
 source "$ROOT/scripts/lib.sh"
+parse_prepare_args 11 "$@"
 mkdir -p "$OUT"
 
 # find_file NAME: the first file called NAME under --from or the unpacked archives, or nothing.
