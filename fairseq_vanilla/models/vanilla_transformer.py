@@ -11,7 +11,6 @@ wants. Only our own ``reorder_encoder_out`` reads that tensor, so fairseq's beam
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Optional
 
-import torch
 import torch.nn.functional as F
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (
