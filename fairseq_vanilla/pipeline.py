@@ -18,9 +18,9 @@ class PipelineError(Exception):
 
 def read_lines(path: str, allow_empty_file: bool = False, label: str = "") -> List[str]:
     """All lines of a UTF-8 text file without their newlines; errors name the file (or ``label``) and the line."""
-    if not os.path.isfile(path):
-        raise PipelineError(f"{label or path}: no such file")
     path_for_errors = label or path
+    if not os.path.isfile(path):
+        raise PipelineError(f"{path_for_errors}: no such file")
     with open(path, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Translate one split with beam search, detokenise, and report BLEU three ways (each labelled):
-# detokenised sacreBLEU with its signature, fairseq-score on Moses-tokenised text, and the same lower-cased.
+# Translate one split with beam search, detokenise, and report BLEU four ways (each labelled):
+# detokenised sacreBLEU with its signature, fairseq-score on Moses-tokenised text, the same lower-cased, and the
+# same compound-split (as the paper's WMT14 numbers).
 # Checks that there is exactly one hypothesis per source sentence.
 #   bash scripts/generate.sh --data PREPARED_DIR --path CHECKPOINT --out DIR [--split test] [--beam 5] [--lenpen 1.0]
 #        [--average-last N]   (average the last N epoch checkpoints beside CHECKPOINT first)

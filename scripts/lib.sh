@@ -91,6 +91,21 @@ binarize() {
     || { tail -n 20 "$bin/preprocess.log" >&2; die "fairseq-preprocess failed (log: $bin/preprocess.log)"; }
 }
 
+# binarize_prepared LABEL TEST_SPLIT...: the prepare scripts' last stage, $OUT/$SEGMENTATION → $OUT/bin, with
+# bin/splits.tsv (fairseq split → source file, from raw/) and bin/pipeline.txt (what scripts/generate.sh reads back:
+# segmentation, lower, ops, src, tgt).
+binarize_prepared() {
+  local label="$1"; shift
+  if stage "$label binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; then
+    binarize "$OUT/$SEGMENTATION" "$OUT/bin.tmp" "$SRC" "$TGT" "$@"
+    cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
+    printf 'segmentation=%s\nlower=%s\nops=%s\nsrc=%s\ntgt=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$SRC" "$TGT" \
+      > "$OUT/bin.tmp/pipeline.txt"
+    commit "$OUT/bin"
+  fi
+  log "ready: $OUT/bin ($(cut -f1 "$OUT/bin/splits.tsv" | tr '\n' ' '))"
+}
+
 # segment_corpus TOK_DIR RAW_DIR OUT_DIR SRC TGT OPS SPLIT...: joint subword units learned on train, applied to all
 # splits. SEGMENTATION=bpe (default): subword-nmt BPE with OPS merges on the Moses-tokenised text;
 # SEGMENTATION=spm: a sentencepiece model of OPS pieces on the raw (lower-cased if LOWER=1) text.

@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BPE_OPS=10000
 URL="${MULTI30K_URL:-https://github.com/multi30k/dataset/raw/master/data/task1/raw}"
 source "$ROOT/scripts/lib.sh"
-parse_prepare_args 8 "$@"
+parse_prepare_args 7 "$@"
 mkdir -p "$OUT"
 
 # fetch_or_copy NAME DEST: NAME.gz or NAME from --from, else downloaded NAME.gz; decompressed into DEST.
@@ -56,10 +56,4 @@ if stage "3/4 joint ${SEGMENTATION}, $BPE_OPS" "$OUT/$SEGMENTATION"; then
   segment_corpus "$OUT/tok" "$OUT/raw" "$OUT/$SEGMENTATION.tmp" "$SRC" "$TGT" "$BPE_OPS" "${SPLITS[@]}"
   commit "$OUT/$SEGMENTATION"
 fi
-if stage "4/4 binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; then
-  binarize "$OUT/$SEGMENTATION" "$OUT/bin.tmp" "$SRC" "$TGT" "${TESTS[@]}"
-  cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
-  printf 'segmentation=%s\nlower=%s\nops=%s\nsrc=%s\ntgt=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$SRC" "$TGT" > "$OUT/bin.tmp/pipeline.txt"
-  commit "$OUT/bin"
-fi
-log "ready: $OUT/bin ($(tr '\n' ' ' < "$OUT/bin/splits.tsv"))"
+binarize_prepared 4/4 "${TESTS[@]}"

@@ -117,11 +117,4 @@ if stage "4/5 joint ${SEGMENTATION}, $BPE_OPS" "$OUT/$SEGMENTATION"; then
   segment_corpus "$OUT/clean" "$OUT/raw" "$OUT/$SEGMENTATION.tmp" "$SRC" "$TGT" "$BPE_OPS" "${SPLITS[@]}"
   commit "$OUT/$SEGMENTATION"
 fi
-if stage "5/5 binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; then
-  binarize "$OUT/$SEGMENTATION" "$OUT/bin.tmp" "$SRC" "$TGT" test test1
-  cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
-  printf 'segmentation=%s\nlower=%s\nops=%s\nsrc=%s\ntgt=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$SRC" "$TGT" \
-    > "$OUT/bin.tmp/pipeline.txt"
-  commit "$OUT/bin"
-fi
-log "ready: $OUT/bin ($(cut -f1 "$OUT/bin/splits.tsv" | tr '\n' ' '))"
+binarize_prepared 5/5 test test1

@@ -20,7 +20,7 @@ while [[ $# -gt 0 ]]; do
     --gpu-fp16) PRECISION=(--fp16); shift ;;
     --gpu-bf16) echo "error: --gpu-bf16: fairseq 0.12's --bf16 implies --tpu (torch_xla) and does not run on GPUs; use --gpu-fp16" >&2; exit 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
