@@ -5,8 +5,8 @@ makes fairseq load checkpoints with torch's ``weights_only`` unpickler (see :mod
 keeps every example of every split (see :mod:`.no_sentence_lost`).
 """
 from . import checkpoint_safety, no_sentence_lost  # noqa: F401  (patches first)
-from . import criterions, lr_scheduler, models  # noqa: F401  (registers)
-from .models import VanillaTransformerModel  # noqa: F401
+from . import criterions, lr_scheduler, models, tasks  # noqa: F401  (registers)
+from .models import VanillaTransformerClassifier, VanillaTransformerModel  # noqa: F401
 
 checkpoint_safety.install()
 no_sentence_lost.install()

@@ -9,7 +9,7 @@ import contextlib
 import os
 import re
 import sys
-from typing import Iterator, List
+from typing import Dict, Iterator, List
 
 
 class PipelineError(Exception):
@@ -72,16 +72,23 @@ def check_parallel(src: str, tgt: str, allow_empty_lines: bool = True, labels=("
     return len(a)
 
 
-def tokenize(lang: str, inp: str, out: str, lower: bool = False, aggressive_dash: bool = True) -> None:
-    """Moses punctuation normalisation + tokenisation (sacremoses), no XML escaping."""
+def moses_tokenizer(lang: str, lower: bool = False, aggressive_dash: bool = True):
+    """A function line → Moses-normalised, tokenised (sacremoses), optionally lower-cased line; no XML escaping."""
     from sacremoses import MosesPunctNormalizer, MosesTokenizer
 
     norm, tok = MosesPunctNormalizer(lang=lang), MosesTokenizer(lang=lang)
-    result = []
-    for line in read_lines(inp):
+
+    def apply(line: str) -> str:
         text = tok.tokenize(norm.normalize(line), aggressive_dash_splits=aggressive_dash, escape=False, return_str=True)
-        result.append(text.lower() if lower else text)
-    write_lines(out, result)
+        return text.lower() if lower else text
+
+    return apply
+
+
+def tokenize(lang: str, inp: str, out: str, lower: bool = False, aggressive_dash: bool = True) -> None:
+    """Moses punctuation normalisation + tokenisation (sacremoses) of a file, no XML escaping."""
+    apply = moses_tokenizer(lang, lower, aggressive_dash)
+    write_lines(out, [apply(line) for line in read_lines(inp)])
 
 
 def detokenize(lang: str, inp: str, out: str) -> None:
@@ -168,6 +175,112 @@ def count_lines(path: str) -> int:
     return len(read_lines(path, allow_empty_file=True))
 
 
+IMDB_LABELS = ("neg", "pos")
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def clean_review(text: str) -> str:
+    """HTML line breaks (``<br />``) and runs of white space become one space."""
+    return " ".join(_BR.sub(" ", text).split())
+
+
+def _imdb_reviews(source: str) -> dict:
+    """{(split, label): [(name, text), …]} from the aclImdb archive (.tar.gz) or its unpacked folder, sorted by file name."""
+    import tarfile
+
+    found = {(s, l): [] for s in ("train", "test") for l in IMDB_LABELS}
+    pattern = re.compile(r"(?:^|/)aclImdb/(train|test)/([^/]+)/([^/]+\.txt)$")
+
+    def add(member: str, read):
+        m = pattern.search(member)
+        if m and (m.group(1), m.group(2)) in found:
+            raw = read()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise PipelineError(f"{source}: {member}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+            text = clean_review(text)
+            if not text:
+                raise PipelineError(f"{source}: {member}: empty review")
+            found[(m.group(1), m.group(2))].append((m.group(3), text))
+
+    if os.path.isdir(source):
+        root = source if os.path.basename(os.path.normpath(source)) == "aclImdb" else os.path.join(source, "aclImdb")
+        if not os.path.isdir(root):
+            raise PipelineError(f"{source}: neither an aclImdb folder nor a folder holding one")
+        for split in ("train", "test"):
+            for label in IMDB_LABELS:
+                folder = os.path.join(root, split, label)
+                if not os.path.isdir(folder):
+                    continue
+                for name in os.listdir(folder):
+                    path = os.path.join(folder, name)
+                    add("aclImdb/" + os.path.relpath(path, root), lambda path=path: open(path, "rb").read())
+    elif os.path.isfile(source):
+        try:
+            with tarfile.open(source, "r:*") as tar:
+                for member in tar:
+                    if member.isfile():
+                        add(member.name, lambda member=member: tar.extractfile(member).read())
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise PipelineError(f"{source}: not a readable tar archive ({e})") from None
+    else:
+        raise PipelineError(f"{source}: no such file or folder")
+    for (split, label), reviews in found.items():
+        if not reviews:
+            raise PipelineError(f"{source}: aclImdb/{split}/{label}/ is missing or holds no review (*.txt)")
+        reviews.sort(key=lambda r: (len(r[0]), r[0]))
+    return found
+
+
+def imdb_extract(source: str, out_dir: str, valid_size: int = 2500, seed: int = 1) -> Dict[str, int]:
+    """Write ``{train,valid,test}.txt`` (one review a line, HTML line breaks removed) and ``.label`` (neg/pos).
+
+    valid: ``valid_size`` reviews held out from the official training set, half of each label, chosen with
+    ``seed``; test: the official test set, whole. Returns the number of reviews per split."""
+    import numpy as np
+
+    reviews = _imdb_reviews(source)
+    if valid_size % len(IMDB_LABELS) or valid_size < 0:
+        raise PipelineError(f"--valid-size must be a non-negative multiple of {len(IMDB_LABELS)} (label-balanced), got {valid_size}")
+    rng = np.random.default_rng(seed)
+    splits = {"train": [], "valid": [], "test": []}
+    for label in IMDB_LABELS:
+        train = reviews[("train", label)]
+        per_label = valid_size // len(IMDB_LABELS)
+        if per_label >= len(train):
+            raise PipelineError(f"--valid-size {valid_size} leaves no {label!r} review for training ({len(train)} there)")
+        held = set(rng.permutation(len(train))[:per_label].tolist())
+        splits["valid"] += [(t, label) for i, (_, t) in enumerate(train) if i in held]
+        splits["train"] += [(t, label) for i, (_, t) in enumerate(train) if i not in held]
+        splits["test"] += [(t, label) for _, t in reviews[("test", label)]]
+    for split, rows in splits.items():
+        if not rows:
+            continue
+        write_lines(os.path.join(out_dir, f"{split}.txt"), [t for t, _ in rows])
+        write_lines(os.path.join(out_dir, f"{split}.label"), [l for _, l in rows])
+    return {split: len(rows) for split, rows in splits.items()}
+
+
+def augment_file(text_in: str, label_in: str, text_out: str, label_out: str, deletion: float, swap: float,
+                 seed: int) -> int:
+    """Offline EDA (Trans-2): every review, then an augmented copy of it (word-level random deletion, then swap).
+
+    The output holds twice the lines of the input, labels copied; returns that count."""
+    import numpy as np
+
+    from .augmentation import augment
+
+    texts, labels = read_lines(text_in), read_lines(label_in)
+    if len(texts) != len(labels):
+        raise PipelineError(f"{text_in} has {len(texts)} lines but {label_in} has {len(labels)}")
+    rng = np.random.default_rng(seed)
+    aug = [" ".join(augment(t.split(), deletion, swap, rng)) for t in texts]
+    write_lines(text_out, texts + aug)
+    write_lines(label_out, labels + labels)
+    return 2 * len(texts)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m fairseq_vanilla.pipeline", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -207,6 +320,17 @@ def main(argv=None) -> int:
     cs = sub.add_parser("compound-split", help="split hyphenated compounds for the paper-style BLEU")
     cs.add_argument("inp")
     cs.add_argument("out")
+    ie = sub.add_parser("imdb-extract", help="aclImdb archive or folder → {train,valid,test}.{txt,label}")
+    ie.add_argument("--from", dest="source", required=True, help="aclImdb_v1 .tar.gz, or the aclImdb folder (or its parent)")
+    ie.add_argument("--out", required=True)
+    ie.add_argument("--valid-size", type=int, default=2500, help="reviews held out of train for validation, label-balanced")
+    ie.add_argument("--seed", type=int, default=1)
+    au = sub.add_parser("augment", help="offline random deletion + random swap: writes the doubled training set")
+    for name in ("text_in", "label_in", "text_out", "label_out"):
+        au.add_argument(name)
+    au.add_argument("--deletion", type=float, default=0.2)
+    au.add_argument("--swap", type=float, default=0.2)
+    au.add_argument("--seed", type=int, default=1)
     n = sub.add_parser("count", help="number of lines")
     n.add_argument("path")
     a = p.parse_args(argv)
@@ -227,9 +351,14 @@ def main(argv=None) -> int:
             spm_encode(a.model, a.inp, a.out)
         elif a.cmd == "compound-split":
             compound_split(a.inp, a.out)
+        elif a.cmd == "imdb-extract":
+            counts = imdb_extract(a.source, a.out, a.valid_size, a.seed)
+            print(" ".join(f"{k}={v}" for k, v in counts.items()))
+        elif a.cmd == "augment":
+            print(augment_file(a.text_in, a.label_in, a.text_out, a.label_out, a.deletion, a.swap, a.seed))
         elif a.cmd == "count":
             print(count_lines(a.path))
-    except PipelineError as e:
+    except (PipelineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -18,6 +18,7 @@ pipeline() { "$PY" -m fairseq_vanilla.pipeline "$@"; }
 
 # parse_prepare_args HELP_LINES "$@": the options every prepare script takes. Reads BPE_OPS (the default) and sets
 # OUT, FROM, BPE_OPS, SEGMENTATION, LOWER, SRC, TGT; prints lines 2..HELP_LINES of the script for --help.
+# FROM_MAY_BE_FILE=1 lets --from name a file (an archive) as well as a folder.
 parse_prepare_args() {
   local help_lines="$1"; shift
   OUT=""; FROM=""; SEGMENTATION=bpe; LOWER=0; SRC="${SRC:-en}"; TGT="${TGT:-de}"
@@ -36,7 +37,11 @@ parse_prepare_args() {
   done
   [[ -n "$OUT" ]] || { echo "error: --out DIR is required" >&2; exit 2; }
   [[ "$BPE_OPS" =~ ^[1-9][0-9]*$ ]] || { echo "error: --bpe-ops must be a positive integer, got '$BPE_OPS'" >&2; exit 2; }
-  [[ -z "$FROM" || -d "$FROM" ]] || { echo "error: --from $FROM: no such folder" >&2; exit 2; }
+  if [[ "${FROM_MAY_BE_FILE:-0}" == 1 ]]; then
+    [[ -z "$FROM" || -e "$FROM" ]] || { echo "error: --from $FROM: no such file or folder" >&2; exit 2; }
+  else
+    [[ -z "$FROM" || -d "$FROM" ]] || { echo "error: --from $FROM: no such folder" >&2; exit 2; }
+  fi
   export SEGMENTATION LOWER
 }
 

@@ -1,1 +1,2 @@
 from .vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel  # noqa: F401 (registers)
+from .vanilla_transformer_classifier import VanillaTransformerClassifier  # noqa: F401 (registers)

@@ -36,8 +36,9 @@ POSITIONAL_ENCODING_CHOICES = ChoiceEnum(["sinusoidal", "learned"])
 
 
 @dataclass
-class VanillaTransformerConfig(FairseqDataclass):
-    """Flags of the ``vanilla_transformer`` model; the defaults are the paper's base model (Table 3, "base")."""
+class VanillaEncoderConfig(FairseqDataclass):
+    """Flags of the encoder (§3.1), shared by ``vanilla_transformer`` and ``vanilla_transformer_classifier``;
+    the defaults are the paper's base model (Table 3, "base")."""
 
     dropout: float = field(default=0.1, metadata={"help": "P_drop: dropout on each sub-layer output and on embeddings+positions (§5.4)"})
     attention_dropout: float = field(default=0.0, metadata={"help": "dropout on attention weights (not in the paper)"})
@@ -46,21 +47,27 @@ class VanillaTransformerConfig(FairseqDataclass):
     encoder_ffn_embed_dim: int = field(default=2048, metadata={"help": "d_ff of the encoder"})
     encoder_layers: int = field(default=6, metadata={"help": "N, number of encoder layers"})
     encoder_attention_heads: int = field(default=8, metadata={"help": "h, attention heads in the encoder"})
+    positional_encoding: POSITIONAL_ENCODING_CHOICES = field(default="sinusoidal", metadata={"help": "sinusoidal (§3.5) or learned (Table 3 row E)"})
+    max_source_positions: int = field(default=1024, metadata={"help": "longest source sentence, in tokens"})
+
+
+@dataclass
+class VanillaTransformerConfig(VanillaEncoderConfig):
+    """Flags of the ``vanilla_transformer`` model: the encoder's, plus the decoder's and the embedding sharing."""
+
     decoder_embed_dim: Optional[int] = field(default=None, metadata={"help": "d_model of the decoder; must equal the encoder's (default: --encoder-embed-dim)"})
     decoder_ffn_embed_dim: Optional[int] = field(default=None, metadata={"help": "d_ff of the decoder (default: --encoder-ffn-embed-dim)"})
     decoder_layers: Optional[int] = field(default=None, metadata={"help": "N of the decoder (default: --encoder-layers)"})
     decoder_attention_heads: Optional[int] = field(default=None, metadata={"help": "h of the decoder (default: --encoder-attention-heads)"})
     share_all_embeddings: bool = field(default=False, metadata={"help": "one matrix for source, target and pre-softmax weights (§3.4); needs a joined dictionary"})
     share_decoder_input_output_embed: bool = field(default=False, metadata={"help": "tie the decoder's input embedding and its pre-softmax weights (§3.4)"})
-    positional_encoding: POSITIONAL_ENCODING_CHOICES = field(default="sinusoidal", metadata={"help": "sinusoidal (§3.5) or learned (Table 3 row E)"})
-    max_source_positions: int = field(default=1024, metadata={"help": "longest source sentence, in tokens"})
     max_target_positions: int = field(default=1024, metadata={"help": "longest target sentence, in tokens"})
     alignment_layer: int = field(default=-1, metadata={"help": "decoder layer whose cross-attention (averaged over heads) is returned as the alignment; -1 = last"})
 
 
-def check_config(cfg) -> None:
+def check_config(cfg, sides=("encoder", "decoder")) -> None:
     """Reject impossible flag combinations with a message that names the flag."""
-    for side in ("encoder", "decoder"):
+    for side in sides:
         layers = _get(cfg, f"{side}_layers")
         if layers < 1:
             raise ValueError(f"--{side}-layers must be at least 1, got {layers}")
@@ -71,7 +78,7 @@ def check_config(cfg) -> None:
             )
         if _get(cfg, f"{side}_ffn_embed_dim") < 1:
             raise ValueError(f"--{side}-ffn-embed-dim must be positive")
-    if _get(cfg, "decoder_embed_dim") != cfg.encoder_embed_dim:
+    if "decoder" in sides and _get(cfg, "decoder_embed_dim") != cfg.encoder_embed_dim:
         raise ValueError(
             f"--decoder-embed-dim ({_get(cfg, 'decoder_embed_dim')}) must equal --encoder-embed-dim "
             f"({cfg.encoder_embed_dim}): cross-attention (§3.2.3) mixes both in one d_model"
@@ -284,19 +291,24 @@ PRESETS = {
 }
 
 
-def apply_preset(args, preset: Dict[str, Any]) -> None:
+def apply_preset(args, preset: Dict[str, Any], config_class=VanillaTransformerConfig) -> None:
     """Fill every flag the user did not give: first from the preset, then from the config's defaults."""
-    defaults = VanillaTransformerConfig()
-    for f in fields(VanillaTransformerConfig):
+    defaults = config_class()
+    for f in fields(config_class):
         if getattr(args, f.name, None) is None:
             setattr(args, f.name, preset.get(f.name, getattr(defaults, f.name)))
 
 
-for _arch_name, _preset in PRESETS.items():
-    _fill = lambda args, _preset=_preset: apply_preset(args, _preset)  # noqa: E731
-    if _arch_name in ARCH_CONFIG_REGISTRY:
-        # register_model(dataclass=…) registered the base architecture with a no-op; fill the defaults instead,
-        # so that the parsed argparse Namespace is complete, as for every other preset.
-        ARCH_CONFIG_REGISTRY[_arch_name] = _fill
-    else:
-        register_model_architecture("vanilla_transformer", _arch_name)(_fill)
+def register_presets(model_name: str, presets: Dict[str, Dict[str, Any]], config_class) -> None:
+    """Register each preset as a fairseq architecture of ``model_name``."""
+    for arch_name, preset in presets.items():
+        fill = lambda args, preset=preset: apply_preset(args, preset, config_class)  # noqa: E731
+        if arch_name in ARCH_CONFIG_REGISTRY:
+            # register_model(dataclass=…) registered the base architecture with a no-op; fill the defaults instead,
+            # so that the parsed argparse Namespace is complete, as for every other preset.
+            ARCH_CONFIG_REGISTRY[arch_name] = fill
+        else:
+            register_model_architecture(model_name, arch_name)(fill)
+
+
+register_presets("vanilla_transformer", PRESETS, VanillaTransformerConfig)

@@ -1,0 +1,84 @@
+"""Raw review text in, label out: a trained ``vanilla_transformer_classifier`` with the pipeline's own preprocessing.
+
+    from fairseq_vanilla.hub import ReviewClassifier
+    clf = ReviewClassifier.from_pretrained("runs/imdb_cpu/ckpt/checkpoint_best.pt", "runs/imdb")
+    clf.predict("A wonderful film.")  # → ("pos", 0.97)
+
+``data`` is the ``--out`` folder of ``scripts/prepare-imdb.sh`` (its ``bin/pipeline.txt`` says how reviews were
+lower-cased and segmented, and ``bpe/codes`` or ``spm/spm.model`` segments them). The checkpoint is read by
+fairseq's loader, which this package restricts to torch's ``weights_only`` unpickler. Class names come from the
+label dictionary the model was trained with (fairseq sorts it by frequency, so index 0 is not always "neg").
+"""
+import os
+from typing import Dict, List, Tuple
+
+import torch
+
+from .pipeline import clean_review, moses_tokenizer
+from .tasks.imdb_classification import ImdbClassificationTask, truncate
+
+
+def read_pipeline_settings(data: str) -> Dict[str, str]:
+    path = os.path.join(data, "bin", "pipeline.txt")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of scripts/prepare-imdb.sh")
+    with open(path, encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+
+class ReviewClassifier:
+    """A classifier and the exact preprocessing its training data went through."""
+
+    def __init__(self, model, task: ImdbClassificationTask, data: str):
+        self.model, self.task = model.eval(), task
+        settings = read_pipeline_settings(data)
+        self.tokenize = moses_tokenizer("en", lower=settings.get("lower") == "1")
+        self.segmentation = settings.get("segmentation", "bpe")
+        if self.segmentation == "spm":
+            import sentencepiece as spm
+
+            sp = spm.SentencePieceProcessor(model_file=os.path.join(data, "spm", "spm.model"))
+            self.segment = lambda line: " ".join(sp.encode(line, out_type=str))
+            self.tokenize = (lambda line: line.lower()) if settings.get("lower") == "1" else (lambda line: line)
+        else:
+            from subword_nmt.apply_bpe import BPE
+
+            with open(os.path.join(data, "bpe", "codes"), encoding="utf-8") as codes:
+                bpe = BPE(codes)
+            self.segment = bpe.process_line
+        self.classes = ImdbClassificationTask.class_names(task.label_dictionary)
+
+    @classmethod
+    def from_pretrained(cls, checkpoint: str, data: str) -> "ReviewClassifier":
+        from fairseq import checkpoint_utils
+
+        models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+            [checkpoint], arg_overrides={"data": os.path.join(data, "bin")})
+        if not isinstance(task, ImdbClassificationTask):
+            raise ValueError(f"{checkpoint}: not a classifier checkpoint (task {type(task).__name__})")
+        return cls(models[0], task, data)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """Review → ``<s> ids </s>`` ``(T,)``, truncated as the task truncates."""
+        line = self.segment(self.tokenize(clean_review(text)))
+        ids = self.task.source_dictionary.encode_line(line, add_if_not_exist=False, append_eos=False).long()
+        ids = truncate(ids, self.task.cfg.max_positions - 2, self.task.cfg.truncation)
+        d = self.task.source_dictionary
+        return torch.cat([ids.new_tensor([d.bos()]), ids, ids.new_tensor([d.eos()])])
+
+    @torch.no_grad()
+    def predict_batch(self, texts: List[str]) -> List[Tuple[str, float]]:
+        from fairseq.data import data_utils
+
+        for i, text in enumerate(texts):
+            if not clean_review(text):
+                raise ValueError(f"review {i + 1} is empty")
+        tokens = data_utils.collate_tokens([self.encode(t) for t in texts], self.task.source_dictionary.pad(),
+                                           left_pad=self.task.cfg.left_pad)  # (B, T)
+        probs = torch.softmax(self.model(tokens).float(), dim=-1)  # (B, C)
+        best = probs.argmax(dim=-1)
+        return [(self.classes[int(b)], float(probs[i, b])) for i, b in enumerate(best)]
+
+    def predict(self, text: str) -> Tuple[str, float]:
+        """(label, probability) for one review."""
+        return self.predict_batch([text])[0]

@@ -1,0 +1,1 @@
+from .imdb_classification import ImdbClassificationTask  # noqa: F401 (registers)
