@@ -1,12 +1,14 @@
 """fairseq-vanilla: a from-scratch, paper-faithful Transformer for fairseq's ``--user-dir``.
 
 Importing the package registers the model, its architectures, the criteria and the ``noam`` LR scheduler,
-makes fairseq load checkpoints with torch's ``weights_only`` unpickler (see :mod:`.checkpoint_safety`) and
+makes fairseq load checkpoints with torch's ``weights_only`` unpickler (see :mod:`.checkpoint_safety`), write
+every checkpoint file atomically (see :mod:`.atomic_checkpoints`) and
 keeps every example of every split (see :mod:`.no_sentence_lost`).
 """
-from . import checkpoint_safety, no_sentence_lost  # noqa: F401  (patches first)
+from . import atomic_checkpoints, checkpoint_safety, no_sentence_lost  # noqa: F401  (patches first)
 from . import criterions, lr_scheduler, models, tasks  # noqa: F401  (registers)
 from .models import VanillaTransformerClassifier, VanillaTransformerModel  # noqa: F401
 
 checkpoint_safety.install()
+atomic_checkpoints.install()
 no_sentence_lost.install()

@@ -1,0 +1,46 @@
+"""Every checkpoint file fairseq writes appears whole or not at all.
+
+fairseq 0.12 saves the first checkpoint of a save atomically (``NAME.tmp``, then a rename) but makes the others,
+``checkpoint_last.pt`` among them, with ``PathManager.copy``: a plain copy, so a kill during it leaves a truncated
+``checkpoint_last.pt`` under its final name, and the next ``fairseq-train`` (which resumes from it) fails. Here
+fairseq's ``checkpoint_utils`` sees a ``PathManager`` whose ``copy`` writes ``DEST.tmp`` and renames it: a kill
+leaves the previous complete ``checkpoint_last.pt`` (and at worst a ``.tmp`` that nothing reads).
+"""
+import os
+import shutil
+import types
+
+
+class _AtomicCopyPathManager(types.SimpleNamespace):
+    """fairseq's PathManager, except that local ``copy`` is copy-to-temporary + rename."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def copy(self, src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        if "://" in src_path or "://" in dst_path:  # remote storage: fairseq's own behaviour
+            return self._inner.copy(src_path, dst_path, overwrite)
+        if os.path.exists(dst_path) and not overwrite:
+            return False
+        tmp = dst_path + ".tmp"
+        try:
+            shutil.copyfile(src_path, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, dst_path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return True
+
+
+def install() -> None:
+    """Make fairseq's checkpoint copies atomic (idempotent)."""
+    from fairseq import checkpoint_utils
+
+    if not isinstance(checkpoint_utils.PathManager, _AtomicCopyPathManager):
+        checkpoint_utils.PathManager = _AtomicCopyPathManager(checkpoint_utils.PathManager)
