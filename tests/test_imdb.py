@@ -306,3 +306,13 @@ def test_real_aclimdb_slice_end_to_end(tmp_path):
     log = out.stdout + out.stderr
     assert int(re.search(r"examples (\d+)", log).group(1)) == 101
     assert 0.0 <= float(re.search(r"accuracy ([0-9.]+)", log).group(1)) <= 1.0
+
+
+def test_train_imdb_recipe_trains_and_reports_test_accuracy(synthetic_prepared, tmp_path):
+    proc = run("bash", ROOT / "scripts" / "train-imdb.sh", "--preset", "cpu", "--data", synthetic_prepared / "bin",
+               "--save", tmp_path / "cpu", "--", "--max-update", "30", "--num-workers", "0", "--log-interval", "5")
+    line = next(line for line in proc.stdout.splitlines() if "valid on 'test' subset" in line)
+    assert "examples 41" in line and float(re.search(r"accuracy ([0-9.]+)", line).group(1)) >= 0.0
+    bad = run("bash", ROOT / "scripts" / "train-imdb.sh", "--preset", "huge", "--data", synthetic_prepared / "bin",
+              "--save", tmp_path / "x", check=False)
+    assert bad.returncode == 2 and "--preset must be cpu" in bad.stderr
