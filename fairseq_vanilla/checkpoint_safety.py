@@ -104,6 +104,12 @@ def _install_excepthook() -> None:
     def hook(exc_type, exc, tb):
         if issubclass(exc_type, CheckpointError):
             print(f"error: {exc}", file=sys.stderr)
+        elif str(exc).startswith("Cannot load model parameters from checkpoint "):
+            # fairseq's trainer: the checkpoint's parameters do not fit the model built from the flags
+            path = str(exc)[len("Cannot load model parameters from checkpoint "):].split(";")[0]
+            cause = " ".join(str(exc.__cause__ or exc.__context__ or "").split())
+            print(f"error: {path}: a checkpoint of another architecture or size than --arch and the size flags "
+                  f"build ({cause[:300]}{'…' if len(cause) > 300 else ''})", file=sys.stderr)
         else:
             previous(exc_type, exc, tb)
 

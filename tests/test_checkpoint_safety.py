@@ -80,3 +80,20 @@ def test_truncated_checkpoint_gets_one_clear_line(tiny_corpus, tiny_checkpoint, 
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert "truncated.pt" in last and "not a readable checkpoint" in last, last
+
+
+def test_checkpoint_of_another_architecture_gets_one_clear_line(tiny_corpus, tiny_checkpoint, tmp_path):
+    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny",
+                   "--encoder-layers", "3", "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001",
+                   "--criterion", "vanilla_label_smoothed_cross_entropy", "--max-tokens", "1024", "--max-update", "1",
+                   "--restore-file", tiny_checkpoint, "--save-dir", tmp_path, "--no-save", check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode != 0 and len(errors) == 1 and "Traceback" not in proc.stderr
+    assert f"{tiny_checkpoint}: a checkpoint of another architecture or size" in errors[0]
+    assert "encoder.layers.2" in errors[0]  # names what does not fit
+
+
+def test_wrong_user_dir_is_named(tiny_corpus, tmp_path):
+    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", tmp_path / "no_such_plugin", "--arch", "transformer",
+                   check=False)
+    assert proc.returncode != 0 and str(tmp_path / "no_such_plugin") in proc.stderr.strip().splitlines()[-1]
