@@ -102,7 +102,7 @@ def _install_excepthook() -> None:
         return
 
     def hook(exc_type, exc, tb):
-        if issubclass(exc_type, CheckpointError):
+        if issubclass(exc_type, CheckpointError) or exc_type.__name__ == "ExampleTooLongError":
             print(f"error: {exc}", file=sys.stderr)
         elif str(exc).startswith("Cannot load model parameters from checkpoint "):
             # fairseq's trainer: the checkpoint's parameters do not fit the model built from the flags

@@ -6,6 +6,11 @@ multiple of ``--required-batch-size-multiple`` (default 8) those examples vanish
 from validation and from ``fairseq-generate``/``fairseq-interactive`` output. In size-sorted order they are
 the longest sentences. Seen: 456 hypotheses for a 461-sentence test set.
 
+Second place: fairseq-train skips every training example longer than the model's max positions with only a
+warning (``FairseqTask.filter_indices_by_size`` is always called with ``ignore_invalid_inputs=True`` for training),
+and ``--skip-invalid-size-inputs-valid-test`` does the same to validation and test sets. With the plugin, an example
+too long for the model stops the command with :class:`ExampleTooLongError`, naming how many, which, and the flags.
+
 We differ in one place: this replacement of ``data_utils.batch_by_size`` keeps the multiple for every batch
 but the last, and keeps the last batch whatever its size. Every caller in fairseq reaches it through the
 module attribute (``FairseqDataset.batch_by_size``), so every task and every command gets the fix.
@@ -37,10 +42,32 @@ def batch_by_size(indices, num_tokens_fn, num_tokens_vec=None, max_tokens=None, 
 _UPSTREAM = None
 
 
+class ExampleTooLongError(ValueError):
+    """Examples longer than the model's max positions; the message names them and the flags to change."""
+
+
+def filter_indices_by_size(self, indices, dataset, max_positions=None, ignore_invalid_inputs=False):
+    """``FairseqTask.filter_indices_by_size`` that never drops an example: too long is an error, for every split."""
+    kept, ignored = dataset.filter_indices_by_size(indices, max_positions)
+    if len(ignored) > 0:
+        first = int(ignored[0])
+        size = dataset.size(first)
+        size = tuple(int(x) for x in size) if isinstance(size, (tuple, list)) else int(size)
+        raise ExampleTooLongError(
+            f"{len(ignored):,} example(s) longer than the model accepts (max_positions={max_positions}), e.g. "
+            f"example {first} of size {size}; ids {[int(i) for i in ignored[:10]]}: raise "
+            f"--max-source-positions/--max-target-positions (or the task's --max-positions), or drop long pairs "
+            f"before binarising (the prepare scripts' clean stage); fairseq-vanilla never skips examples silently")
+    return kept
+
+
 def install() -> None:
-    """Replace ``fairseq.data.data_utils.batch_by_size`` (idempotent)."""
+    """Replace ``fairseq.data.data_utils.batch_by_size`` and ``FairseqTask.filter_indices_by_size`` (idempotent)."""
     global _UPSTREAM
     from fairseq.data import data_utils
+    from fairseq.tasks import FairseqTask
+
+    FairseqTask.filter_indices_by_size = filter_indices_by_size
 
     if data_utils.batch_by_size is not batch_by_size:
         _UPSTREAM = data_utils.batch_by_size

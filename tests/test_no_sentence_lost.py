@@ -99,3 +99,22 @@ def test_epoch_iterator_yields_each_example_exactly_once(odd_splits):
                                       required_batch_size_multiple=8, seed=1).next_epoch_itr(shuffle=True)
         ids = [i for batch in itr for i in batch["id"].tolist()]
         assert sorted(ids) == list(range(461)), (max_tokens, max_sentences, len(ids))
+
+
+@pytest.mark.parametrize("where", ["train", "generate"])
+def test_examples_longer_than_the_model_accepts_stop_the_command(tiny_corpus, tiny_checkpoint, tmp_path, where):
+    """fairseq would skip them (training: with only a warning); with the plugin they are an error that says so."""
+    if where == "train":
+        proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny",
+                       "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001", "--max-tokens", "1024",
+                       "--criterion", "vanilla_label_smoothed_cross_entropy", "--max-update", "1", "--no-save",
+                       "--max-source-positions", "8", "--max-target-positions", "8", "--save-dir", tmp_path,
+                       check=False)
+    else:
+        proc = fairseq("fairseq-generate", tiny_corpus, "--user-dir", USER_DIR, "--path", tiny_checkpoint,
+                       "--max-source-positions", "6", "--skip-invalid-size-inputs-valid-test", "--batch-size", "8",
+                       check=False)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode != 0 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert re.search(r"error: [\d,]+ example\(s\) longer than the model accepts \(max_positions=", errors[0])
+    assert "--max-source-positions" in errors[0] and "never skips examples silently" in errors[0]
