@@ -18,6 +18,8 @@ import zipfile
 import numpy as np
 import torch
 
+from .no_sentence_lost import ExampleTooLongError
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot or must not be loaded; the message names the file and the problem."""
@@ -102,7 +104,7 @@ def _install_excepthook() -> None:
         return
 
     def hook(exc_type, exc, tb):
-        if issubclass(exc_type, CheckpointError) or exc_type.__name__ == "ExampleTooLongError":
+        if issubclass(exc_type, (CheckpointError, ExampleTooLongError)):
             print(f"error: {exc}", file=sys.stderr)
         elif str(exc).startswith("Cannot load model parameters from checkpoint "):
             # fairseq's trainer: the checkpoint's parameters do not fit the model built from the flags

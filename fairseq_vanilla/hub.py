@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 import torch
 
 from .pipeline import clean_review, moses_tokenizer
-from .tasks.imdb_classification import ImdbClassificationTask, truncate
+from .tasks.imdb_classification import ImdbClassificationTask, frame
 
 
 def read_pipeline_settings(data: str) -> Dict[str, str]:
@@ -32,19 +32,19 @@ class ReviewClassifier:
     def __init__(self, model, task: ImdbClassificationTask, data: str):
         self.model, self.task = model.eval(), task
         settings = read_pipeline_settings(data)
-        self.tokenize = moses_tokenizer("en", lower=settings.get("lower") == "1")
-        self.segmentation = settings.get("segmentation", "bpe")
-        if self.segmentation == "spm":
+        lower = settings.get("lower") == "1"
+        if settings.get("segmentation", "bpe") == "spm":  # sentencepiece ran on the raw (lower-cased) text
             import sentencepiece as spm
 
             sp = spm.SentencePieceProcessor(model_file=os.path.join(data, "spm", "spm.model"))
+            self.tokenize = (lambda line: line.lower()) if lower else (lambda line: line)
             self.segment = lambda line: " ".join(sp.encode(line, out_type=str))
-            self.tokenize = (lambda line: line.lower()) if settings.get("lower") == "1" else (lambda line: line)
-        else:
+        else:  # subword-nmt BPE ran on the Moses tokens
             from subword_nmt.apply_bpe import BPE
 
             with open(os.path.join(data, "bpe", "codes"), encoding="utf-8") as codes:
                 bpe = BPE(codes)
+            self.tokenize = moses_tokenizer("en", lower=lower)
             self.segment = bpe.process_line
         self.classes = ImdbClassificationTask.class_names(task.label_dictionary)
 
@@ -61,10 +61,9 @@ class ReviewClassifier:
     def encode(self, text: str) -> torch.Tensor:
         """Review → ``<s> ids </s>`` ``(T,)``, truncated as the task truncates."""
         line = self.segment(self.tokenize(clean_review(text)))
-        ids = self.task.source_dictionary.encode_line(line, add_if_not_exist=False, append_eos=False).long()
-        ids = truncate(ids, self.task.cfg.max_positions - 2, self.task.cfg.truncation)
         d = self.task.source_dictionary
-        return torch.cat([ids.new_tensor([d.bos()]), ids, ids.new_tensor([d.eos()])])
+        ids = d.encode_line(line, add_if_not_exist=False, append_eos=False).long()
+        return frame(ids, d, self.task.cfg.max_positions, self.task.cfg.truncation)
 
     @torch.no_grad()
     def predict_batch(self, texts: List[str]) -> List[Tuple[str, float]]:

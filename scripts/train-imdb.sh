@@ -26,8 +26,6 @@ done
   || { echo "error: $DATA: no input0/dict.txt and label/dict.txt; run scripts/prepare-imdb.sh and pass its bin/" >&2; exit 2; }
 source "$ROOT/scripts/lib.sh"
 
-n_train=$("$PY" -c 'import sys; from fairseq.data import data_utils, Dictionary
-d = Dictionary.load(sys.argv[1] + "/input0/dict.txt"); print(len(data_utils.load_indexed_dataset(sys.argv[1] + "/input0/train", d)))' "$DATA")
 COMMON=(--task imdb_classification --criterion vanilla_label_smoothed_classification --label-smoothing 0.1
   --optimizer adam --adam-betas "(0.9, 0.98)" --seed 1 --log-format simple --log-interval 100
   --best-checkpoint-metric accuracy --maximize-best-checkpoint-metric --no-epoch-checkpoints)
@@ -41,7 +39,9 @@ case "$PRESET" in
   trans-base) FLAGS=("${BASE[@]}" --batch-size 16 --max-epoch 20) ;;
   trans-1) FLAGS=("${BASE[@]}" --batch-size 16 --max-epoch 20 --freeze-embeddings) ;;
   trans-2) FLAGS=("${BASE[@]}" --batch-size 16 --max-epoch 10 --pooler-dropout 0.3) ;;
-  trans-3)
+  trans-3)  # warm-up over 10 % of the updates: 10 epochs of ⌈reviews / 8⌉ batches
+    n_train=$("$PY" -c 'import sys; from fairseq.data import data_utils, Dictionary
+d = Dictionary.load(sys.argv[1] + "/input0/dict.txt"); print(len(data_utils.load_indexed_dataset(sys.argv[1] + "/input0/train", d)))' "$DATA")
     total=$(( (n_train + 7) / 8 * 10 ))
     FLAGS=("${BASE[@]}" --batch-size 8 --max-epoch 10 --pooler-dropout 0.3 --lr-scheduler polynomial_decay
       --warmup-updates $(( total / 10 )) --total-num-update "$total" --end-learning-rate 2e-5) ;;
@@ -52,7 +52,7 @@ if [[ "$PRESET" == trans-2 || "$PRESET" == trans-3 ]] && ! grep -q '^augment=1' 
 fi
 
 mkdir -p "$SAVE"
-log "fairseq-train, preset $PRESET ($n_train training reviews) → $SAVE (log: $SAVE/train.log)"
+log "fairseq-train, preset $PRESET → $SAVE (log: $SAVE/train.log)"
 t0=$SECONDS
 fairseq-train "$DATA" --user-dir "$USER_DIR" "${COMMON[@]}" "${FLAGS[@]}" --save-dir "$SAVE" "$@" 2>&1 \
   | tee -a "$SAVE/train.log"

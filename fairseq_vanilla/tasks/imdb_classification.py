@@ -46,6 +46,12 @@ def truncate(tokens: torch.Tensor, n: int, mode: str) -> torch.Tensor:
     raise ValueError(f"unknown truncation {mode!r}")
 
 
+def frame(tokens: torch.Tensor, dictionary: Dictionary, max_positions: int, truncation: str) -> torch.Tensor:
+    """A review's tokens (no ``</s>``) → ``<s> tokens </s>`` of at most ``max_positions``, truncated by ``truncation``."""
+    tokens = truncate(tokens, max_positions - 2, truncation)
+    return torch.cat([tokens.new_tensor([dictionary.bos()]), tokens, tokens.new_tensor([dictionary.eos()])])
+
+
 def word_boundaries(dictionary: Dictionary) -> Dict[str, Optional[np.ndarray]]:
     """How to regroup the dictionary's subword units into words: subword-nmt marks a piece that continues into the
     next one with a trailing ``@@``; sentencepiece marks a piece that starts a word with ``▁``; else a unit is a word."""
@@ -76,8 +82,8 @@ class ReviewClassificationDataset(FairseqDataset):
 
     def __init__(self, reviews, labels: torch.Tensor, dictionary: Dictionary, max_positions: int, truncation: str,
                  left_pad: bool, deletion: float = 0.0, swap: float = 0.0, seed: int = 1):
-        self.reviews, self.labels = reviews, labels
-        self.bos, self.eos, self.pad = dictionary.bos(), dictionary.eos(), dictionary.pad()
+        self.reviews, self.labels, self.dictionary = reviews, labels, dictionary
+        self.pad = dictionary.pad()
         self.max_positions, self.truncation, self.left_pad = max_positions, truncation, left_pad
         self.deletion, self.swap, self.seed = deletion, swap, seed
         self.boundaries = word_boundaries(dictionary)
@@ -102,8 +108,7 @@ class ReviewClassificationDataset(FairseqDataset):
             words = split_words(tokens.numpy(), **self.boundaries)
             words = augment(words, self.deletion, self.swap, rng)
             tokens = torch.from_numpy(np.concatenate(words)).to(torch.long)
-        tokens = truncate(tokens, self.max_positions - 2, self.truncation)
-        source = torch.cat([tokens.new_tensor([self.bos]), tokens, tokens.new_tensor([self.eos])])  # (≤ max_positions,)
+        source = frame(tokens, self.dictionary, self.max_positions, self.truncation)  # (≤ max_positions,)
         return {"id": index, "source": source, "target": self.labels[index]}
 
     def collater(self, samples: List[dict]) -> dict:
