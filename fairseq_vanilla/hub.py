@@ -1,8 +1,14 @@
-"""Raw review text in, label out: a trained ``vanilla_transformer_classifier`` with the pipeline's own preprocessing.
+"""Raw text in, raw text out: trained models with the pipeline's own preprocessing, from Python.
 
-    from fairseq_vanilla.hub import ReviewClassifier
+    from fairseq_vanilla.hub import load_translator, ReviewClassifier
+    mt = load_translator("runs/m30/checkpoint_best.pt", "runs/multi30k")
+    mt.translate("A man is riding a bike.", beam=5)  # → "ein mann fährt fahrrad ."
     clf = ReviewClassifier.from_pretrained("runs/imdb_cpu/ckpt/checkpoint_best.pt", "runs/imdb")
     clf.predict("A wonderful film.")  # → ("pos", 0.97)
+
+``load_translator`` is fairseq's own hub interface (``GeneratorHubInterface``: ``translate``, ``sample``,
+``generate``), built by :meth:`VanillaTransformerModel.from_pretrained` with the tokenizer and BPE that the data
+folder's ``bin/pipeline.txt`` names.
 
 ``data`` is the ``--out`` folder of ``scripts/prepare-imdb.sh`` (its ``bin/pipeline.txt`` says how reviews were
 lower-cased and segmented, and ``bpe/codes`` or ``spm/spm.model`` segments them). The checkpoint is read by
@@ -24,6 +30,33 @@ def read_pipeline_settings(data: str) -> Dict[str, str]:
         raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of scripts/prepare-imdb.sh")
     with open(path, encoding="utf-8") as f:
         return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+
+def pipeline_hub_args(data: str) -> Dict[str, object]:
+    """The ``from_pretrained`` keyword arguments (tokenizer, bpe and their flags) that repeat ``data``'s preprocessing."""
+    settings = read_pipeline_settings(data)
+    lower = settings.get("lower") == "1"
+    if settings.get("segmentation", "bpe") == "spm":  # sentencepiece ran on the raw (lower-cased) text
+        args = dict(bpe="sentencepiece", sentencepiece_model=os.path.join(data, "spm", "spm.model"))
+        if lower:
+            args["tokenizer"] = "vanilla_lower"
+        return args
+    return dict(tokenizer="vanilla_moses", moses_lower=lower, bpe="subword_nmt",
+                bpe_codes=os.path.join(data, "bpe", "codes"))
+
+
+def load_translator(checkpoint: str, data: str, **kwargs):
+    """fairseq's ``GeneratorHubInterface`` for a translation checkpoint and the ``--out`` folder of its prepare script.
+
+    ``kwargs`` go to ``from_pretrained`` (e.g. ``beam=5``, which ``translate`` also takes per call).
+    """
+    from .models import VanillaTransformerModel
+
+    if not os.path.isfile(checkpoint):
+        raise FileNotFoundError(f"{checkpoint}: no such checkpoint")
+    return VanillaTransformerModel.from_pretrained(
+        os.path.dirname(os.path.abspath(checkpoint)), os.path.basename(checkpoint), os.path.join(os.path.abspath(data), "bin"),
+        **{**pipeline_hub_args(data), **kwargs})
 
 
 class ReviewClassifier:

@@ -91,13 +91,18 @@ def tokenize(lang: str, inp: str, out: str, lower: bool = False, aggressive_dash
     write_lines(out, [apply(line) for line in read_lines(inp)])
 
 
-def detokenize(lang: str, inp: str, out: str) -> None:
-    """Undo Moses tokenisation (sacremoses), including aggressive dash splits."""
+def moses_detokenizer(lang: str):
+    """A function tokenised line → text: undoes Moses tokenisation (sacremoses), including aggressive dash splits."""
     from sacremoses import MosesDetokenizer
 
     detok = MosesDetokenizer(lang=lang)
-    result = [detok.detokenize(line.replace(" @-@ ", "-").split()) for line in read_lines(inp, allow_empty_file=True)]
-    write_lines(out, result)
+    return lambda line: detok.detokenize(line.replace(" @-@ ", "-").split())
+
+
+def detokenize(lang: str, inp: str, out: str) -> None:
+    """Undo Moses tokenisation (sacremoses) of a file, including aggressive dash splits."""
+    apply = moses_detokenizer(lang)
+    write_lines(out, [apply(line) for line in read_lines(inp, allow_empty_file=True)])
 
 
 def clean(src_in: str, tgt_in: str, src_out: str, tgt_out: str, min_len: int = 1, max_len: int = 250,
@@ -169,6 +174,40 @@ def extract_hypotheses(gen_out: str, out: str, expect: int) -> None:
             + (f" (missing ids {missing[:10]}{' …' if len(missing) > 10 else ''})" if missing else "")
         )
     write_lines(out, [hyps[i] for i in range(expect)])
+
+
+def symmetrize(forward: str, reverse: str, out: str, expect: int) -> None:
+    """Two directions of "i-j" links (e.g. eflomal's -f and -r) → grow-diag-final-and, one line per sentence pair."""
+    from .alignment import format_links, grow_diag_final_and, parse_links
+
+    fwd = read_lines(forward, allow_empty_file=True)
+    rev = read_lines(reverse, allow_empty_file=True)
+    for path, lines in ((forward, fwd), (reverse, rev)):
+        if len(lines) != expect:
+            raise PipelineError(f"{path}: {len(lines)} alignment lines for {expect} sentence pairs")
+    write_lines(out, [
+        format_links(grow_diag_final_and(parse_links(f, f"{forward}:{n}: "), parse_links(r, f"{reverse}:{n}: ")))
+        for n, (f, r) in enumerate(zip(fwd, rev), start=1)
+    ])
+
+
+ALIGN = re.compile(r"^A-(\d+)\t(.*)$")
+
+
+def alignment_agreement(gen_out: str, reference: str) -> Dict[str, float]:
+    """Agreement of ``fairseq-generate --print-alignment`` links (``A-`` lines) with a reference alignment file."""
+    from .alignment import agreement, parse_links
+
+    ref = [parse_links(line, f"{reference}:{n}: ") for n, line in enumerate(read_lines(reference, allow_empty_file=True), 1)]
+    pred = {}
+    for line in read_lines(gen_out, allow_empty_file=True):
+        m = ALIGN.match(line)
+        if m and int(m.group(1)) not in pred:
+            pred[int(m.group(1))] = parse_links(m.group(2), f"{gen_out}: A-{m.group(1)}: ")
+    if set(pred) != set(range(len(ref))):
+        raise PipelineError(f"{gen_out}: alignments for {len(pred)} sentences, {reference} has {len(ref)} "
+                            "(was fairseq-generate run with --print-alignment on the same split?)")
+    return agreement([pred[i] for i in range(len(ref))], ref)
 
 
 def count_lines(path: str) -> int:
@@ -331,6 +370,14 @@ def main(argv=None) -> int:
     au.add_argument("--deletion", type=float, default=0.2)
     au.add_argument("--swap", type=float, default=0.2)
     au.add_argument("--seed", type=int, default=1)
+    sy = sub.add_parser("symmetrize", help="grow-diag-final-and of two alignment directions")
+    sy.add_argument("forward")
+    sy.add_argument("reverse")
+    sy.add_argument("out")
+    sy.add_argument("--expect", type=int, required=True, help="number of sentence pairs")
+    ag = sub.add_parser("align-agreement", help="precision/recall/AER of fairseq-generate --print-alignment links")
+    ag.add_argument("gen_out")
+    ag.add_argument("reference")
     n = sub.add_parser("count", help="number of lines")
     n.add_argument("path")
     a = p.parse_args(argv)
@@ -356,6 +403,11 @@ def main(argv=None) -> int:
             print(" ".join(f"{k}={v}" for k, v in counts.items()))
         elif a.cmd == "augment":
             print(augment_file(a.text_in, a.label_in, a.text_out, a.label_out, a.deletion, a.swap, a.seed))
+        elif a.cmd == "symmetrize":
+            symmetrize(a.forward, a.reverse, a.out, a.expect)
+        elif a.cmd == "align-agreement":
+            scores = alignment_agreement(a.gen_out, a.reference)
+            print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()))
         elif a.cmd == "count":
             print(count_lines(a.path))
     except (PipelineError, ValueError) as e:

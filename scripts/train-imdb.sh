@@ -51,11 +51,12 @@ if [[ "$PRESET" == trans-2 || "$PRESET" == trans-3 ]] && ! grep -q '^augment=1' 
   log "note: $DATA was prepared without --augment; Trans-2/3 used the doubled set (prepare-imdb.sh --augment)"
 fi
 
+CMD=(fairseq-train "$DATA" --user-dir "$USER_DIR" "${COMMON[@]}" "${FLAGS[@]}" --save-dir "$SAVE" "$@")
 mkdir -p "$SAVE"
-log "fairseq-train, preset $PRESET → $SAVE (log: $SAVE/train.log)"
+log "fairseq-train, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
+printf '%q ' "${CMD[@]}" | sed 's/ $/\n/' > "$SAVE/command.sh"
 t0=$SECONDS
-fairseq-train "$DATA" --user-dir "$USER_DIR" "${COMMON[@]}" "${FLAGS[@]}" --save-dir "$SAVE" "$@" 2>&1 \
-  | tee -a "$SAVE/train.log"
+"${CMD[@]}" 2>&1 | tee -a "$SAVE/train.log"
 log "trained in $((SECONDS - t0)) s; test accuracy of checkpoint_best.pt (fairseq-validate --valid-subset test;
 the task's truncation and --max-positions come from the checkpoint):"
 fairseq-validate "$DATA" --user-dir "$USER_DIR" --task imdb_classification --path "$SAVE/checkpoint_best.pt" \

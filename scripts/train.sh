@@ -7,6 +7,8 @@
 #              (max-tokens 4096 × update-freq 6 on one GPU; fits 15 GB with --gpu-fp16)
 # wmt16-big  : the paper's big model: dropout 0.3, lr 1e-3, max-tokens 3584 × update-freq 16
 # --arch transformer trains fairseq's own Transformer with the same flags (for comparisons).
+# --arch vanilla_transformer_align (data: DIR/bin-align of scripts/prepare-alignments.sh) trains with the
+# alignment criterion and --load-alignments (Garg et al. 2019; see examples/alignment/README.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,7 +22,7 @@ while [[ $# -gt 0 ]]; do
     --gpu-fp16) PRECISION=(--fp16); shift ;;
     --gpu-bf16) echo "error: --gpu-bf16: fairseq 0.12's --bf16 implies --tpu (torch_xla) and does not run on GPUs; use --gpu-fp16" >&2; exit 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,13 +52,21 @@ case "$PRESET" in
     FLAGS=(--dropout 0.1 --lr 0.001 --warmup-updates 400 --max-tokens 4096 --max-update 1200 --no-epoch-checkpoints) ;;
   *) echo "error: --preset must be multi30k, wmt16-base, wmt16-big or demo (got '$PRESET')" >&2; exit 2 ;;
 esac
+TASK_FLAGS=()
 case "$ARCH" in
+  transformer_align*) CRITERION=label_smoothed_cross_entropy_with_alignment; TASK_FLAGS=(--load-alignments) ;;
   transformer*) CRITERION=label_smoothed_cross_entropy ;;
+  vanilla_transformer_align*)
+    CRITERION=vanilla_label_smoothed_cross_entropy_with_alignment; TASK_FLAGS=(--load-alignments)
+    [[ -n "$(ls "$DATA"/train.align.*.idx 2>/dev/null)" ]] \
+      || die "$DATA: no train.align.* (the alignment model needs the output of scripts/prepare-alignments.sh: DIR/bin-align)" ;;
   *) CRITERION=vanilla_label_smoothed_cross_entropy ;;
 esac
 
+CMD=(fairseq-train "$DATA" --user-dir "$USER_DIR" --arch "$ARCH" --criterion "$CRITERION" "${TASK_FLAGS[@]}"
+  "${COMMON[@]}" "${FLAGS[@]}" "${PRECISION[@]}" --save-dir "$SAVE" "$@")
 mkdir -p "$SAVE"
-log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log)"
-set -x
-fairseq-train "$DATA" --user-dir "$USER_DIR" --arch "$ARCH" --criterion "$CRITERION" "${COMMON[@]}" "${FLAGS[@]}" \
-  "${PRECISION[@]}" --save-dir "$SAVE" "$@" 2>&1 | tee -a "$SAVE/train.log"
+log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
+printf '%q ' "${CMD[@]}" | sed 's/ $/\n/' > "$SAVE/command.sh"
+cat "$SAVE/command.sh"
+"${CMD[@]}" 2>&1 | tee -a "$SAVE/train.log"

@@ -63,3 +63,29 @@ def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
                    "--save-dir", save)
     (save / "train.log").write_text(proc.stdout + proc.stderr)
     return save / "checkpoint_last.pt"
+
+
+def run_script(*args, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run one of scripts/ (bash for .sh, the venv's python for .py); fails with its output on a non-zero exit."""
+    script = str(ROOT / "scripts" / args[0])
+    cmd = ["bash", script] if script.endswith(".sh") else [sys.executable, script]
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    proc = subprocess.run([*cmd, *map(str, args[1:])], capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"{args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def prepared_model(tmp_path_factory):
+    """The pipeline on cased synthetic text: prepare-multi30k.sh --lower (joint BPE, 300 merges), then
+    train.sh --preset demo for 200 updates with --tensorboard-logdir. Returns the folder (prep/, ckpt/, tb/, raw/)."""
+    from fairseq_vanilla.synthetic import write_corpus
+
+    base = tmp_path_factory.mktemp("prepared_model")
+    # 13 test sentences: not a multiple of 8
+    write_corpus(str(base / "raw"), (("train", 2500), ("val", 50), ("test_2016_flickr", 13)), seed=3)
+    run_script("prepare-multi30k.sh", "--from", base / "raw", "--out", base / "prep", "--bpe-ops", "300", "--lower")
+    run_script("train.sh", "--preset", "demo", "--data", base / "prep" / "bin", "--save", base / "ckpt", "--",
+               "--max-update", "200", "--num-workers", "0", "--log-interval", "20", "--tensorboard-logdir", base / "tb")
+    return base

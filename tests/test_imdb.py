@@ -316,3 +316,39 @@ def test_train_imdb_recipe_trains_and_reports_test_accuracy(synthetic_prepared, 
     bad = run("bash", ROOT / "scripts" / "train-imdb.sh", "--preset", "huge", "--data", synthetic_prepared / "bin",
               "--save", tmp_path / "x", check=False)
     assert bad.returncode == 2 and "--preset must be cpu" in bad.stderr
+
+    # the hydra config is the same recipe: the same losses, update by update
+    hydra = fairseq("fairseq-hydra-train", "--config-dir", ROOT / "examples" / "hydra", "--config-name", "imdb",
+                    f"common.user_dir={USER_DIR}", f"task.data={synthetic_prepared / 'bin'}",
+                    f"checkpoint.save_dir={tmp_path / 'hydra'}", "optimization.max_update=30", "common.log_interval=5",
+                    "dataset.num_workers=0", cwd=tmp_path)
+    losses = lambda text: re.findall(r"train_inner.*?\bloss=([0-9.]+)", text)  # noqa: E731
+    assert len(losses(proc.stdout)) == 6
+    assert losses(hydra.stdout + hydra.stderr) == losses(proc.stdout)
+
+    # the run report: accuracy from test.log, the command, curves, predictions on the first test reviews
+    report_dir = tmp_path / "report"
+    run(sys.executable, ROOT / "scripts" / "report.py", "--save", tmp_path / "cpu", "--data", synthetic_prepared,
+        "--out", report_dir, "--examples", "3")
+    report = (report_dir / "report.md").read_text()
+    accuracy = float(re.search(r"accuracy ([0-9.]+)", line).group(1))
+    assert f"accuracy {accuracy:.4f} on 41 test reviews" in report
+    assert (tmp_path / "cpu" / "command.sh").read_text().strip() in report
+    rows = [r for r in report.splitlines() if re.match(r"^\| \d+ \|", r)]
+    gold = (synthetic_prepared / "raw" / "test.label").read_text().split()[:3]
+    assert [r.split(" | ")[2] for r in rows] == gold
+    assert (report_dir / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_attention_of_the_classifier(synthetic_prepared, synthetic_model, tmp_path):
+    review = "A great, wonderful and superb film.<br />Brilliant!"
+    proc = run(sys.executable, ROOT / "scripts" / "plot-attention.py", "--path", synthetic_model, "--data",
+               synthetic_prepared, "--review", review, "--out", tmp_path)
+    assert proc.stdout.split() == [str(tmp_path / "classifier_self_attention.png")]
+    weights, rows, cols = torch.load(tmp_path / "attention.pt", weights_only=True)["classifier_self_attention"]
+    assert rows == cols and rows[0] == "<s>" and rows[-1] == "</s>"
+    assert weights.shape == (4, len(rows), len(rows))  # the tiny classifier's 4 heads, one layer
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+    bad = run(sys.executable, ROOT / "scripts" / "plot-attention.py", "--path", synthetic_model, "--data",
+              synthetic_prepared, "--sentence", "x", "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 1 and "is a classifier: give --review" in bad.stderr

@@ -52,6 +52,10 @@ class VanillaLabelSmoothedCrossEntropyCriterion(FairseqCriterion):
 
     def forward(self, model, sample, reduce: bool = True):
         net_output = model(**sample["net_input"])
+        return self.compute_loss(model, net_output, sample)
+
+    def compute_loss(self, model, net_output, sample):
+        """(loss, sample_size, logging_output) of one batch's model output."""
         lprobs = model.get_normalized_probs(net_output, log_probs=True)  # (B, T, V)
         lprobs = lprobs.view(-1, lprobs.size(-1))  # (B·T, V)
         target = model.get_targets(sample, net_output).view(-1)  # (B·T,)

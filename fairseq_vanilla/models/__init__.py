@@ -1,2 +1,3 @@
 from .vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel  # noqa: F401 (registers)
+from .vanilla_transformer_align import VanillaTransformerAlignModel  # noqa: F401 (registers)
 from .vanilla_transformer_classifier import VanillaTransformerClassifier  # noqa: F401 (registers)

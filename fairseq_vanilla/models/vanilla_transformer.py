@@ -181,18 +181,31 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
 
     def forward(self, prev_output_tokens: Tensor, encoder_out: Optional[Dict[str, List[Any]]] = None,
                 incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
-                features_only: bool = False, alignment_layer: Optional[int] = None, need_attn: bool = False,
-                **unused):
+                features_only: bool = False, alignment_layer: Optional[int] = None,
+                alignment_heads: Optional[int] = None, full_context_alignment: bool = False,
+                need_attn: bool = False, return_all_attention: bool = False, **unused):
         """prev_output_tokens ``(B, T)`` → (logits ``(B, T, V)``, ``{"attn": [(B, T, S)|None], "inner_states": […]}``)."""
         x, extra = self.extract_features(prev_output_tokens, encoder_out, incremental_state,
-                                         alignment_layer=alignment_layer, need_attn=need_attn)
+                                         alignment_layer=alignment_layer, alignment_heads=alignment_heads,
+                                         full_context_alignment=full_context_alignment, need_attn=need_attn,
+                                         return_all_attention=return_all_attention)
         if not features_only:
             x = self.output_layer(x)
         return x, extra
 
     def extract_features(self, prev_output_tokens: Tensor, encoder_out: Optional[Dict[str, List[Any]]],
-                         incremental_state=None, alignment_layer: Optional[int] = None, need_attn: bool = False,
-                         **unused):
+                         incremental_state=None, alignment_layer: Optional[int] = None,
+                         alignment_heads: Optional[int] = None, full_context_alignment: bool = False,
+                         need_attn: bool = False, return_all_attention: bool = False, **unused):
+        """The decoder stack; ``extra["attn"][0]`` is the alignment: layer ``alignment_layer``'s cross-attention
+        ``(B, T, S)``, averaged over its first ``alignment_heads`` heads (all by default). It is computed when
+        asked for (``need_attn``, fairseq-generate's ``--print-alignment``, or an alignment layer/heads given, as
+        the alignment model and criterion do); otherwise every layer keeps the fused attention kernel.
+        ``return_all_attention`` adds every layer's per-head weights: ``extra["self_attention"]`` N × ``(B, h, T, T)``
+        and ``extra["cross_attention"]`` N × ``(B, h, T, S)``.
+        ``full_context_alignment`` lifts the causal mask (Garg et al. 2019, §4.2; training/scoring only)."""
+        if full_context_alignment and incremental_state is not None:
+            raise ValueError("full_context_alignment needs the whole target; it cannot run step by step")
         positions = positions_from_padding(prev_output_tokens, self.padding_idx)  # (B, T)
         if incremental_state is not None:
             prev_output_tokens = prev_output_tokens[:, -1:]  # (B, 1): only the newest token
@@ -206,16 +219,26 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
             memory_mask = None
         caches = self._layer_caches(incremental_state)
         align_at = self.alignment_layer if alignment_layer is None else alignment_layer % len(self.layers)
-        want_attn = need_attn or (self.need_attn and not self.training)
+        want_attn = (need_attn or alignment_layer is not None or alignment_heads is not None
+                     or (self.need_attn and not self.training))
         attn = None
         inner_states = [x]
+        self_attention, cross_attention = [], []
         for i, layer in enumerate(self.layers):
-            x, _, cross_w = layer(x, memory, memory_mask, cache=None if caches is None else caches[i],
-                                  need_weights=want_attn and i == align_at)
-            if cross_w is not None:
-                attn = cross_w.float().mean(dim=1)  # (B, T, S): averaged over heads
+            x, self_w, cross_w = layer(
+                x, memory, memory_mask, cache=None if caches is None else caches[i],
+                need_self_weights=return_all_attention,
+                need_cross_weights=return_all_attention or (want_attn and i == align_at),
+                causal=not full_context_alignment)
+            if want_attn and i == align_at:
+                attn = cross_w[:, :alignment_heads].float().mean(dim=1)  # (B, T, S): averaged over heads
+            self_attention.append(self_w)
+            cross_attention.append(cross_w)
             inner_states.append(x)
-        return x, {"attn": [attn], "inner_states": inner_states}
+        extra = {"attn": [attn], "inner_states": inner_states}
+        if return_all_attention:
+            extra["self_attention"], extra["cross_attention"] = self_attention, cross_attention
+        return x, extra
 
     def output_layer(self, features: Tensor) -> Tensor:
         """Pre-softmax linear transformation (§3.4): ``(B, T, d_model)`` → ``(B, T, V)``."""
@@ -279,6 +302,39 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             share_input_output_embed=cfg.share_all_embeddings or cfg.share_decoder_input_output_embed,
             alignment_layer=cfg.alignment_layer, **common)
         return cls(encoder, decoder)
+
+    @classmethod
+    def from_pretrained(cls, model_name_or_path: str, checkpoint_file: str = "checkpoint_best.pt",
+                        data_name_or_path: str = ".", **kwargs):
+        """fairseq's hub interface (``.translate``, ``.sample``, ``.generate``) around a trained checkpoint.
+
+        As ``BaseFairseqModel.from_pretrained``, with one addition: ``tokenizer=`` and ``bpe=`` name a registered
+        choice and that choice's flags are keyword arguments too (``bpe_codes=…``, ``moses_lower=True``); fairseq
+        itself applies such flags only to old checkpoints that hold an argparse Namespace. The checkpoint is read
+        by fairseq's loader, which this package restricts to torch's ``weights_only`` unpickler.
+        """
+        from fairseq import hub_utils
+        from fairseq.data import encoders  # noqa: F401  (sets up the tokenizer and bpe registries)
+        from fairseq.registry import REGISTRIES
+        from omegaconf import OmegaConf, open_dict
+
+        loaded = hub_utils.from_pretrained(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
+        cfg = loaded["args"]
+        registries = {group: REGISTRIES[group]["dataclass_registry"] for group in ("tokenizer", "bpe")}
+        with open_dict(cfg):
+            for group, registry in registries.items():
+                name = kwargs.get(group)
+                if name is None:
+                    continue
+                if name not in registry:
+                    raise ValueError(f"{group}={name!r} is not a registered --{group} (known: {', '.join(sorted(registry))})")
+                names = {f.name for f in fields(registry[name])}
+                values = {k: v for k, v in kwargs.items() if k in names}
+                for lang in ("source_lang", "target_lang"):  # the Moses rules follow the model's languages
+                    if lang in names and lang not in values and cfg.task.get(lang):
+                        values[lang] = cfg.task[lang]
+                cfg[group] = OmegaConf.create({"_name": name, **values})
+        return hub_utils.GeneratorHubInterface(cfg, loaded["task"], loaded["models"])
 
 
 # Architectures: each preset names only what differs from the config's defaults (the paper's base model).

@@ -51,19 +51,26 @@ class DecoderLayer(nn.Module):
         memory: Tensor,
         memory_padding_mask: Optional[Tensor] = None,
         cache: Optional[Dict[str, Dict[str, Tensor]]] = None,
-        need_weights: bool = False,
+        need_self_weights: bool = False,
+        need_cross_weights: bool = False,
+        causal: bool = True,
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
         """x ``(B, T, d_model)``, memory ``(B, S, d_model)`` → ``(x, self weights (B,h,T,T')|None, cross weights (B,h,T,S)|None)``.
 
+        Weights are computed (by the plain formula, not the fused kernel) only where asked for.
         With a cache, ``x`` holds only the newest position(s) and earlier keys/values come from the cache.
+        ``causal=False`` lifts the decoder's mask: every target position sees the whole target. That is not
+        the paper's decoder; it exists for Garg et al.'s full-context alignment pass, never for prediction.
         """
         self_out, self_w = self.self_attn(
-            x, x, causal=True, cache=None if cache is None else cache["self_attn"], need_weights=need_weights
+            x, x, causal=causal, cache=None if cache is None else cache["self_attn"],
+            need_weights=need_self_weights,
         )
         x = self.self_attn_residual(x, self_out)
         cross_out, cross_w = self.cross_attn(
             x, memory, key_padding_mask=memory_padding_mask,
-            cache=None if cache is None else cache["cross_attn"], static_kv=True, need_weights=need_weights,
+            cache=None if cache is None else cache["cross_attn"], static_kv=True,
+            need_weights=need_cross_weights,
         )
         x = self.cross_attn_residual(x, cross_out)
         x = self.ffn_residual(x, self.ffn(x))

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""One Markdown page about a training run: the exact command, loss and learning-rate curves (PNG), the score
+(BLEU of scripts/generate.sh, or test accuracy of scripts/train-imdb.sh) and a few example outputs.
+
+  python scripts/report.py --save runs/m30/vanilla_transformer --generate runs/m30/vanilla_transformer/test
+  python scripts/report.py --save runs/imdb_cpu/ckpt --data runs/imdb      # IMDB: accuracy from SAVE/test.log
+
+--save is the --save folder of scripts/train.sh or train-imdb.sh (train.log, command.sh, and test.log for IMDB).
+Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it.
+"""
+import argparse
+import os
+import re
+import shlex
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+INNER = re.compile(r"\| train_inner \| .*")
+VALID = re.compile(r"\| valid \| epoch \d+ \| valid on '(\w+)' subset \| (.*)")
+FIELD = re.compile(r"(\w+)[=\s]([-0-9.e+]+)(?:,|\s*\||$)")
+
+
+def parse_fields(text: str) -> dict:
+    """``loss=3.1, lr=0.0005`` or ``loss 3.1 | lr 0.0005`` → {name: float}."""
+    return {m.group(1): float(m.group(2)) for m in FIELD.finditer(text)}
+
+
+def parse_train_log(path: str):
+    """(train points, valid points): lists of dicts with num_updates and the logged values, in log order."""
+    train, valid = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = INNER.search(line)
+            if m:
+                train.append(parse_fields(m.group(0).split(":", 1)[-1]))
+                continue
+            m = VALID.search(line)
+            if m and m.group(1) == "valid":
+                valid.append(parse_fields(m.group(2)))
+    if not train and not valid:
+        raise ValueError(f"{path}: no train_inner or valid lines (is it a fairseq-train log with --log-format simple?)")
+    return train, valid
+
+
+def plot_curves(train, valid, out_dir: str) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for points, label in ((train, "train (per log interval)"), (valid, "valid")):
+        pts = [(p["num_updates"], p["loss"]) for p in points if "num_updates" in p and "loss" in p]
+        if pts:
+            ax.plot(*zip(*pts), marker="o" if label == "valid" else None, markersize=3, label=label)
+    ax.set_xlabel("updates")
+    ax.set_ylabel("loss (bits)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths["loss"] = os.path.join(out_dir, "loss.png")
+    fig.savefig(paths["loss"], dpi=100)
+    plt.close(fig)
+    pts = [(p["num_updates"], p["lr"]) for p in train if "num_updates" in p and "lr" in p]
+    fig, ax = plt.subplots(figsize=(6, 3.0))
+    if pts:
+        ax.plot(*zip(*pts))
+    ax.set_xlabel("updates")
+    ax.set_ylabel("learning rate")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths["lr"] = os.path.join(out_dir, "lr.png")
+    fig.savefig(paths["lr"], dpi=100)
+    plt.close(fig)
+    return paths
+
+
+def translation_section(gen_dir: str, n_examples: int):
+    bleu = os.path.join(gen_dir, "bleu.txt")
+    if not os.path.isfile(bleu):
+        raise ValueError(f"{bleu}: missing; --generate must be the --out folder of scripts/generate.sh")
+    lines = ["## BLEU", "", *[f"- {line}" for line in open(bleu, encoding="utf-8").read().splitlines()], ""]
+    src, ref, hyp = {}, {}, {}
+    with open(os.path.join(gen_dir, "gen.out"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^([STD])-(\d+)\t(.*)$", line.rstrip("\n"))
+            if m:
+                kind, i, text = m.group(1), int(m.group(2)), m.group(3)
+                table = {"S": src, "T": ref}.get(kind)
+                if kind == "D":
+                    hyp.setdefault(i, text.split("\t", 1)[-1])
+                elif table is not None:
+                    table.setdefault(i, text)
+    lines += ["## Examples (first sentences of the split, Moses-tokenised, BPE removed)", "",
+              "| # | source | reference | translation |",
+              "| --- | --- | --- | --- |"]
+    for i in sorted(hyp)[:n_examples]:
+        cells = [src.get(i, ""), ref.get(i, ""), hyp[i]]
+        lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines + [""]
+
+
+def classification_section(save: str, data: str, n_examples: int):
+    test_log = os.path.join(save, "test.log")
+    if not os.path.isfile(test_log):
+        raise ValueError(f"{test_log}: missing (scripts/train-imdb.sh writes it after training)")
+    m = None
+    for line in open(test_log, encoding="utf-8"):
+        m = re.search(r"valid on 'test' subset \| (.*)", line) or m
+    if m is None:
+        raise ValueError(f"{test_log}: no \"valid on 'test' subset\" line")
+    scores = parse_fields(m.group(1))
+    lines = ["## Test accuracy", "", f"- accuracy {scores.get('accuracy', float('nan')):.4f} on "
+             f"{int(scores.get('examples', 0))} test reviews (fairseq-validate --valid-subset test)", ""]
+    if data:
+        from fairseq_vanilla.hub import ReviewClassifier
+
+        texts = open(os.path.join(data, "raw", "test.txt"), encoding="utf-8").read().splitlines()[:n_examples]
+        gold = open(os.path.join(data, "raw", "test.label"), encoding="utf-8").read().split()[:n_examples]
+        clf = ReviewClassifier.from_pretrained(os.path.join(save, "checkpoint_best.pt"), data)
+        lines += ["## Examples (first test reviews)", "", "| # | review | gold | predicted (probability) |",
+                  "| --- | --- | --- | --- |"]
+        for i, (text, label, (pred, prob)) in enumerate(zip(texts, gold, clf.predict_batch(texts))):
+            short = text if len(text) <= 160 else text[:157] + "…"
+            lines.append(f"| {i} | {short.replace('|', '/')} | {label} | {pred} ({prob:.2f}) |")
+    return lines + [""]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--save", required=True, help="the run's --save folder (train.log, command.sh)")
+    p.add_argument("--generate", help="translation: the --out folder of scripts/generate.sh (bleu.txt, gen.out)")
+    p.add_argument("--data", help="IMDB: the prepared folder, to show predictions on the first test reviews")
+    p.add_argument("--examples", type=int, default=5, help="number of example outputs (default 5)")
+    p.add_argument("--out", help="report folder (default SAVE/report)")
+    a = p.parse_args(argv)
+    out = a.out or os.path.join(a.save, "report")
+    try:
+        train, valid = parse_train_log(os.path.join(a.save, "train.log"))
+        os.makedirs(out, exist_ok=True)
+        pngs = plot_curves(train, valid, out)
+        command_file = os.path.join(a.save, "command.sh")
+        command = open(command_file, encoding="utf-8").read().strip() if os.path.isfile(command_file) else \
+            "(not recorded: SAVE/command.sh is written by scripts/train.sh and scripts/train-imdb.sh)"
+        last_valid = valid[-1] if valid else {}
+        lines = [f"# Run report: {os.path.basename(os.path.abspath(a.save))}", "", "## Command", "", "```",
+                 command, "```", "", "## Training", "",
+                 f"- updates: {int(train[-1].get('num_updates', 0)) if train else int(last_valid.get('num_updates', 0))}",
+                 f"- last valid loss: {last_valid.get('loss', float('nan')):.3f} bits"
+                 + (f", nll {last_valid['nll_loss']:.3f}" if "nll_loss" in last_valid else "")
+                 + (f", accuracy {last_valid['accuracy']:.4f}" if "accuracy" in last_valid else ""),
+                 "", f"![loss]({os.path.basename(pngs['loss'])})", "", f"![learning rate]({os.path.basename(pngs['lr'])})", ""]
+        if a.generate:
+            lines += translation_section(a.generate, a.examples)
+        else:
+            lines += classification_section(a.save, a.data, a.examples)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    path = os.path.join(out, "report.md")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".tmp", path)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
