@@ -24,5 +24,7 @@ setup(
         "tensorboardX",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest"]},
+    # eflomal (GPL-3.0, a separate program the alignment script calls): word alignments for
+    # scripts/prepare-alignments.sh; scripts/setup.sh installs it.
+    extras_require={"test": ["pytest"], "align": ["eflomal"]},
 )

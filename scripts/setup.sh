@@ -39,8 +39,8 @@ if ! "$VENV/bin/python" -c "import fairseq" 2>/dev/null; then
   "${PIP[@]}" install -q --no-build-isolation "$FAIRSEQ_SPEC"
 fi
 
-echo "[setup] fairseq-vanilla and the pipeline tools (sacremoses, subword-nmt, sentencepiece, sacrebleu, pytest)"
-"${PIP[@]}" install -q --no-build-isolation -e "$ROOT[test]"
+echo "[setup] fairseq-vanilla and the pipeline tools (sacremoses, subword-nmt, sentencepiece, sacrebleu, eflomal, pytest)"
+"${PIP[@]}" install -q --no-build-isolation -e "$ROOT[test,align]"
 
 "$VENV/bin/python" -c "import torch, fairseq, fairseq_vanilla; print('[setup] torch', torch.__version__, '| fairseq', fairseq.__version__)"
 echo "$want" > "$STAMP"
