@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from fairseq.models import register_model
 
-from .vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel, register_presets
+from .vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel, _get, register_presets
 
 
 @dataclass
@@ -33,10 +33,10 @@ class VanillaTransformerAlignModel(VanillaTransformerModel):
 
     @classmethod
     def build_model(cls, cfg, task):
-        heads = cfg.decoder_attention_heads or cfg.encoder_attention_heads
+        heads = _get(cfg, "decoder_attention_heads")
         if not 1 <= cfg.alignment_heads <= heads:
             raise ValueError(f"--alignment-heads must be between 1 and the decoder's {heads} heads, got {cfg.alignment_heads}")
-        layers = cfg.decoder_layers or cfg.encoder_layers
+        layers = _get(cfg, "decoder_layers")
         if not -layers <= cfg.alignment_layer < layers:
             raise ValueError(f"--alignment-layer {cfg.alignment_layer} does not exist in a {layers}-layer decoder "
                              f"(0…{layers - 1}, or -1 for the last)")
