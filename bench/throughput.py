@@ -2,12 +2,15 @@
 """Side-by-side throughput of vanilla_transformer and fairseq's own transformer, through the stock binaries.
 
     .venv/bin/python bench/throughput.py [--data BIN] [--reps 3] [--updates 60] [--cuda] [--fp16]
+        [--batch-sizes 1,8,32,128] [--plot sweep.png] [--checkpoints VANILLA.pt FAIRSEQ.pt]
 
 Runs the two models alternately (A, B, A, B, …) with identical flags, seed and data, and prints ratios
 vanilla / fairseq with min, median and max over the repetitions:
 - training: target tokens/s (wps) and updates/s after the first --warmup updates, peak resident memory (CPU);
-- generation on the test split: sentences/s and tokens/s with beam 5 and greedy, at batch sizes 1 and 128,
-  and the BLEU of both (from checkpoints trained for the same number of updates);
+- generation on the test split, repeated and alternated too: sentences/s and tokens/s with beam 5 at every
+  --batch-sizes and greedy at the smallest and largest, and the BLEU of both (from checkpoints trained for the same
+  number of updates, or two trained checkpoints given with --checkpoints); --plot draws beam-5 sentences/s
+  against batch size for both models (PNG);
 - achieved training FLOP/s (≈ 6 · parameters · target tokens/s) as a fraction of the machine's measured
   matrix-multiply peak.
 Without --data it builds a word-level synthetic corpus (fairseq_vanilla.synthetic) in a temporary folder.
@@ -92,7 +95,7 @@ def train(name, data, save, args, env):
 
 def generate(data, ckpt, beam, batch, args, env):
     cmd = [str(BIN / "fairseq-generate"), str(data), "--user-dir", str(ROOT / "fairseq_vanilla"), "--path", str(ckpt),
-           "--beam", str(beam), "--batch-size", str(batch), "--gen-subset", "test"]
+           "--beam", str(beam), "--batch-size", str(batch), "--gen-subset", "test", "--remove-bpe"]
     if not args.cuda:
         cmd.append("--cpu")
     if args.fp16:
@@ -127,6 +130,27 @@ def stats(ratios):
     return f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
 
 
+def plot_batch_sweep(gens, batch_sizes, path: str) -> None:
+    """PNG: generation sentences/s (beam 5, median over repetitions) against batch size, both models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for name in ("vanilla", "fairseq"):
+        ys = [statistics.median(r["sent/s"] for r in gens[(name, 5, b)]) for b in batch_sizes]
+        ax.plot(batch_sizes, ys, marker="o", label=f"{name} (beam 5)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("--batch-size (sentences)")
+    ax.set_ylabel("sentences / s")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", help="binarised data (fairseq-preprocess --joined-dictionary); default: synthetic")
@@ -135,40 +159,62 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20, help="updates left out of the throughput figures")
     p.add_argument("--cuda", action="store_true", help="train and generate on the GPU")
     p.add_argument("--fp16", action="store_true", help="--fp16 (GPU)")
+    p.add_argument("--checkpoints", nargs=2, metavar=("VANILLA", "FAIRSEQ"),
+                   help="skip training: measure generation of these two trained checkpoints (needs --data)")
+    p.add_argument("--batch-sizes", default="1,128", help="generation batch sizes, comma-separated (default 1,128)")
+    p.add_argument("--plot", help="write a PNG of beam-5 sentences/s against batch size here")
     p.add_argument("--json", help="also write the raw measurements here")
     args = p.parse_args()
+    if args.checkpoints and not args.data:
+        p.error("--checkpoints needs --data (the data the checkpoints were trained on)")
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    runs = {"vanilla": [], "fairseq": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = Path(args.data) if args.data else make_corpus(tmp)
-        runs = {"vanilla": [], "fairseq": []}
-        for rep in range(args.reps):
-            for name in ("vanilla", "fairseq"):  # alternate A, B, A, B …
-                runs[name].append(train(name, data, tmp / f"{name}{rep}", args, env))
-                print(f"rep {rep + 1} {name:8s} train {runs[name][-1]}", flush=True)
+        if args.checkpoints:
+            ckpts = dict(zip(("vanilla", "fairseq"), map(Path, args.checkpoints)))
+        else:
+            for rep in range(args.reps):
+                for name in ("vanilla", "fairseq"):  # alternate A, B, A, B …
+                    runs[name].append(train(name, data, tmp / f"{name}{rep}", args, env))
+                    print(f"rep {rep + 1} {name:8s} train {runs[name][-1]}", flush=True)
+            ckpts = {name: tmp / f"{name}0" / "checkpoint_last.pt" for name in runs}
+        settings = [(5, b) for b in batch_sizes] + [(1, b) for b in (min(batch_sizes), max(batch_sizes))]
         gens = {}
-        for beam, batch in ((5, 128), (1, 128), (5, 1), (1, 1)):
-            for name in ("vanilla", "fairseq"):
-                gens[(name, beam, batch)] = generate(data, tmp / f"{name}0" / "checkpoint_last.pt", beam, batch, args, env)
-                print(f"generate {name:8s} beam {beam} batch {batch}: {gens[(name, beam, batch)]}", flush=True)
+        for rep in range(args.reps):
+            for beam, batch in settings:
+                for name in ("vanilla", "fairseq"):  # alternate A, B within each setting
+                    r = generate(data, ckpts[name], beam, batch, args, env)
+                    gens.setdefault((name, beam, batch), []).append(r)
+                    print(f"rep {rep + 1} generate {name:8s} beam {beam} batch {batch}: {r}", flush=True)
         peak = matmul_peak(args.cuda, args.fp16)
 
     print(f"\n| measure (vanilla / fairseq) | min / median / max over {args.reps} | vanilla | fairseq |")
     print("| --- | --- | --- | --- |")
-    for key, label in (("wps", "training target tokens/s"), ("ups", "training updates/s"), ("peak_mib", "peak RSS MiB")):
-        ratios = [a[key] / b[key] for a, b in zip(runs["vanilla"], runs["fairseq"])]
-        med = lambda n: statistics.median(r[key] for r in runs[n])  # noqa: E731
-        print(f"| {label} | {stats(ratios)} | {med('vanilla'):.1f} | {med('fairseq'):.1f} |")
-    for (beam, batch) in ((5, 128), (1, 128), (5, 1), (1, 1)):
-        v, f = gens[("vanilla", beam, batch)], gens[("fairseq", beam, batch)]
-        print(f"| generate beam {beam}, batch {batch}: sentences/s | {v['sent/s'] / f['sent/s']:.2f} (one run) | "
-              f"{v['sent/s']:.1f} | {f['sent/s']:.1f} |")
-    v, f = gens[("vanilla", 5, 128)], gens[("fairseq", 5, 128)]
-    print(f"| BLEU after {args.updates} updates, beam 5 ({v['n']} sentences) | | {v['bleu']:.2f} | {f['bleu']:.2f} |")
-    for name in ("vanilla", "fairseq"):
-        flops = 6 * runs[name][0]["params"] * statistics.median(r["wps"] for r in runs[name])
-        print(f"{name}: ≈{flops / 1e9:.1f} GFLOP/s of training = {flops / peak:.1%} of the measured matmul peak "
-              f"({peak / 1e9:.0f} GFLOP/s)")
+    if runs["vanilla"]:
+        for key, label in (("wps", "training target tokens/s"), ("ups", "training updates/s"), ("peak_mib", "peak RSS MiB")):
+            ratios = [a[key] / b[key] for a, b in zip(runs["vanilla"], runs["fairseq"])]
+            med = lambda n: statistics.median(r[key] for r in runs[n])  # noqa: E731
+            print(f"| {label} | {stats(ratios)} | {med('vanilla'):.1f} | {med('fairseq'):.1f} |")
+    for beam, batch in settings:
+        for key, unit in (("sent/s", "sentences/s"), ("tok/s", "tokens/s")):
+            v, f = gens[("vanilla", beam, batch)], gens[("fairseq", beam, batch)]
+            ratios = [a[key] / b[key] for a, b in zip(v, f)]
+            print(f"| generate beam {beam}, batch {batch}: {unit} | {stats(ratios)} | "
+                  f"{statistics.median(r[key] for r in v):.1f} | {statistics.median(r[key] for r in f):.1f} |")
+    v, f = gens[("vanilla", 5, max(batch_sizes))][0], gens[("fairseq", 5, max(batch_sizes))][0]
+    budget = "the given checkpoints" if args.checkpoints else f"{args.updates} updates"
+    print(f"| BLEU, {budget}, beam 5 ({v['n']} sentences) | | {v['bleu']:.2f} | {f['bleu']:.2f} |")
+    if runs["vanilla"]:
+        for name in ("vanilla", "fairseq"):
+            flops = 6 * runs[name][0]["params"] * statistics.median(r["wps"] for r in runs[name])
+            print(f"{name}: ≈{flops / 1e9:.1f} GFLOP/s of training = {flops / peak:.1%} of the measured matmul peak "
+                  f"({peak / 1e9:.0f} GFLOP/s)")
+    if args.plot:
+        plot_batch_sweep(gens, batch_sizes, args.plot)
+        print(f"plot: {args.plot}")
     if args.json:
         Path(args.json).write_text(json.dumps({"train": runs, "generate": {str(k): v for k, v in gens.items()},
                                                "matmul_peak": peak}, indent=1))
