@@ -1,7 +1,8 @@
 """Word alignments in Pharaoh format ("i-j": source token i, target token j, 0-based): symmetrisation and agreement.
 
 Pure Python, no fairseq. Used by ``scripts/prepare-alignments.sh`` (eflomal's two directions → one training
-alignment) and by ``scripts/alignment-agreement.py`` (a model's attention alignment against a reference).
+alignment) and by ``python -m fairseq_vanilla.pipeline align-agreement`` (a model's attention alignment against a
+reference).
 """
 from typing import Dict, Iterable, List, Set, Tuple
 

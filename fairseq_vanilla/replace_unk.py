@@ -2,9 +2,10 @@
 
 Two defects of fairseq 0.12 stop it: the flag's bare form (``--replace-unk`` without a file) stores the constant
 ``"@@ "``, which ``load_align_dict`` then tries to open as a file; and ``replace_unk`` indexes the alignment by target
-position, while ``--print-alignment`` hands it a list of ``(source, target)`` pairs (TypeError on the first
-``<unk>``). Here the bare flag means "copy the aligned source word" (fairseq's documented behaviour), the pairs
-are read as pairs, and a missing alignment is an error that says to add ``--print-alignment``.
+position, while ``--print-alignment`` hands it a list of ``(source, target)`` pairs, or with ``soft`` a row of
+probabilities per target position (TypeError on the first ``<unk>``). Here the bare flag means "copy the aligned
+source word" (fairseq's documented behaviour), pairs are read as pairs, a soft row by its most probable source
+token, and a missing alignment is an error that says to add ``--print-alignment``.
 """
 from typing import Dict, Optional
 
@@ -29,10 +30,10 @@ def replace_unk(hypo_str: str, src_str: str, alignment, align_dict: Dict[str, st
     if alignment is None or len(alignment) == 0:
         raise ValueError("--replace-unk needs the alignment of each hypothesis: add --print-alignment (hard)")
     src_tokens = src_str.split() + ["<eos>"]
-    if isinstance(alignment[0], (tuple, list)):  # [(source index, target index), …] from --print-alignment
+    if isinstance(alignment[0], tuple):  # --print-alignment (hard): [(source index, target index), …]
         source_of = {int(t): int(s) for s, t in alignment}
-    else:  # one source index per target position (fairseq < 0.10)
-        source_of = {t: int(s) for t, s in enumerate(alignment)}
+    else:  # --print-alignment soft: one row of source probabilities (strings) per target position
+        source_of = {t: max(range(len(row)), key=lambda s: float(row[s])) for t, row in enumerate(alignment)}
     for i, token in enumerate(hypo_tokens):
         if token == unk and i in source_of and source_of[i] < len(src_tokens):
             src_token = src_tokens[source_of[i]]

@@ -12,7 +12,6 @@ from fairseq.data.encoders import register_tokenizer
 from fairseq.dataclass import FairseqDataclass
 
 
-
 @dataclass
 class VanillaMosesConfig(FairseqDataclass):
     source_lang: str = field(default="en", metadata={"help": "source language (Moses rules for the input)"})

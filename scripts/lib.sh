@@ -13,6 +13,8 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 USER_DIR="$ROOT/fairseq_vanilla"
 
 log() { echo "[$(date +%H:%M:%S)] $*"; }
+# save_command FILE CMD...: the exact command, shell-quoted on one line (read back by scripts/report.py).
+save_command() { local file="$1"; shift; printf '%q ' "$@" | sed 's/ $/\n/' > "$file"; }
 die() { echo "error: $*" >&2; exit 1; }
 pipeline() { "$PY" -m fairseq_vanilla.pipeline "$@"; }
 

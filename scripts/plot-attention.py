@@ -36,6 +36,7 @@ def main(argv=None) -> int:
     import fairseq_vanilla  # noqa: F401  (safe loading, registries)
     from fairseq_vanilla.attention_maps import classifier_attention, plot_heads, translation_attention
     from fairseq_vanilla.hub import ReviewClassifier, load_translator
+    from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationTask
 
     try:
         if a.review is not None:
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
             maps = classifier_attention(ReviewClassifier.from_pretrained(a.path, a.data), a.review, a.layer)
         else:
             hub = load_translator(a.path, a.data)
-            if type(hub.task).__name__ == "ImdbClassificationTask":
+            if isinstance(hub.task, ImdbClassificationTask):
                 raise ValueError(f"{a.path} is a classifier: give --review, not --sentence")
             maps = translation_attention(hub, a.sentence, a.target, a.layer, a.beam)
     except (ValueError, FileNotFoundError) as e:

@@ -54,7 +54,7 @@ fi
 CMD=(fairseq-train "$DATA" --user-dir "$USER_DIR" "${COMMON[@]}" "${FLAGS[@]}" --save-dir "$SAVE" "$@")
 mkdir -p "$SAVE"
 log "fairseq-train, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
-printf '%q ' "${CMD[@]}" | sed 's/ $/\n/' > "$SAVE/command.sh"
+save_command "$SAVE/command.sh" "${CMD[@]}"
 t0=$SECONDS
 "${CMD[@]}" 2>&1 | tee -a "$SAVE/train.log"
 log "trained in $((SECONDS - t0)) s; test accuracy of checkpoint_best.pt (fairseq-validate --valid-subset test;

@@ -67,6 +67,6 @@ CMD=(fairseq-train "$DATA" --user-dir "$USER_DIR" --arch "$ARCH" --criterion "$C
   "${COMMON[@]}" "${FLAGS[@]}" "${PRECISION[@]}" --save-dir "$SAVE" "$@")
 mkdir -p "$SAVE"
 log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
-printf '%q ' "${CMD[@]}" | sed 's/ $/\n/' > "$SAVE/command.sh"
+save_command "$SAVE/command.sh" "${CMD[@]}"
 cat "$SAVE/command.sh"
 "${CMD[@]}" 2>&1 | tee -a "$SAVE/train.log"

@@ -27,12 +27,22 @@ def test_alignment_nll_loss_hand_computed():
     assert math.isfinite(alignment_nll_loss(torch.tensor([[1.0, 0.0]]), torch.tensor([[1, 0]]), torch.ones(1)).item())
 
 
-def test_alignment_weights_match_fairseq_collater():
-    """Our criterion relies on fairseq's align_weights: 1 / (links of the target word)."""
-    from fairseq.data.language_pair_dataset import collate  # noqa: F401  (the function below is nested in it)
-    links = torch.tensor([[5, 7], [2, 3], [1, 3], [4, 2]])
-    _, inverse, counts = torch.unique(links[:, 1], return_inverse=True, return_counts=True)
-    assert (1.0 / counts[inverse].float()).tolist() == [1.0, 0.5, 0.5, 1.0]  # fairseq's docstring example
+def test_alignment_layout_and_weights_from_fairseq_collater():
+    """What our criterion relies on, from fairseq's own collate: links as (source column, row of the flattened
+    B·T target), left-pad offsets added, align_weights = 1 / (links of the target word)."""
+    from fairseq.data.language_pair_dataset import collate
+
+    pad, eos = 1, 2
+    samples = [
+        {"id": 0, "source": torch.tensor([5, 6, 7, eos]), "target": torch.tensor([8, 9, 10, eos]),
+         "alignment": torch.tensor([0, 0, 1, 0, 2, 2])},  # links 0-0 1-0 2-2
+        {"id": 1, "source": torch.tensor([5, 6, eos]), "target": torch.tensor([8, eos]),
+         "alignment": torch.tensor([1, 0])},  # link 1-0
+    ]
+    batch = collate(samples, pad, eos, left_pad_source=True, left_pad_target=False)
+    # sorted by source length: sample 0 (4 tokens) first; sample 1's source is left-padded by 1, its rows start at T=4
+    assert batch["alignments"].tolist() == [[0, 0], [1, 0], [2, 2], [1 + 1, 4 + 0]]
+    assert batch["align_weights"].tolist() == [0.5, 0.5, 1.0, 1.0]
 
 
 def test_grow_diag_final_and_hand_worked():
@@ -255,3 +265,15 @@ def test_replace_unk_copies_the_aligned_source_word(tiny_corpus, tiny_checkpoint
                   USER_DIR, "--path", tiny_checkpoint, "--gen-subset", "test", "--score-reference", "--replace-unk",
                   check=False)
     assert bad.returncode != 0 and "--replace-unk needs the alignment of each hypothesis" in bad.stderr
+
+
+def test_replace_unk_reads_hard_pairs_and_soft_rows():
+    from fairseq_vanilla.replace_unk import replace_unk
+
+    # hard: (source, target) pairs; target 1 (<unk>) ↔ source 2
+    assert replace_unk("a <unk> c", "x y zorb", [(0, 0), (2, 1), (1, 2)], {}, "<unk>") == "a zorb c"
+    # soft: one probability row per target position; row 1 peaks at source 0, mapped through the dictionary
+    soft = [["0.9", "0.1", "0.0"], ["0.7", "0.2", "0.1"]]
+    assert replace_unk("a <unk>", "zorb y z", soft, {"zorb": "Zorb"}, "<unk>") == "a Zorb"
+    with pytest.raises(ValueError, match="add --print-alignment"):
+        replace_unk("a <unk>", "x", [], {}, "<unk>")
