@@ -2,7 +2,7 @@
 """Side-by-side throughput of vanilla_transformer and fairseq's own transformer, through the stock binaries.
 
     .venv/bin/python bench/throughput.py [--data BIN] [--reps 3] [--updates 60] [--cuda] [--fp16]
-        [--batch-sizes 1,8,32,128] [--plot sweep.png] [--checkpoints VANILLA.pt FAIRSEQ.pt]
+        [--batch-sizes 1,8,32,128] [--plot sweep.png] [--checkpoints VANILLA.pt FAIRSEQ.pt] [--sizes anchor|base|multi30k]
 
 Runs the two models alternately (A, B, A, B, …) with identical flags, seed and data, and prints ratios
 vanilla / fairseq with min, median and max over the repetitions:
@@ -24,41 +24,27 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from measure import run_measured  # bench/measure.py (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SIZES = ["--encoder-layers", "3", "--decoder-layers", "3", "--encoder-embed-dim", "256", "--decoder-embed-dim", "256",
          "--encoder-ffn-embed-dim", "1024", "--decoder-ffn-embed-dim", "1024", "--encoder-attention-heads", "4",
          "--decoder-attention-heads", "4", "--share-all-embeddings", "--dropout", "0.1"]
+SIZE_PRESETS = {  # --sizes: issue 5's anchor (above), the paper's base model (§6.1), the Multi30k preset of train.sh
+    "anchor": SIZES,
+    "base": ["--encoder-layers", "6", "--decoder-layers", "6", "--encoder-embed-dim", "512", "--decoder-embed-dim", "512",
+             "--encoder-ffn-embed-dim", "2048", "--decoder-ffn-embed-dim", "2048", "--encoder-attention-heads", "8",
+             "--decoder-attention-heads", "8", "--share-all-embeddings", "--dropout", "0.1"],
+    "multi30k": ["--encoder-layers", "4", "--decoder-layers", "4", "--encoder-embed-dim", "128", "--decoder-embed-dim",
+                 "128", "--encoder-ffn-embed-dim", "256", "--decoder-ffn-embed-dim", "256", "--encoder-attention-heads",
+                 "4", "--decoder-attention-heads", "4", "--share-all-embeddings", "--dropout", "0.3"],
+}
 MODELS = {"vanilla": ("vanilla_transformer", "vanilla_label_smoothed_cross_entropy"),
           "fairseq": ("transformer", "label_smoothed_cross_entropy")}
-
-
-def run_measured(cmd, env):
-    """Run cmd; return (stdout+stderr, peak resident set size in MiB from /proc's VmHWM, polled)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    peak = [0]
-
-    def poll():
-        while proc.poll() is None:
-            try:
-                for line in open(f"/proc/{proc.pid}/status"):
-                    if line.startswith("VmHWM:"):
-                        peak[0] = max(peak[0], int(line.split()[1]) // 1024)
-            except OSError:
-                pass
-            time.sleep(0.2)
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
-    out = proc.communicate()[0]
-    t.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"error: {' '.join(cmd[:2])} failed:\n{out[-3000:]}")
-    return out, peak[0]
 
 
 def make_corpus(folder: Path) -> Path:
@@ -76,7 +62,7 @@ def make_corpus(folder: Path) -> Path:
 def train(name, data, save, args, env):
     arch, criterion = MODELS[name]
     cmd = [str(BIN / "fairseq-train"), str(data), "--user-dir", str(ROOT / "fairseq_vanilla"), "--arch", arch,
-           "--criterion", criterion, "--label-smoothing", "0.1", *SIZES, "--optimizer", "adam", "--adam-betas",
+           "--criterion", criterion, "--label-smoothing", "0.1", *SIZE_PRESETS[args.sizes], "--optimizer", "adam", "--adam-betas",
            "(0.9, 0.98)", "--lr", "0.001", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "100",
            "--max-tokens", "4096", "--max-update", str(args.updates), "--seed", "1", "--log-format", "json",
            "--log-interval", "10", "--disable-validation", "--num-workers", "0", "--save-dir", str(save),
@@ -85,7 +71,8 @@ def train(name, data, save, args, env):
         cmd.append("--cpu")
     if args.fp16:
         cmd.append("--fp16")
-    out, peak = run_measured(cmd, env)
+    out, err, peak = run_measured(cmd, env, poll_seconds=0.2)
+    out += err
     logs = [json.loads(m.group(1)) for m in re.finditer(r"\| train_inner \| (\{.*\})", out)]
     logs = [x for x in logs if int(x["num_updates"]) > args.warmup]
     params = int(re.search(r"num\. shared model params: ([\d,]+)", out).group(1).replace(",", ""))
@@ -100,7 +87,8 @@ def generate(data, ckpt, beam, batch, args, env):
         cmd.append("--cpu")
     if args.fp16:
         cmd.append("--fp16")
-    out, _ = run_measured(cmd, env)
+    out, err, _ = run_measured(cmd, env, poll_seconds=0.2)
+    out += err
     m = re.search(r"Translated ([\d,]+) sentences \(([\d,]+) tokens\) in [\d.]+s \(([\d.]+) sentences/s, ([\d.]+) tokens/s\)", out)
     bleu = float(re.search(r"BLEU4 = ([\d.]+)", out).group(1))
     return {"sent/s": float(m.group(3)), "tok/s": float(m.group(4)), "bleu": bleu, "n": int(m.group(1).replace(",", ""))}
@@ -159,6 +147,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20, help="updates left out of the throughput figures")
     p.add_argument("--cuda", action="store_true", help="train and generate on the GPU")
     p.add_argument("--fp16", action="store_true", help="--fp16 (GPU)")
+    p.add_argument("--sizes", choices=sorted(SIZE_PRESETS), default="anchor", help="model sizes (default: anchor)")
     p.add_argument("--checkpoints", nargs=2, metavar=("VANILLA", "FAIRSEQ"),
                    help="skip training: measure generation of these two trained checkpoints (needs --data)")
     p.add_argument("--batch-sizes", default="1,128", help="generation batch sizes, comma-separated (default 1,128)")

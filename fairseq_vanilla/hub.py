@@ -27,7 +27,9 @@ from .tasks.imdb_classification import ImdbClassificationTask, frame
 def read_pipeline_settings(data: str) -> Dict[str, str]:
     path = os.path.join(data, "bin", "pipeline.txt")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of scripts/prepare-imdb.sh")
+        raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of the script that prepared the "
+                                f"model's data (scripts/prepare-multi30k.sh, prepare-wmt16-en-de.sh, run-demo.sh or "
+                                f"prepare-imdb.sh), which writes it")
     with open(path, encoding="utf-8") as f:
         return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
 
@@ -45,11 +47,19 @@ def pipeline_hub_args(data: str) -> Dict[str, object]:
                 bpe_codes=os.path.join(data, "bpe", "codes"))
 
 
-def load_translator(checkpoint: str, data: str, **kwargs):
+def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwargs):
     """fairseq's ``GeneratorHubInterface`` for a translation checkpoint and the ``--out`` folder of its prepare script.
 
     ``kwargs`` go to ``from_pretrained`` (e.g. ``beam=5``, which ``translate`` also takes per call).
+    ``engine="ctranslate2"``: the checkpoint exported to CTranslate2 (a temporary folder, or ``out=DIR``) and
+    loaded as a :class:`~fairseq_vanilla.inference.fast_translator.FastTranslator`, with the same ``translate``.
     """
+    if engine == "ctranslate2":
+        from .inference.fast_translator import FastTranslator
+
+        return FastTranslator.from_checkpoint(checkpoint, data, **kwargs)
+    if engine != "fairseq":
+        raise ValueError(f"engine must be 'fairseq' or 'ctranslate2', got {engine!r}")
     from .models import VanillaTransformerModel
 
     if not os.path.isfile(checkpoint):

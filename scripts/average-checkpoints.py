@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import torch  # noqa: E402
 
-from fairseq_vanilla.checkpoint_safety import CheckpointError, safe_torch_load  # noqa: E402
+from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, safe_torch_load  # noqa: E402
 
 
 def last_checkpoints(folder: str, n: int, by_updates: bool) -> list:

@@ -5,11 +5,13 @@
 # Checks that there is exactly one hypothesis per source sentence.
 #   bash scripts/generate.sh --data PREPARED_DIR --path CHECKPOINT --out DIR [--split test] [--beam 5] [--lenpen 1.0]
 #        [--average-last N]   (average the last N epoch checkpoints beside CHECKPOINT first)
+#        [--engine fairseq|ctranslate2 [--quantization float32|int8|int8_float32]]
+#        (ctranslate2: export CHECKPOINT to OUT/ctranslate2 and translate with it, same search, same outputs)
 # PREPARED_DIR is the --out of a prepare script (raw/, bin/ with splits.tsv and pipeline.txt inside).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA=""; CKPT=""; OUT=""; SPLIT=test; BEAM=5; LENPEN=1.0; AVG=0; BATCH=128
+DATA=""; CKPT=""; OUT=""; SPLIT=test; BEAM=5; LENPEN=1.0; AVG=0; BATCH=128; ENGINE=fairseq; QUANT=float32
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) DATA="$2"; shift 2 ;;
@@ -20,11 +22,14 @@ while [[ $# -gt 0 ]]; do
     --lenpen) LENPEN="$2"; shift 2 ;;
     --batch-size) BATCH="$2"; shift 2 ;;
     --average-last) AVG="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --engine) ENGINE="$2"; shift 2 ;;
+    --quantization) QUANT="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -n "$DATA" && -n "$CKPT" && -n "$OUT" ]] || { echo "error: --data, --path and --out are required" >&2; exit 2; }
+[[ "$ENGINE" == fairseq || "$ENGINE" == ctranslate2 ]] || { echo "error: --engine must be fairseq or ctranslate2, got '$ENGINE'" >&2; exit 2; }
 [[ -f "$DATA/bin/pipeline.txt" ]] || { echo "error: $DATA/bin/pipeline.txt missing: --data must be a prepare script's --out" >&2; exit 2; }
 source "$ROOT/scripts/lib.sh"
 SEGMENTATION=$(sed -n 's/^segmentation=//p' "$DATA/bin/pipeline.txt")
@@ -40,7 +45,20 @@ if [[ "$AVG" -gt 0 ]]; then
   CKPT="$avg"
 fi
 rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
-log "fairseq-generate $SPLIT, beam $BEAM, lenpen $LENPEN ($CKPT)"
+if [[ "$ENGINE" == ctranslate2 ]]; then
+  log "export to CTranslate2 ($QUANT) → $OUT/ctranslate2"
+  "$PY" "$ROOT/scripts/export-ctranslate2.py" --path "$CKPT" --data "$DATA" --out "$OUT.tmp/ctranslate2" \
+    --quantization "$QUANT" >/dev/null
+  # translate_and_score calls fairseq-generate BIN --user-dir D --path C FLAGS…; with this engine the exported
+  # model answers instead, with the same flags, the same binarised source tokens and fairseq-generate's H- lines.
+  fairseq-generate() {
+    local bin="$1" args=(); shift
+    while [[ $# -gt 0 ]]; do case "$1" in --user-dir|--path) shift 2 ;; *) args+=("$1"); shift ;; esac; done
+    "$PY" "$ROOT/scripts/translate.py" --model "$OUT.tmp/ctranslate2" --data-bin "$bin" \
+      --source-lang "$(sed -n 's/^src=//p' "$DATA/bin/pipeline.txt")" --target-lang "$TGT" "${args[@]}"
+  }
+fi
+log "$ENGINE $SPLIT, beam $BEAM, lenpen $LENPEN ($CKPT)"
 translate_and_score "$DATA/bin" "$CKPT" "$SPLIT" "$DATA/raw/$SPLIT.$TGT" "$TGT" "$OUT.tmp" \
   --beam "$BEAM" --lenpen "$LENPEN" --batch-size "$BATCH"
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"

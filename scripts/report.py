@@ -29,6 +29,8 @@ def parse_fields(text: str) -> dict:
 def parse_train_log(path: str):
     """(train points, valid points): lists of dicts with num_updates and the logged values, in log order."""
     train, valid = [], []
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: missing; scripts/train.sh, train-imdb.sh and run-demo.sh write it in the run's folder")
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             m = INNER.search(line)
@@ -143,7 +145,7 @@ def main(argv=None) -> int:
         pngs = plot_curves(train, valid, out)
         command_file = os.path.join(a.save, "command.sh")
         command = open(command_file, encoding="utf-8").read().strip() if os.path.isfile(command_file) else \
-            "(not recorded: SAVE/command.sh is written by scripts/train.sh and scripts/train-imdb.sh)"
+            "(not recorded: SAVE/command.sh is written by scripts/train.sh, train-imdb.sh and run-demo.sh)"
         last_valid = valid[-1] if valid else {}
         lines = [f"# Run report: {os.path.basename(os.path.abspath(a.save))}", "", "## Command", "", "```",
                  command, "```", "", "## Training", "",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the whole English→German pipeline, offline, on the built-in synthetic corpus, with the stock
 # fairseq binaries and the vanilla Transformer. Re-running skips finished stages.
-#   bash scripts/run-demo.sh [--out DIR] [--arch ARCH] [--max-update N] [--baseline]
-#   --baseline also trains fairseq's own `transformer` with the same flags and reports both.
+#   bash scripts/run-demo.sh [--out DIR] [--arch ARCH] [--max-update N] [--train-pairs N] [--test-pairs N] [--baseline]
+#   --baseline also trains fairseq's own `transformer` with the same flags and reports both. The output folder works
+#   with every tool of the README (load_translator, fairseq-interactive, plot-attention.py, report.py).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +13,7 @@ MAX_UPDATE=1200
 BPE_OPS=1000
 TRAIN_PAIRS=12000
 TEST_PAIRS=500
+VALID_PAIRS=500
 BASELINE=0
 SRC=en
 TGT=de
@@ -22,8 +24,9 @@ while [[ $# -gt 0 ]]; do
     --arch) ARCH="$2"; shift 2 ;;
     --max-update) MAX_UPDATE="$2"; shift 2 ;;
     --train-pairs) TRAIN_PAIRS="$2"; shift 2 ;;
+    --test-pairs) TEST_PAIRS="$2"; VALID_PAIRS="$2"; shift 2 ;;
     --baseline) BASELINE=1; shift ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +45,7 @@ TRAIN_FLAGS=(--share-all-embeddings --dropout 0.1
   --seed 1 --no-epoch-checkpoints --log-format simple --log-interval 100 --num-workers 0)
 
 if stage "1/7 synthetic corpus" "$OUT/raw"; then
-  "$PY" -m fairseq_vanilla.synthetic --out "$OUT/raw.tmp" --train "$TRAIN_PAIRS" --valid 500 --test "$TEST_PAIRS"
+  "$PY" -m fairseq_vanilla.synthetic --out "$OUT/raw.tmp" --train "$TRAIN_PAIRS" --valid "$VALID_PAIRS" --test "$TEST_PAIRS"
   commit "$OUT/raw"
 fi
 if stage "2/7 Moses tokenisation (sacremoses)" "$OUT/tok"; then
@@ -57,6 +60,12 @@ if stage "4/7 binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; the
   binarize "$OUT/bpe" "$OUT/bin.tmp" "$SRC" "$TGT" test
   commit "$OUT/bin"
 fi
+if [[ ! -f "$OUT/bin/pipeline.txt" ]]; then  # what load_translator, plot-attention.py and generate.sh read back
+  echo "== 4/7 describe the preprocessing (bin/pipeline.txt, bin/splits.tsv)"
+  printf 'train\ttrain\nvalid\tvalid\ntest\ttest\n' > "$OUT/bin/splits.tsv"
+  printf 'segmentation=bpe\nlower=0\nops=%s\nsrc=%s\ntgt=%s\n' "$BPE_OPS" "$SRC" "$TGT" > "$OUT/bin/pipeline.txt.tmp"
+  mv "$OUT/bin/pipeline.txt.tmp" "$OUT/bin/pipeline.txt"
+fi
 
 # train_and_score NAME ARCH CRITERION [extra fairseq-train flags]: stages 5-7 for one model.
 train_and_score() {
@@ -65,6 +74,8 @@ train_and_score() {
   mkdir -p "$OUT/$name"
   if stage "5/7 train $arch, $MAX_UPDATE updates (fairseq-train)" "$ckpt"; then
     local t0=$SECONDS
+    save_command "$OUT/$name/command.sh" fairseq-train "$OUT/bin" --user-dir "$USER_DIR" --arch "$arch" "$@" \
+      "${TRAIN_FLAGS[@]}" --criterion "$criterion" --save-dir "$ckpt"
     fairseq-train "$OUT/bin" --user-dir "$USER_DIR" --arch "$arch" "$@" "${TRAIN_FLAGS[@]}" \
       --criterion "$criterion" --save-dir "$ckpt.tmp" 2>&1 | tee "$OUT/$name/train.log" \
       | grep --line-buffered -E "\| (train_inner|valid|train) \||done training" || true
@@ -92,3 +103,10 @@ for name in vanilla fairseq_transformer; do
   cat "$OUT/$name/test/bleu.txt"
 done
 echo "outputs: $OUT (translations: $OUT/vanilla/test/hyp.txt, checkpoints: $OUT/vanilla/checkpoints)"
+CKPT="$OUT/vanilla/checkpoints/checkpoint_best.pt"
+echo
+echo "== translate your own sentence with the model just trained =="
+echo "echo 'The young horse sees the king .' | fairseq-interactive $OUT/bin --user-dir $USER_DIR --path $CKPT -s $SRC -t $TGT --tokenizer vanilla_moses --bpe subword_nmt --bpe-codes $OUT/bpe/codes --beam 5 | grep ^D-"
+echo "in Python: from fairseq_vanilla.hub import load_translator; load_translator('$CKPT', '$OUT').translate('The young horse sees the king .')"
+echo "report: $PY $ROOT/scripts/report.py --save $OUT/vanilla --generate $OUT/vanilla/test"
+echo "attention: $PY $ROOT/scripts/plot-attention.py --path $CKPT --data $OUT --sentence 'The young horse sees the king .' --out $OUT/attention"

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Train with a recipe preset through the stock fairseq-train (extra flags after -- are passed on and win).
-#   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH] [--gpu-fp16] [-- FLAGS]
+#   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH]
+#        [--gpu-fp16|--gpu-bf16] [--gpu-memory GB] [-- FLAGS]
 # multi30k   : Wu et al. 2021's text-only Transformer: 4+4 layers, d_model 128, d_ff 256, 4 heads, dropout 0.3,
 #              shared embeddings, Adam (0.9, 0.98), lr 0.005, inverse-sqrt warm-up 2000, max-tokens 4096, 8000 updates
-# wmt16-base : the paper's base model, "Scaling NMT" settings: lr 7e-4, warm-up 4000, ~25k tokens a batch
-#              (max-tokens 4096 × update-freq 6 on one GPU; fits 15 GB with --gpu-fp16)
+# wmt16-base : the paper's base model (§5.3 Adam ε 1e-9), "Scaling NMT" lr 7e-4, warm-up 4000, ~25k target tokens
+#              an update (max-tokens 4096 × update-freq 6 on one GPU, or what --gpu-memory plans)
 # wmt16-big  : the paper's big model: dropout 0.3, lr 1e-3, max-tokens 3584 × update-freq 16
+# --gpu-memory GB asks scripts/fit-memory.py for the largest --max-tokens that fits and the --update-freq reaching
+# ≈25k target tokens an update (vanilla_transformer* archs); --gpu-bf16 is fairseq's --bf16 (on a GPU, no TPU).
 # --arch transformer trains fairseq's own Transformer with the same flags (for comparisons).
 # --arch vanilla_transformer_align (data: DIR/bin-align of scripts/prepare-alignments.sh) trains with the
 # alignment criterion and --load-alignments (Garg et al. 2019; see examples/alignment/README.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PRESET=""; DATA=""; SAVE=""; ARCH=""; PRECISION=()
+PRESET=""; DATA=""; SAVE=""; ARCH=""; PRECISION=(); GPU_MEMORY=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --preset) PRESET="$2"; shift 2 ;;
@@ -20,9 +23,10 @@ while [[ $# -gt 0 ]]; do
     --save) SAVE="$2"; shift 2 ;;
     --arch) ARCH="$2"; shift 2 ;;
     --gpu-fp16) PRECISION=(--fp16); shift ;;
-    --gpu-bf16) echo "error: --gpu-bf16: fairseq 0.12's --bf16 implies --tpu (torch_xla) and does not run on GPUs; use --gpu-fp16" >&2; exit 2 ;;
+    --gpu-bf16) PRECISION=(--bf16); shift ;;
+    --gpu-memory) GPU_MEMORY="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -41,8 +45,8 @@ case "$PRESET" in
       --dropout 0.3 --lr 0.005 --warmup-updates 2000 --max-tokens 4096 --max-update 8000 --keep-last-epochs 10) ;;
   wmt16-base)
     ARCH="${ARCH:-vanilla_transformer}"
-    FLAGS=(--dropout 0.1 --lr 0.0007 --warmup-updates 4000 --max-tokens 4096 --update-freq 6 --max-update 100000
-      --save-interval-updates 2000 --keep-interval-updates 10 --no-epoch-checkpoints) ;;
+    FLAGS=(--dropout 0.1 --adam-eps 1e-09 --lr 0.0007 --warmup-updates 4000 --max-tokens 4096 --update-freq 6
+      --max-update 100000 --save-interval-updates 2000 --keep-interval-updates 10 --no-epoch-checkpoints) ;;
   wmt16-big)
     ARCH="${ARCH:-vanilla_transformer_big}"
     FLAGS=(--dropout 0.3 --lr 0.001 --warmup-updates 4000 --max-tokens 3584 --update-freq 16 --max-update 300000
@@ -52,6 +56,14 @@ case "$PRESET" in
     FLAGS=(--dropout 0.1 --lr 0.001 --warmup-updates 400 --max-tokens 4096 --max-update 1200 --no-epoch-checkpoints) ;;
   *) echo "error: --preset must be multi30k, wmt16-base, wmt16-big or demo (got '$PRESET')" >&2; exit 2 ;;
 esac
+if [[ -n "$GPU_MEMORY" ]]; then
+  [[ "$GPU_MEMORY" =~ ^[0-9.]+$ ]] && GPU_MEMORY="${GPU_MEMORY}GB"
+  log "planning --max-tokens/--update-freq for $GPU_MEMORY ($ARCH ${PRECISION[*]:-fp32}, scripts/fit-memory.py)"
+  PLAN=$("$PY" "$ROOT/scripts/fit-memory.py" --arch "$ARCH" --memory "$GPU_MEMORY" --data "$DATA" "${PRECISION[@]}" \
+    --flags-only 2>/dev/null) || die "--gpu-memory $GPU_MEMORY: see python scripts/fit-memory.py --arch $ARCH --memory $GPU_MEMORY --data $DATA ${PRECISION[*]}"
+  read -r -a PLAN_FLAGS <<< "$PLAN"
+  FLAGS+=("${PLAN_FLAGS[@]}")  # later flags win: these replace the preset's batch
+fi
 TASK_FLAGS=()
 case "$ARCH" in
   transformer_align*) CRITERION=label_smoothed_cross_entropy_with_alignment; TASK_FLAGS=(--load-alignments) ;;

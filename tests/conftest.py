@@ -89,3 +89,13 @@ def prepared_model(tmp_path_factory):
     run_script("train.sh", "--preset", "demo", "--data", base / "prep" / "bin", "--save", base / "ckpt", "--",
                "--max-update", "200", "--num-workers", "0", "--log-interval", "20", "--tensorboard-logdir", base / "tb")
     return base
+
+
+@pytest.fixture(scope="session")
+def generated(prepared_model):
+    """scripts/generate.sh (beam 5) of prepared_model's checkpoint on its 13-sentence test split."""
+    out = prepared_model / "test"
+    if not (out / "bleu.txt").exists():
+        run_script("generate.sh", "--data", prepared_model / "prep", "--path",
+                   prepared_model / "ckpt" / "checkpoint_best.pt", "--out", out, "--beam", "5")
+    return out

@@ -268,7 +268,7 @@ def test_replace_unk_copies_the_aligned_source_word(tiny_corpus, tiny_checkpoint
 
 
 def test_replace_unk_reads_hard_pairs_and_soft_rows():
-    from fairseq_vanilla.replace_unk import replace_unk
+    from fairseq_vanilla.fairseq_fixes.replace_unk import replace_unk
 
     # hard: (source, target) pairs; target 1 (<unk>) ↔ source 2
     assert replace_unk("a <unk> c", "x y zorb", [(0, 0), (2, 1), (1, 2)], {}, "<unk>") == "a zorb c"

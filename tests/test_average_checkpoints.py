@@ -5,7 +5,7 @@ import sys
 import torch
 
 from conftest import ROOT
-from fairseq_vanilla.checkpoint_safety import safe_torch_load
+from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
 
 SCRIPT = ROOT / "scripts" / "average-checkpoints.py"
 

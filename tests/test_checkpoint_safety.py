@@ -8,7 +8,7 @@ import torch
 
 import fairseq_vanilla  # noqa: F401  (installs the safe loader)
 from conftest import USER_DIR, fairseq
-from fairseq_vanilla.checkpoint_safety import CheckpointError, safe_torch_load
+from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, safe_torch_load
 
 
 class Payload:

@@ -29,16 +29,6 @@ def bpe_flags(base):
             "--bpe-codes", base / "prep" / "bpe" / "codes")
 
 
-@pytest.fixture(scope="module")
-def generated(prepared_model):
-    """scripts/generate.sh (beam 5) on the 13-sentence test split."""
-    out = prepared_model / "test"
-    if not (out / "bleu.txt").exists():
-        run_script("generate.sh", "--data", prepared_model / "prep", "--path",
-                   prepared_model / "ckpt" / "checkpoint_best.pt", "--out", out, "--beam", "5")
-    return out
-
-
 def test_interactive_translates_raw_text_like_the_pipeline(prepared_model, generated):
     raw = (prepared_model / "raw" / RAW_TEST).read_text().splitlines()
     assert any(c.isupper() for c in "".join(raw))  # cased input: the tokenizer must lower-case it
@@ -95,7 +85,7 @@ def test_hub_translate_equals_interactive(prepared_model, generated):
 def test_hub_refuses_a_hostile_checkpoint(prepared_model, tmp_path):
     from test_checkpoint_safety import Payload
 
-    from fairseq_vanilla.checkpoint_safety import CheckpointError, safe_torch_load
+    from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, safe_torch_load
     from fairseq_vanilla.hub import load_translator
 
     marker = tmp_path / "payload-ran"

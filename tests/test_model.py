@@ -83,9 +83,8 @@ def batch(pad=1):
     return src, src.ne(pad).sum(1), prev
 
 
-@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
-def test_incremental_equals_full_pass(positional):
-    model = make_model(positional_encoding=positional)
+def assert_incremental_equals_full_pass(model):
+    """Decoding one token at a time with the cache gives the teacher-forced full pass's logits."""
     src, lengths, prev = batch()
     with torch.no_grad():
         full, _ = model(src, lengths, prev)
@@ -93,6 +92,11 @@ def test_incremental_equals_full_pass(positional):
         state = {}
         steps = [model.decoder(prev[:, : t + 1], enc, incremental_state=state)[0] for t in range(prev.size(1))]
     torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_incremental_equals_full_pass(positional):
+    assert_incremental_equals_full_pass(make_model(positional_encoding=positional))
 
 
 def test_incremental_after_beam_reorder_and_finished_sentences():

@@ -3,24 +3,15 @@ With the plugin loaded every example is generated, validated and trained on exac
 import json
 import re
 
-import numpy as np
 import pytest
 
 from conftest import USER_DIR, binarize, fairseq, write_parallel
-from fairseq_vanilla import no_sentence_lost
 from fairseq_vanilla.synthetic import generate
 
 SIZES = {"test": 1, "test1": 7, "test2": 9, "test3": 461}
 
 
-def test_upstream_drops_and_ours_keeps():
-    indices = np.arange(461, dtype=np.int64)
-    sizes = np.full(461, 10, dtype=np.int64)
-    upstream = no_sentence_lost._UPSTREAM(indices, None, sizes, None, 128, 8)
-    ours = no_sentence_lost.batch_by_size(indices, None, sizes, None, 128, 8)
-    assert sum(map(len, upstream)) == 456  # the defect: 5 of 461 lost
-    assert sorted(np.concatenate(ours).tolist()) == list(range(461))
-    assert all(len(b) % 8 == 0 for b in ours[:-1])  # the multiple still holds for all but the last batch
+# upstream's batch_by_size vs ours: tests/test_fairseq_fixes.py
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +94,8 @@ def test_epoch_iterator_yields_each_example_exactly_once(odd_splits):
 
 @pytest.mark.parametrize("where", ["train", "generate"])
 def test_examples_longer_than_the_model_accepts_stop_the_command(tiny_corpus, tiny_checkpoint, tmp_path, where):
-    """fairseq would skip them (training: with only a warning); with the plugin they are an error that says so."""
+    """fairseq would skip them (training: with only a warning); with the plugin they are an error that says so,
+    unless --skip-invalid-size-inputs-valid-test asks for skipping (tests/test_fairseq_fixes.py)."""
     if where == "train":
         proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny",
                        "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001", "--max-tokens", "1024",
@@ -112,8 +104,7 @@ def test_examples_longer_than_the_model_accepts_stop_the_command(tiny_corpus, ti
                        check=False)
     else:
         proc = fairseq("fairseq-generate", tiny_corpus, "--user-dir", USER_DIR, "--path", tiny_checkpoint,
-                       "--max-source-positions", "6", "--skip-invalid-size-inputs-valid-test", "--batch-size", "8",
-                       check=False)
+                       "--max-source-positions", "6", "--batch-size", "8", check=False)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode != 0 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert re.search(r"error: [\d,]+ example\(s\) longer than the model accepts \(max_positions=", errors[0])

@@ -34,7 +34,7 @@ def test_positions_skip_left_padding_and_table_grows():
     tokens = torch.tensor([[1, 1, 5, 6, 2], [7, 8, 9, 10, 2]])
     assert positions_from_padding(tokens, pad).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
     enc = SinusoidalPositionalEncoding(6, max_positions=4)
-    out = enc(torch.tensor([[0, 9]]))
+    out = enc(torch.tensor([[0, 9]]), seq_len=10)  # the last position of a 10-token prefix
     torch.testing.assert_close(out[0, 1], sinusoid_table(10, 6)[9])
 
 
@@ -42,7 +42,7 @@ def test_learned_encoding_rejects_positions_beyond_table():
     enc = LearnedPositionalEncoding(4, max_positions=3)
     assert enc(torch.tensor([[0, 2]])).shape == (1, 2, 4)
     with pytest.raises(ValueError, match="exceeds the learned table"):
-        enc(torch.tensor([[3]]))
+        enc(torch.tensor([[3]]), seq_len=4)
 
 
 def test_embedding_scaled_by_sqrt_d_model():

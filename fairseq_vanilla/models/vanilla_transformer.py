@@ -47,6 +47,8 @@ class VanillaEncoderConfig(FairseqDataclass):
     encoder_ffn_embed_dim: int = field(default=2048, metadata={"help": "d_ff of the encoder"})
     encoder_layers: int = field(default=6, metadata={"help": "N, number of encoder layers"})
     encoder_attention_heads: int = field(default=8, metadata={"help": "h, attention heads in the encoder"})
+    attention_key_dim: Optional[int] = field(default=None, metadata={"help": "d_k, the size of each head's queries and keys (default: d_model/h; Table 3 row B)"})
+    attention_value_dim: Optional[int] = field(default=None, metadata={"help": "d_v, the size of each head's values (default: d_model/h)"})
     positional_encoding: POSITIONAL_ENCODING_CHOICES = field(default="sinusoidal", metadata={"help": "sinusoidal (§3.5) or learned (Table 3 row E)"})
     max_source_positions: int = field(default=1024, metadata={"help": "longest source sentence, in tokens"})
 
@@ -72,12 +74,16 @@ def check_config(cfg, sides=("encoder", "decoder")) -> None:
         if layers < 1:
             raise ValueError(f"--{side}-layers must be at least 1, got {layers}")
         d_model, h = _get(cfg, f"{side}_embed_dim"), _get(cfg, f"{side}_attention_heads")
-        if h < 1 or d_model % h != 0:
+        head_dims_given = cfg.attention_key_dim is not None and cfg.attention_value_dim is not None
+        if h < 1 or (d_model % h != 0 and not head_dims_given):
             raise ValueError(
                 f"--{side}-embed-dim ({d_model}) must be divisible by --{side}-attention-heads ({h})"
             )
         if _get(cfg, f"{side}_ffn_embed_dim") < 1:
             raise ValueError(f"--{side}-ffn-embed-dim must be positive")
+    for name in ("attention_key_dim", "attention_value_dim"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     if "decoder" in sides and _get(cfg, "decoder_embed_dim") != cfg.encoder_embed_dim:
         raise ValueError(
             f"--decoder-embed-dim ({_get(cfg, 'decoder_embed_dim')}) must equal --encoder-embed-dim "
@@ -108,7 +114,7 @@ class VanillaTransformerEncoder(FairseqEncoder):
 
     def __init__(self, dictionary, embed_tokens: TokenEmbedding, d_model: int, h: int, d_ff: int, N: int,
                  dropout: float, attention_dropout: float, activation_dropout: float,
-                 positional_encoding: str, max_positions: int):
+                 positional_encoding: str, max_positions: int, d_k: Optional[int] = None, d_v: Optional[int] = None):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
@@ -116,7 +122,7 @@ class VanillaTransformerEncoder(FairseqEncoder):
         self.dropout = dropout
         self.max_source_positions = max_positions
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
+            EncoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout, d_k, d_v) for _ in range(N)
         )
 
     def forward(self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False,
@@ -126,10 +132,9 @@ class VanillaTransformerEncoder(FairseqEncoder):
         positions = positions_from_padding(src_tokens, self.padding_idx)  # (B, S)
         x = self.embed_tokens(src_tokens) + self.embed_positions(positions)  # (B, S, d_model)
         x = F.dropout(x, p=self.dropout, training=self.training)
-        mask = padding_mask if padding_mask.any() else None
         attentions = []
-        for layer in self.layers:
-            x, weights = layer(x, mask, need_weights=return_all_attention)
+        for layer in self.layers:  # the mask is passed as it is: asking whether it has any pad would sync the device
+            x, weights = layer(x, padding_mask, need_weights=return_all_attention)
             attentions.append(weights)
         return {
             "encoder_out": [x],  # (B, S, d_model): batch-first, unlike fairseq's own T×B×C
@@ -161,7 +166,7 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
     def __init__(self, dictionary, embed_tokens: TokenEmbedding, d_model: int, h: int, d_ff: int, N: int,
                  dropout: float, attention_dropout: float, activation_dropout: float,
                  positional_encoding: str, max_positions: int, share_input_output_embed: bool,
-                 alignment_layer: int = -1):
+                 alignment_layer: int = -1, d_k: Optional[int] = None, d_v: Optional[int] = None):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
@@ -169,7 +174,7 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         self.dropout = dropout
         self.max_target_positions = max_positions
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
+            DecoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout, d_k, d_v) for _ in range(N)
         )
         self.alignment_layer = alignment_layer % N
         self.need_attn = False  # set by fairseq-generate --print-alignment (make_generation_fast_)
@@ -206,17 +211,19 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         ``full_context_alignment`` lifts the causal mask (Garg et al. 2019, §4.2; training/scoring only)."""
         if full_context_alignment and incremental_state is not None:
             raise ValueError("full_context_alignment needs the whole target; it cannot run step by step")
+        prefix_len = prev_output_tokens.size(1)
         positions = positions_from_padding(prev_output_tokens, self.padding_idx)  # (B, T)
+        self_padding_mask = prev_output_tokens.eq(self.padding_idx)  # (B, T): target padding, either side
         if incremental_state is not None:
-            prev_output_tokens = prev_output_tokens[:, -1:]  # (B, 1): only the newest token
+            # (B, 1): only the newest token; fairseq's search feeds unpadded prefixes, the cache holds the rest
+            prev_output_tokens = prev_output_tokens[:, -1:]
             positions = positions[:, -1:]  # (B, 1)
-        x = self.embed_tokens(prev_output_tokens) + self.embed_positions(positions)  # (B, T, d_model)
+            self_padding_mask = None
+        x = self.embed_tokens(prev_output_tokens) + self.embed_positions(positions, prefix_len)  # (B, T, d_model)
         x = F.dropout(x, p=self.dropout, training=self.training)
 
         memory = encoder_out["encoder_out"][0]  # (B, S, d_model)
-        memory_mask = encoder_out["encoder_padding_mask"][0]  # (B, S)
-        if not memory_mask.any():
-            memory_mask = None
+        memory_mask = encoder_out["encoder_padding_mask"][0]  # (B, S), passed as it is (no .any(): no device sync)
         caches = self._layer_caches(incremental_state)
         align_at = self.alignment_layer if alignment_layer is None else alignment_layer % len(self.layers)
         want_attn = (need_attn or alignment_layer is not None or alignment_heads is not None
@@ -229,7 +236,7 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
                 x, memory, memory_mask, cache=None if caches is None else caches[i],
                 need_self_weights=return_all_attention,
                 need_cross_weights=return_all_attention or (want_attn and i == align_at),
-                causal=not full_context_alignment)
+                causal=not full_context_alignment, self_padding_mask=self_padding_mask)
             if want_attn and i == align_at:
                 attn = cross_w[:, :alignment_heads].float().mean(dim=1)  # (B, T, S): averaged over heads
             self_attention.append(self_w)
@@ -291,7 +298,8 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             encoder_embed = TokenEmbedding(len(src_dict), d_model, src_dict.pad())
             decoder_embed = TokenEmbedding(len(tgt_dict), d_model, tgt_dict.pad())
         common = dict(dropout=cfg.dropout, attention_dropout=cfg.attention_dropout,
-                      activation_dropout=cfg.activation_dropout, positional_encoding=cfg.positional_encoding)
+                      activation_dropout=cfg.activation_dropout, positional_encoding=cfg.positional_encoding,
+                      d_k=cfg.attention_key_dim, d_v=cfg.attention_value_dim)
         encoder = VanillaTransformerEncoder(
             src_dict, encoder_embed, d_model=d_model, h=cfg.encoder_attention_heads,
             d_ff=cfg.encoder_ffn_embed_dim, N=cfg.encoder_layers, max_positions=cfg.max_source_positions, **common)

@@ -91,7 +91,8 @@ class VanillaTransformerClassifier(BaseFairseqModel):
             dictionary, embed, d_model=cfg.encoder_embed_dim, h=cfg.encoder_attention_heads,
             d_ff=cfg.encoder_ffn_embed_dim, N=cfg.encoder_layers, dropout=cfg.dropout,
             attention_dropout=cfg.attention_dropout, activation_dropout=cfg.activation_dropout,
-            positional_encoding=cfg.positional_encoding, max_positions=cfg.max_source_positions)
+            positional_encoding=cfg.positional_encoding, max_positions=cfg.max_source_positions,
+            d_k=cfg.attention_key_dim, d_v=cfg.attention_value_dim)
         return cls(encoder, task.num_classes, cfg.pooling, cfg.pooler_dropout)
 
     def pool(self, x: Tensor, padding_mask: Tensor) -> Tensor:

@@ -16,9 +16,9 @@ class EncoderLayer(nn.Module):
     """x ← LayerNorm(x + Dropout(SelfAttn(x))); x ← LayerNorm(x + Dropout(FFN(x))) (§3.1, encoder)."""
 
     def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
-                 activation_dropout: float = 0.0):
+                 activation_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
         self.ffn_residual = PostNormResidual(d_model, dropout)
@@ -36,11 +36,11 @@ class DecoderLayer(nn.Module):
     """Masked self-attention, then encoder-decoder attention, then FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder)."""
 
     def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
-                 activation_dropout: float = 0.0):
+                 activation_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
-        self.cross_attn = MultiHeadAttention(d_model, h, attention_dropout)
+        self.cross_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
         self.cross_attn_residual = PostNormResidual(d_model, dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
         self.ffn_residual = PostNormResidual(d_model, dropout)
@@ -54,17 +54,20 @@ class DecoderLayer(nn.Module):
         need_self_weights: bool = False,
         need_cross_weights: bool = False,
         causal: bool = True,
+        self_padding_mask: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
         """x ``(B, T, d_model)``, memory ``(B, S, d_model)`` → ``(x, self weights (B,h,T,T')|None, cross weights (B,h,T,S)|None)``.
 
         Weights are computed (by the plain formula, not the fused kernel) only where asked for.
         With a cache, ``x`` holds only the newest position(s) and earlier keys/values come from the cache.
+        ``self_padding_mask`` ``(B, T')`` (True = pad) marks target padding among the self-attention keys, so that
+        no real position attends to a pad, whichever side the targets are padded on.
         ``causal=False`` lifts the decoder's mask: every target position sees the whole target. That is not
         the paper's decoder; it exists for Garg et al.'s full-context alignment pass, never for prediction.
         """
         self_out, self_w = self.self_attn(
-            x, x, causal=causal, cache=None if cache is None else cache["self_attn"],
-            need_weights=need_self_weights,
+            x, x, key_padding_mask=self_padding_mask, causal=causal,
+            cache=None if cache is None else cache["self_attn"], need_weights=need_self_weights,
         )
         x = self.self_attn_residual(x, self_out)
         cross_out, cross_w = self.cross_attn(

@@ -13,26 +13,32 @@ from .attention import attention
 
 
 class MultiHeadAttention(nn.Module):
-    """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W^O (§3.2.2), with d_k = d_v = d_model / h.
+    """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W^O (§3.2.2); d_k = d_v = d_model / h unless given.
 
-    The h per-head projections W_i^Q (d_model×d_k) are stored side by side as one d_model×d_model
-    matrix ``W_Q`` (likewise ``W_K``, ``W_V``), which is the same linear map.
+    The h per-head projections W_i^Q (d_model×d_k) are stored side by side as one d_model → h·d_k map
+    ``W_Q`` (likewise ``W_K``; ``W_V`` maps d_model → h·d_v), which is the same linear map; ``W_O`` maps
+    h·d_v → d_model. Table 3 row B varies d_k alone (d_v stays 64).
 
     Incremental decoding: ``cache`` is a plain dict owned by the caller. For self-attention the new
     keys/values are appended to ``cache["k"]``/``cache["v"]``; for cross-attention (``static_kv``) they are
     computed from the encoder output once and reused at every later step.
     """
 
-    def __init__(self, d_model: int, h: int, attention_dropout: float = 0.0):
+    def __init__(self, d_model: int, h: int, attention_dropout: float = 0.0, d_k: Optional[int] = None,
+                 d_v: Optional[int] = None):
         super().__init__()
-        if d_model % h != 0:
+        if (d_k is None or d_v is None) and d_model % h != 0:
             raise ValueError(f"d_model={d_model} is not divisible by the number of heads h={h}")
-        self.d_model, self.h, self.d_k = d_model, h, d_model // h
+        self.d_model, self.h = d_model, h
+        self.d_k = d_model // h if d_k is None else d_k
+        self.d_v = d_model // h if d_v is None else d_v
+        if self.d_k < 1 or self.d_v < 1:
+            raise ValueError(f"d_k={self.d_k} and d_v={self.d_v} must be positive")
         self.attention_dropout = attention_dropout
-        self.W_Q = nn.Linear(d_model, d_model)
-        self.W_K = nn.Linear(d_model, d_model)
-        self.W_V = nn.Linear(d_model, d_model)
-        self.W_O = nn.Linear(d_model, d_model)
+        self.W_Q = nn.Linear(d_model, h * self.d_k)
+        self.W_K = nn.Linear(d_model, h * self.d_k)
+        self.W_V = nn.Linear(d_model, h * self.d_v)
+        self.W_O = nn.Linear(h * self.d_v, d_model)
         self.fast = True  # use torch's fused SDPA kernel when weights are not asked for
         # The paper gives no initialisation; we use fairseq's (Xavier, gain 1/√2 for the input projections).
         for w in (self.W_Q, self.W_K, self.W_V):
@@ -41,8 +47,8 @@ class MultiHeadAttention(nn.Module):
         nn.init.zeros_(self.W_O.bias)
 
     def _split_heads(self, x: Tensor) -> Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.h, self.d_k).transpose(1, 2)  # (B, h, T, d_k)
+        b, t, hd = x.shape
+        return x.view(b, t, self.h, hd // self.h).transpose(1, 2)  # (B, h, T, d_k) or (B, h, T, d_v)
 
     def forward(
         self,
@@ -58,14 +64,14 @@ class MultiHeadAttention(nn.Module):
         b, tq, _ = query.shape
         q = self._split_heads(self.W_Q(query))  # (B, h, T_q, d_k)
         if cache is not None and static_kv and "k" in cache:
-            k, v = cache["k"], cache["v"]  # (B, h, S, d_k), computed at the first step
+            k, v = cache["k"], cache["v"]  # (B, h, S, d_k), (B, h, S, d_v): computed at the first step
         else:
             k = self._split_heads(self.W_K(key_value))  # (B, h, T_k, d_k)
-            v = self._split_heads(self.W_V(key_value))  # (B, h, T_k, d_k)
+            v = self._split_heads(self.W_V(key_value))  # (B, h, T_k, d_v)
             if cache is not None:
                 if not static_kv and "k" in cache:
                     k = torch.cat([cache["k"], k], dim=2)  # (B, h, T_prev + T_k, d_k)
-                    v = torch.cat([cache["v"], v], dim=2)
+                    v = torch.cat([cache["v"], v], dim=2)  # (B, h, T_prev + T_k, d_v)
                 cache["k"], cache["v"] = k, v
         out, weights = attention(
             q,
@@ -78,5 +84,5 @@ class MultiHeadAttention(nn.Module):
             need_weights=need_weights,
             fast=self.fast,
         )
-        out = out.transpose(1, 2).reshape(b, tq, self.d_model)  # (B, T_q, h·d_k)
+        out = out.transpose(1, 2).reshape(b, tq, self.h * self.d_v)  # (B, T_q, h·d_v)
         return self.W_O(out), weights

@@ -2,7 +2,11 @@
 
 Plain PyTorch. Positions count real tokens only: with left padding (fairseq pads sources on the left)
 the first real token is position 0, so a sentence is encoded the same whatever batch it is in.
+The table's size is decided from the sequence length, a number the host already has: reading the largest
+position off the tensor (``positions.max()``) would wait for the device at every call.
 """
+from typing import Optional
+
 import torch
 from torch import Tensor, nn
 
@@ -36,9 +40,12 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.d_model = d_model
         self.register_buffer("table", sinusoid_table(max_positions, d_model), persistent=False)
 
-    def forward(self, positions: Tensor) -> Tensor:
-        """positions ``(B, T)`` → encodings ``(B, T, d_model)``."""
-        need = int(positions.max()) + 1 if positions.numel() else 0
+    def forward(self, positions: Tensor, seq_len: Optional[int] = None) -> Tensor:
+        """positions ``(B, T)`` → encodings ``(B, T, d_model)``.
+
+        ``seq_len``: length of the sequences the positions were counted in (positions are below it); default ``T``.
+        Incremental decoding passes the whole prefix's length with only its last position."""
+        need = positions.size(-1) if seq_len is None else seq_len
         if need > self.table.size(0):
             grown = sinusoid_table(max(need, 2 * self.table.size(0)), self.d_model)
             self.table = grown.to(device=self.table.device, dtype=self.table.dtype)
@@ -54,11 +61,12 @@ class LearnedPositionalEncoding(nn.Module):
         self.weight = nn.Parameter(torch.empty(max_positions, d_model))
         nn.init.normal_(self.weight, mean=0.0, std=d_model**-0.5)
 
-    def forward(self, positions: Tensor) -> Tensor:
-        """positions ``(B, T)`` → embeddings ``(B, T, d_model)``."""
-        if positions.numel() and int(positions.max()) >= self.max_positions:
+    def forward(self, positions: Tensor, seq_len: Optional[int] = None) -> Tensor:
+        """positions ``(B, T)`` → embeddings ``(B, T, d_model)``; ``seq_len`` as for the sinusoidal encoding."""
+        need = positions.size(-1) if seq_len is None else seq_len
+        if need > self.max_positions:
             raise ValueError(
-                f"position {int(positions.max())} exceeds the learned table of {self.max_positions} positions "
+                f"a sequence of {need} tokens exceeds the learned table of {self.max_positions} positions "
                 "(raise --max-source-positions/--max-target-positions)"
             )
         return self.weight[positions]

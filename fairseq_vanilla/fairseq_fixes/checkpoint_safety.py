@@ -1,16 +1,19 @@
-"""Safe checkpoint loading: fairseq's loader runs under torch's ``weights_only`` unpickler with an allow-list.
+"""Safe checkpoint loading: fairseq's loads run under torch's ``weights_only`` unpickler with a fairseq allow-list.
 
-torch ≥ 2.6 loads with ``weights_only=True``, which refuses the few Python objects that fairseq
-checkpoints carry besides tensors (``argparse.Namespace`` in ``args``, omegaconf containers in older
-``cfg``, numpy scalars in the training state), so stock ``fairseq-generate`` fails on them. We keep
-``weights_only`` on and allow exactly those types, only while fairseq's ``load_checkpoint_to_cpu`` runs.
-Anything else in a checkpoint (a pickled function call, say) is refused before it can run, with one
-error line that names the file.
+torch ≥ 2.6 loads with ``weights_only=True``, which refuses the few Python objects fairseq checkpoints carry besides
+tensors (``argparse.Namespace`` in ``args``, omegaconf containers in older ``cfg``, numpy scalars in the training
+state), so stock ``fairseq-generate`` fails on them. We keep ``weights_only`` on and allow exactly those types with
+torch's own mechanism, ``torch.serialization.safe_globals``, entered around each load and only for fairseq's loads:
+fairseq's ``checkpoint_utils`` sees a ``torch`` whose ``load`` is :func:`safe_torch_load` (every other attribute is
+torch's), so no other caller of ``torch.load`` gets the allow-list. Why not just wrap fairseq's loader in
+``safe_globals`` and rely on torch's default: the default can be switched off from outside
+(``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), an explicit ``weights_only=True`` cannot; and a refused or truncated file
+should be one line naming it (:class:`CheckpointError`), not a traceback. The caller's keyword arguments
+(``map_location``, ``mmap``, …) are passed on; ``weights_only=False`` is refused, never honoured.
 """
 import argparse
 import collections
 import pickle
-import sys
 import types
 import typing
 import zipfile
@@ -18,10 +21,14 @@ import zipfile
 import numpy as np
 import torch
 
-from .no_sentence_lost import ExampleTooLongError
+from .errors import OneLineError
+
+DEFECT = "fairseq's checkpoint_utils calls torch.load without an allow-list: torch>=2.6 refuses fairseq's own checkpoints"
+UPSTREAM = "fairseq/checkpoint_utils.py load_checkpoint_to_cpu: torch.load(f, map_location=cpu)"
+CHECKED_AGAINST = "0.12.3.1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(OneLineError):
     """A checkpoint that cannot or must not be loaded; the message names the file and the problem."""
 
 
@@ -49,16 +56,21 @@ def allowed_globals() -> list:
              float, str, bool] + _numpy_globals() + _omegaconf_globals())
 
 
-def safe_torch_load(f, map_location="cpu"):
-    """``torch.load(f, weights_only=True)`` with fairseq's types allowed; a :class:`CheckpointError` otherwise.
+def _name(f) -> str:
+    return str(f) if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__") else getattr(f, "name", "<checkpoint>")
 
-    ``f`` is a path or an open binary file. ``weights_only`` is passed explicitly, so no environment
-    variable (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) can turn it off here.
+
+def safe_torch_load(f, map_location="cpu", **kwargs):
+    """``torch.load(f, weights_only=True, …)`` with fairseq's types allowed; a :class:`CheckpointError` otherwise.
+
+    ``f`` is a path or an open binary file; other keyword arguments go to ``torch.load`` unchanged.
     """
-    name = f if isinstance(f, (str, bytes)) or hasattr(f, "__fspath__") else getattr(f, "name", "<checkpoint>")
+    name = _name(f)
+    if kwargs.pop("weights_only", True) is not True:
+        raise CheckpointError(f"{name}: refused to load with weights_only=False (fairseq-vanilla keeps it on)")
     try:
         with torch.serialization.safe_globals(allowed_globals()):
-            return _torch_load(f, map_location=map_location, weights_only=True)
+            return _torch_load(f, map_location=map_location, weights_only=True, **kwargs)
     except FileNotFoundError as e:
         raise CheckpointError(f"{name}: no such checkpoint file") from e
     except pickle.UnpicklingError as e:
@@ -77,43 +89,20 @@ def safe_torch_load(f, map_location="cpu"):
 _torch_load = torch.load  # the real loader, kept before anything can wrap it
 
 
-class _TorchWithSafeLoad(types.ModuleType):
+class TorchWithSafeLoad(types.ModuleType):
     """What fairseq's ``checkpoint_utils`` sees as ``torch``: torch itself, except that ``load`` is safe."""
 
     def __getattr__(self, name):
         return getattr(torch, name)
 
     @staticmethod
-    def load(f, map_location=None, **unused):
-        return safe_torch_load(f, map_location=map_location)
+    def load(f, map_location=None, **kwargs):
+        return safe_torch_load(f, map_location=map_location, **kwargs)
 
 
 def install() -> None:
     """Make fairseq's checkpoint loading go through :func:`safe_torch_load` (idempotent)."""
     from fairseq import checkpoint_utils
 
-    if not isinstance(checkpoint_utils.torch, _TorchWithSafeLoad):
-        checkpoint_utils.torch = _TorchWithSafeLoad("torch")
-    _install_excepthook()
-
-
-def _install_excepthook() -> None:
-    """Print a CheckpointError from a fairseq command as one line, not a traceback."""
-    previous = sys.excepthook
-    if getattr(previous, "_fairseq_vanilla", False):
-        return
-
-    def hook(exc_type, exc, tb):
-        if issubclass(exc_type, (CheckpointError, ExampleTooLongError)):
-            print(f"error: {exc}", file=sys.stderr)
-        elif str(exc).startswith("Cannot load model parameters from checkpoint "):
-            # fairseq's trainer: the checkpoint's parameters do not fit the model built from the flags
-            path = str(exc)[len("Cannot load model parameters from checkpoint "):].split(";")[0]
-            cause = " ".join(str(exc.__cause__ or exc.__context__ or "").split())
-            print(f"error: {path}: a checkpoint of another architecture or size than --arch and the size flags "
-                  f"build ({cause[:300]}{'…' if len(cause) > 300 else ''})", file=sys.stderr)
-        else:
-            previous(exc_type, exc, tb)
-
-    hook._fairseq_vanilla = True
-    sys.excepthook = hook
+    if not isinstance(checkpoint_utils.torch, TorchWithSafeLoad):
+        checkpoint_utils.torch = TorchWithSafeLoad("torch")

@@ -1,4 +1,4 @@
-"""Make ``fairseq-generate --replace-unk`` work in fairseq 0.12 (installed when ``fairseq_vanilla`` is imported).
+"""``fairseq-generate --replace-unk`` works: the bare flag copies the aligned source word, alignments are read right.
 
 Two defects of fairseq 0.12 stop it: the flag's bare form (``--replace-unk`` without a file) stores the constant
 ``"@@ "``, which ``load_align_dict`` then tries to open as a file; and ``replace_unk`` indexes the alignment by target
@@ -9,17 +9,23 @@ token, and a missing alignment is an error that says to add ``--print-alignment`
 """
 from typing import Dict, Optional
 
-from fairseq import utils
+from .patching import replace, upstream
+
+DEFECT = ("--replace-unk without a file opens the constant '@@ ' as a file, and replace_unk indexes "
+          "--print-alignment's (source, target) pairs by target position (TypeError on the first <unk>)")
+UPSTREAM = "fairseq/utils.py load_align_dict and replace_unk; fairseq/options.py --replace-unk const='@@ '"
+CHECKED_AGAINST = "0.12.3.1"
 
 BARE_FLAG = "@@ "  # fairseq's argparse const for --replace-unk given without a value
 
-_original_load_align_dict = utils.load_align_dict
-
 
 def load_align_dict(replace_unk: Optional[str]) -> Optional[Dict[str, str]]:
+    """fairseq's ``load_align_dict``, except that the bare flag means "no dictionary: copy the source word"."""
     if replace_unk == BARE_FLAG:
-        return {}  # no dictionary: copy the source word
-    return _original_load_align_dict(replace_unk)
+        return {}
+    from fairseq import utils
+
+    return upstream(utils, "load_align_dict")(replace_unk)
 
 
 def replace_unk(hypo_str: str, src_str: str, alignment, align_dict: Dict[str, str], unk: str) -> str:
@@ -42,5 +48,8 @@ def replace_unk(hypo_str: str, src_str: str, alignment, align_dict: Dict[str, st
 
 
 def install() -> None:
-    utils.load_align_dict = load_align_dict
-    utils.replace_unk = replace_unk
+    """Replace ``fairseq.utils.load_align_dict`` and ``fairseq.utils.replace_unk`` (idempotent)."""
+    from fairseq import utils
+
+    replace(utils, "load_align_dict", load_align_dict)
+    replace(utils, "replace_unk", replace_unk)

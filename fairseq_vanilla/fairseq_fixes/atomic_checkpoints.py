@@ -3,16 +3,20 @@
 fairseq 0.12 saves the first checkpoint of a save atomically (``NAME.tmp``, then a rename) but makes the others,
 ``checkpoint_last.pt`` among them, with ``PathManager.copy``: a plain copy, so a kill during it leaves a truncated
 ``checkpoint_last.pt`` under its final name, and the next ``fairseq-train`` (which resumes from it) fails. Here
-fairseq's ``checkpoint_utils`` sees a ``PathManager`` whose ``copy`` writes ``DEST.tmp`` and renames it: a kill
-leaves the previous complete ``checkpoint_last.pt`` (and at worst a ``.tmp`` that nothing reads).
+fairseq's ``checkpoint_utils`` sees a ``PathManager`` whose ``copy`` writes ``DEST.tmp``, syncs it and renames it: a
+kill leaves the previous complete ``checkpoint_last.pt`` (and at worst a ``.tmp`` that nothing reads).
 """
 import os
 import shutil
 import types
 
+DEFECT = "checkpoint_last.pt and the other copies of a save are plain copies: a kill mid-copy leaves a truncated file"
+UPSTREAM = "fairseq/checkpoint_utils.py save_checkpoint: PathManager.copy(checkpoints[0], cp, overwrite=True)"
+CHECKED_AGAINST = "0.12.3.1"
 
-class _AtomicCopyPathManager(types.SimpleNamespace):
-    """fairseq's PathManager, except that local ``copy`` is copy-to-temporary + rename."""
+
+class AtomicCopyPathManager(types.SimpleNamespace):
+    """fairseq's PathManager, except that local ``copy`` is copy-to-temporary + fsync + rename."""
 
     def __init__(self, inner):
         super().__init__()
@@ -42,5 +46,5 @@ def install() -> None:
     """Make fairseq's checkpoint copies atomic (idempotent)."""
     from fairseq import checkpoint_utils
 
-    if not isinstance(checkpoint_utils.PathManager, _AtomicCopyPathManager):
-        checkpoint_utils.PathManager = _AtomicCopyPathManager(checkpoint_utils.PathManager)
+    if not isinstance(checkpoint_utils.PathManager, AtomicCopyPathManager):
+        checkpoint_utils.PathManager = AtomicCopyPathManager(checkpoint_utils.PathManager)

@@ -1,0 +1,1 @@
+"""Scoring translations: BLEU / chrF, paired significance tests, seed spread (no fairseq)."""

@@ -1,0 +1,212 @@
+"""Peak memory of one training step, peak = static + max_tokens · a, and the flags that fit a memory budget.
+
+static: every parameter's weights, gradients, fp32 master copies (``--fp16``/``--bf16``) and Adam's m and v
+        (``PRECISIONS``), plus the positional tables;
+a:      the bytes one token (source and target side, padding included, since ``--max-tokens`` bounds
+        B · max(S, T)) keeps alive at the peak, the start of the backward pass: each layer's tensors saved for the
+        backward pass, the dropout masks, LayerNorm and attention statistics, and the output layer's B·T·V tensors
+        (the logits; the criterion's fp32 log-probabilities, their gradient and the fp32 logits' gradient),
+        of which the fp32 log-probabilities are the largest single allocation.
+The counts in :func:`activation_terms` were read off the code (``modules/``, the criterion) and are checked against
+the allocations the profiler records on the CPU (:mod:`.memory_measure`); ``CALIBRATION`` holds the fitted scales.
+"""
+import math
+import re
+from dataclasses import dataclass, field, fields
+from typing import Dict, Optional
+
+GiB = 2**30
+PAPER_TOKENS_PER_UPDATE = 25_000  # §5.1: batches of ≈25,000 source and ≈25,000 target tokens
+DEFAULT_FILL = 0.9  # real target tokens per batch / --max-tokens when no data is given (padding, partly full batches)
+SAFETY_FRACTION, SAFETY_BYTES = 0.10, 1 * GiB  # kept free: 10 % (allocator fragmentation) + 1 GiB (CUDA context)
+TOKEN_BYTES = 28  # per token: source, previous-output and target ids (int64), padding masks
+
+# bytes per parameter of each fairseq precision mode
+PRECISIONS: Dict[str, Dict[str, int]] = {
+    "fp32": dict(weights=4, gradients=4, master_weights=0, master_gradients=0, adam_state=8),
+    # FP16Optimizer: half weights and gradients, fp32 copies of both for the update
+    "fp16": dict(weights=2, gradients=2, master_weights=4, master_gradients=4, adam_state=8),
+    "bf16": dict(weights=2, gradients=2, master_weights=4, master_gradients=4, adam_state=8),
+    # MemoryEfficientFP16Optimizer: fp32 only inside the update, one parameter at a time
+    "memory-efficient-fp16": dict(weights=2, gradients=2, master_weights=0, master_gradients=0, adam_state=8),
+    "memory-efficient-bf16": dict(weights=2, gradients=2, master_weights=0, master_gradients=0, adam_state=8),
+}
+# scales of the activation terms, fitted by memory_measure.fit_scales to CPU profiler peaks
+# (`python scripts/fit-memory.py --calibrate`: 1.000 / 1.000 / 1.000 for fp32 and fp16, 7 sizes each)
+CALIBRATION = {"hidden": 1.0, "dropout_masks": 1.0, "output_layer": 1.0}
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """The sizes that set the memory of a ``vanilla_transformer`` (paper symbols; defaults: the base model)."""
+
+    d_model: int = 512
+    d_ff: int = 2048
+    h: int = 8
+    N_enc: int = 6
+    N_dec: int = 6
+    vocab: int = 37_000  # §5.1: a shared source-target vocabulary of about 37,000 tokens
+    embedding_matrices: int = 1  # V×d_model matrices: 1 --share-all-embeddings, 2 tied decoder only, 3 none
+    dropout: float = 0.1
+    d_k: Optional[int] = None  # default d_model / h
+    d_v: Optional[int] = None
+    max_positions: int = 1024
+
+    @property
+    def hk(self) -> int:
+        return self.h * (self.d_k or self.d_model // self.h)
+
+    @property
+    def hv(self) -> int:
+        return self.h * (self.d_v or self.d_model // self.h)
+
+
+def size_from_arch(arch: str, vocab: int = 37_000, share_all_embeddings: bool = True, **flags) -> ModelSize:
+    """A registered ``vanilla_transformer*`` architecture, fairseq flag names in ``flags`` overriding its preset."""
+    from ..models.vanilla_transformer import PRESETS, VanillaTransformerConfig
+
+    if arch not in PRESETS:
+        raise ValueError(f"--arch {arch}: the planner knows {', '.join(PRESETS)}")
+    cfg = {f.name: f.default for f in fields(VanillaTransformerConfig)}
+    cfg.update(PRESETS[arch])
+    cfg.update({k: v for k, v in flags.items() if v is not None})
+    get = lambda name: cfg.get(f"decoder_{name}") or cfg[f"encoder_{name}"]  # noqa: E731
+    return ModelSize(d_model=cfg["encoder_embed_dim"], d_ff=cfg["encoder_ffn_embed_dim"],
+                     h=cfg["encoder_attention_heads"], N_enc=cfg["encoder_layers"], N_dec=get("layers"),
+                     vocab=vocab, embedding_matrices=1 if share_all_embeddings else 3, dropout=cfg["dropout"],
+                     d_k=cfg["attention_key_dim"], d_v=cfg["attention_value_dim"],
+                     max_positions=cfg["max_source_positions"])
+
+
+def parameter_count(s: ModelSize) -> int:
+    """P: embeddings + N_enc encoder layers + N_dec decoder layers (post-norm: no final LayerNorm)."""
+    d = s.d_model
+    attention = 2 * (d * s.hk + s.hk) + (d * s.hv + s.hv) + (s.hv * d + d)  # W_Q, W_K, W_V, W_O with biases
+    ffn = d * s.d_ff + s.d_ff + s.d_ff * d + d  # W_1, b_1, W_2, b_2
+    norm = 2 * d  # LayerNorm gain and bias
+    encoder_layer = attention + ffn + 2 * norm
+    decoder_layer = 2 * attention + ffn + 3 * norm
+    return s.embedding_matrices * s.vocab * d + s.N_enc * encoder_layer + s.N_dec * decoder_layer
+
+
+def static_bytes(s: ModelSize, precision: str) -> Dict[str, int]:
+    """Bytes that do not depend on the batch: each part of ``PRECISIONS`` times P, and the two sinusoid tables."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: one of {', '.join(PRECISIONS)}")
+    P = parameter_count(s)
+    parts = {name: P * per_param for name, per_param in PRECISIONS[precision].items()}
+    parts["positional_tables"] = 2 * s.max_positions * s.d_model * PRECISIONS[precision]["weights"]
+    return parts
+
+
+def activation_terms(s: ModelSize, precision: str, device: str = "cuda") -> Dict[str, float]:
+    """Bytes per token (both sides) alive at the start of the backward pass, by kind, scaled by ``CALIBRATION``.
+
+    Saved per token: an encoder layer keeps its input, Q, K, V, the attention output, the two LayerNorm inputs and
+    the first one's output (4·d_model + 2·h·d_k + 2·h·d_v) and the FFN's ReLU output (d_ff); a decoder layer keeps
+    6·d_model + 4·h·d_k + 4·h·d_v + d_ff (self- and cross-attention; cross K, V per source token); the embedding
+    stage keeps the encoder and decoder outputs (2·d_model). Dropout masks: 2 per encoder layer, 3 per decoder
+    layer, 1 per side; CPU kernels store them in the activations' dtype, CUDA kernels as bool. The output layer
+    keeps the logits (activation dtype) and three fp32 B·T·V tensors (log-probabilities, their gradient, the fp32
+    logits' gradient).
+    """
+    act = 4 if precision == "fp32" else 2
+    mask = act if device == "cpu" else 1
+    stat = act if device == "cpu" else 4  # LayerNorm mean and 1/σ
+    d = s.d_model
+    hidden = (s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff)
+              + 2 * d)
+    masks = (2 * s.N_enc + 3 * s.N_dec + 2) * d if s.dropout > 0 else 0
+    statistics = stat * 2 * (2 * s.N_enc + 3 * s.N_dec) + 4 * s.h * (s.N_enc + 2 * s.N_dec)  # + fp32 log-sum-exp
+    return {"hidden": CALIBRATION["hidden"] * act * hidden,
+            "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
+            "output_layer": CALIBRATION["output_layer"] * (act + 12) * s.vocab,
+            "statistics": statistics, "token_ids": TOKEN_BYTES}
+
+
+def bytes_per_token(s: ModelSize, precision: str, device: str = "cuda") -> float:
+    """a, the slope of peak memory in --max-tokens."""
+    return sum(activation_terms(s, precision, device).values())
+
+
+def estimate_peak(s: ModelSize, precision: str, max_tokens: int, device: str = "cuda") -> float:
+    """static + max_tokens · a, in bytes."""
+    return sum(static_bytes(s, precision).values()) + max_tokens * bytes_per_token(s, precision, device)
+
+
+def usable_bytes(memory_bytes: float) -> float:
+    """The budget after the safety margin: 90 % of the memory, less 1 GiB."""
+    return memory_bytes * (1 - SAFETY_FRACTION) - SAFETY_BYTES
+
+
+@dataclass
+class Plan:
+    """What fits: the largest --max-tokens, the recommended --max-tokens/--update-freq and the breakdown."""
+
+    size: ModelSize
+    precision: str
+    memory_bytes: float
+    max_tokens_fit: int
+    max_tokens: int
+    update_freq: int
+    fill: float
+    gpus: int
+    static: Dict[str, int] = field(default_factory=dict)
+    per_token: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tokens_per_update(self) -> float:
+        return self.max_tokens * self.fill * self.update_freq * self.gpus
+
+    @property
+    def peak_bytes(self) -> float:
+        return sum(self.static.values()) + self.max_tokens * sum(self.per_token.values())
+
+
+def plan(s: ModelSize, precision: str, memory_bytes: float, device: str = "cuda", fill: float = DEFAULT_FILL,
+         gpus: int = 1, tokens_per_update: int = PAPER_TOKENS_PER_UPDATE, max_tokens_fit: Optional[int] = None,
+         granularity: int = 128) -> Plan:
+    """The largest --max-tokens within :func:`usable_bytes` (or ``max_tokens_fit`` as measured on a GPU), then the
+    fewest --update-freq that reach ``tokens_per_update`` target tokens, with --max-tokens evened out over them."""
+    static = static_bytes(s, precision)
+    per_token = activation_terms(s, precision, device)
+    if max_tokens_fit is None:
+        room = usable_bytes(memory_bytes) - sum(static.values())
+        max_tokens_fit = int(room // sum(per_token.values()) // granularity * granularity) if room > 0 else 0
+    if max_tokens_fit < granularity:
+        raise ValueError(f"{memory_bytes / GiB:.1f} GiB holds the {precision} model's static "
+                         f"{sum(static.values()) / GiB:.2f} GiB but not a batch of {granularity} tokens")
+    update_freq = max(1, math.ceil(tokens_per_update / (fill * max_tokens_fit * gpus)))
+    even = math.ceil(tokens_per_update / (fill * update_freq * gpus) / granularity) * granularity
+    return Plan(s, precision, memory_bytes, max_tokens_fit, min(max_tokens_fit, even), update_freq, fill, gpus,
+                static, per_token)
+
+
+def parse_memory(text: str) -> float:
+    """'15GB' (10⁹ bytes), '14.74GiB' (2³⁰), '16000MiB', '15' (GiB) → bytes."""
+    units = {"gib": GiB, "gb": 1e9, "mib": 2**20, "mb": 1e6, "": GiB}
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in units:
+        raise ValueError(f"--memory {text!r}: a size such as 15GB, 14.74GiB or 16000MiB")
+    return float(match.group(1)) * units[match.group(2)]
+
+
+def format_plan(p: Plan) -> str:
+    """The flags, then the breakdown in GiB."""
+    gb = lambda b: f"{b / GiB:7.2f} GiB"  # noqa: E731
+    flag = {"fp32": "", "fp16": " --fp16", "bf16": " --bf16"}.get(p.precision, " --" + p.precision)
+    lines = [f"budget {p.memory_bytes / GiB:.2f} GiB, safety margin {SAFETY_FRACTION:.0%} + "
+             f"{SAFETY_BYTES / GiB:.0f} GiB → usable {usable_bytes(p.memory_bytes) / GiB:.2f} GiB; "
+             f"{parameter_count(p.size):,} parameters, {p.precision}",
+             f"largest --max-tokens that fits: {p.max_tokens_fit}",
+             f"flags: --max-tokens {p.max_tokens} --update-freq {p.update_freq}{flag}   (≈{p.tokens_per_update:,.0f} "
+             f"target tokens per update over {p.gpus} GPU(s), assuming {p.fill:.0%} of --max-tokens are real tokens)",
+             "breakdown at these flags:"]
+    lines += [f"  {name:32s}{gb(b)}" for name, b in p.static.items()]
+    lines += [f"  {'activations: ' + name:32s}{gb(b * p.max_tokens)}   ({b / 1024:.1f} KiB/token)"
+              for name, b in p.per_token.items()]
+    lines.append(f"  {'total (estimated peak)':32s}{gb(p.peak_bytes)}")
+    lines.append(f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
+                 f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
+                 f"{gb(4 * p.max_tokens * p.size.vocab).strip()}")
+    return "\n".join(lines)

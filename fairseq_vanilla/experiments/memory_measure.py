@@ -1,0 +1,247 @@
+"""Measured peaks of one training step, the fit of the activation model to them, and what a data folder implies.
+
+A step is what fairseq's trainer runs: the model's forward pass, the criterion's fp32 log-softmax and
+label-smoothed loss, and the backward pass, on a batch of B = max_tokens // T sentences of T tokens on both sides.
+Its peak above the weights and gradients is read, on the CPU, from the allocation records of ``torch.profiler``
+(``profile_memory=True``: every allocation and free with its size, in time order), on a CUDA GPU from
+``torch.cuda.max_memory_allocated``.
+"""
+import glob
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .memory import (CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes)
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "memory-efficient-fp16": torch.float16,
+          "bf16": torch.bfloat16, "memory-efficient-bf16": torch.bfloat16}
+SENTENCE_LENGTH = 32  # T of the measured batches; the fused attention kernels keep nothing quadratic in T
+# small sizes that move every term of the activation model: (d_model, d_ff, h, N_enc, N_dec, vocab, dropout)
+CALIBRATION_SIZES = [(64, 256, 4, 2, 2, 1000, 0.1), (128, 256, 4, 2, 2, 1000, 0.1), (64, 512, 4, 2, 2, 1000, 0.1),
+                     (64, 256, 4, 3, 2, 1000, 0.1), (64, 256, 4, 2, 3, 1000, 0.1), (64, 256, 4, 2, 2, 3000, 0.1),
+                     (64, 256, 8, 2, 2, 1000, 0.0)]
+
+
+def calibration_size(d_model, d_ff, h, N_enc, N_dec, vocab, dropout) -> ModelSize:
+    return ModelSize(d_model=d_model, d_ff=d_ff, h=h, N_enc=N_enc, N_dec=N_dec, vocab=vocab, dropout=dropout,
+                     max_positions=256)
+
+
+def build_model(s: ModelSize):
+    """A ``vanilla_transformer`` of these sizes over a dictionary of ``s.vocab`` symbols, in training mode."""
+    from types import SimpleNamespace
+
+    from fairseq.data import Dictionary
+
+    from ..models.vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel
+
+    dictionary = Dictionary()
+    for i in range(s.vocab - len(dictionary)):
+        dictionary.add_symbol(f"w{i}")
+    cfg = VanillaTransformerConfig(
+        encoder_embed_dim=s.d_model, encoder_ffn_embed_dim=s.d_ff, encoder_attention_heads=s.h,
+        encoder_layers=s.N_enc, decoder_layers=s.N_dec, dropout=s.dropout, attention_key_dim=s.d_k,
+        attention_value_dim=s.d_v, share_all_embeddings=s.embedding_matrices == 1,
+        share_decoder_input_output_embed=s.embedding_matrices == 2, max_source_positions=s.max_positions,
+        max_target_positions=s.max_positions)
+    task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
+    return VanillaTransformerModel.build_model(cfg, task).train()
+
+
+def training_step(model, tokens: int, sentence_length: int = SENTENCE_LENGTH, label_smoothing: float = 0.1):
+    """Forward, fp32 log-softmax, label-smoothed loss (the criterion's), backward; returns the loss."""
+    from ..criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+
+    vocab, device = model.decoder.embed_tokens.weight.shape[0], model.decoder.embed_tokens.weight.device
+    batch = max(1, tokens // sentence_length)
+    src, prev, target = torch.randint(4, vocab, (3, batch, sentence_length), device=device)  # each (B, T)
+    net_output = model(src, None, prev)
+    lprobs = model.get_normalized_probs(net_output, log_probs=True).view(-1, vocab)  # (B·T, V), fp32
+    loss, _ = label_smoothed_nll_loss(lprobs, target.reshape(-1), label_smoothing, ignore_index=1)
+    loss.backward()
+    return loss.detach()
+
+
+def profiler_peak(prof) -> int:
+    """Highest running sum of the profiler's allocation records (bytes allocated minus bytes freed, in time order)."""
+    from torch._C._profiler import _EventType
+
+    records, stack = [], list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        node = stack.pop()
+        if node.tag == _EventType.Allocation:
+            records.append((node.start_time_ns, node.extra_fields.alloc_size))
+        stack.extend(node.children)
+    running = peak = 0
+    for _, size in sorted(records):
+        running += size
+        peak = max(peak, running)
+    return peak
+
+
+def measure_peak(s: ModelSize, precision: str, tokens: int, device: str = "cpu", model=None) -> int:
+    """Peak bytes of one training step above the weights and gradients (which exist from a first step on)."""
+    if model is None:
+        torch.manual_seed(0)
+        model = build_model(s).to(device=device, dtype=DTYPES[precision])
+        training_step(model, min(tokens, 4 * SENTENCE_LENGTH))  # allocate the gradients
+    if device == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        training_step(model, tokens)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        training_step(model, tokens)
+    return profiler_peak(prof)
+
+
+def fit_scales(points: Sequence[Tuple[ModelSize, str, str, int, int]]) -> Dict[str, float]:
+    """Least-squares scales of the hidden, dropout-mask and output-layer terms from (size, precision, device,
+    tokens, measured bytes) points; the statistics and token-id terms are taken as counted."""
+    rows, rhs = [], []
+    for s, precision, device, tokens, measured in points:
+        terms = activation_terms(s, precision, device)
+        unscaled = [tokens * terms[k] / CALIBRATION[k] for k in CALIBRATION]
+        rows.append(unscaled)
+        rhs.append(measured - tokens * (terms["statistics"] + terms["token_ids"]))
+    solution = np.linalg.lstsq(np.array(rows), np.array(rhs, dtype=float), rcond=None)[0]
+    return dict(zip(CALIBRATION, map(float, solution)))
+
+
+def calibrate(precision: str = "fp32", device: str = "cpu", tokens: int = 512,
+              sizes: Optional[Sequence[tuple]] = None) -> Tuple[Dict[str, float], List[Tuple[ModelSize, int, float]]]:
+    """Measure the calibration sizes, fit the scales; returns (scales, [(size, measured, estimated), …])."""
+    measured = []
+    for args in sizes or CALIBRATION_SIZES:
+        s = calibration_size(*args)
+        measured.append((s, measure_peak(s, precision, tokens, device)))
+    scales = fit_scales([(s, precision, device, tokens, m) for s, m in measured])
+    return scales, [(s, m, tokens * bytes_per_token(s, precision, device)) for s, m in measured]
+
+
+def largest_fitting_tokens(s: ModelSize, precision: str, memory_bytes: float,
+                           granularity: int = 256) -> Tuple[int, List[Tuple[int, Optional[int], float]]]:
+    """On the GPU: the largest --max-tokens (a multiple of ``granularity``) whose measured step peak plus the static
+    bytes fits :func:`usable_bytes`, by doubling then bisection; also every probe (tokens, measured|None, estimated)."""
+    static = sum(static_bytes(s, precision).values())
+    budget = usable_bytes(memory_bytes)
+    torch.manual_seed(0)
+    model = build_model(s).to(device="cuda", dtype=DTYPES[precision])
+    training_step(model, 4 * SENTENCE_LENGTH)
+    probes = []
+
+    def fits(tokens: int) -> bool:
+        try:
+            measured = measure_peak(s, precision, tokens, "cuda", model)
+        except torch.cuda.OutOfMemoryError:
+            measured = None
+        torch.cuda.empty_cache()
+        probes.append((tokens, measured, tokens * bytes_per_token(s, precision, "cuda")))
+        return measured is not None and static + measured <= budget
+
+    low, high = 0, granularity
+    while fits(high):
+        low, high = high, 2 * high
+    while high - low > granularity:
+        middle = (low + high) // 2 // granularity * granularity
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low, probes
+
+
+def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
+    """(vocabulary size, real target tokens per batch / --max-tokens) of a fairseq-preprocess folder's training split,
+    batched as fairseq-train batches it (sorted by source then target length, ``batch_by_size``)."""
+    from fairseq.data import Dictionary, data_utils
+
+    found = sorted(glob.glob(os.path.join(data, "train.*-*.*.idx")))
+    if not found:
+        raise ValueError(f"{data}: no train.SRC-TGT.LANG.idx there (run fairseq-preprocess or a prepare script)")
+    pair = os.path.basename(found[0]).split(".")[1]
+    src, tgt = pair.split("-")
+    dict_path = os.path.join(data, f"dict.{tgt}.txt")
+    if not os.path.isfile(dict_path):
+        raise ValueError(f"{dict_path}: missing (the target dictionary of {data})")
+    sizes = {}
+    for lang in (src, tgt):
+        dataset = data_utils.load_indexed_dataset(os.path.join(data, f"train.{pair}.{lang}"), None)
+        if dataset is None:
+            raise ValueError(f"{data}: cannot read train.{pair}.{lang}.bin/.idx")
+        sizes[lang] = np.asarray(dataset.sizes, dtype=np.int64)
+    order = np.lexsort((sizes[tgt], sizes[src]))  # by source length, ties by target length
+    num_tokens = np.maximum(sizes[src], sizes[tgt])
+    keep = order[num_tokens[order] <= max_tokens]
+    batches = data_utils.batch_by_size(keep, None, num_tokens_vec=num_tokens[keep], max_tokens=max_tokens)
+    target_per_batch = sizes[tgt][keep].sum() / max(1, len(batches))
+    return len(Dictionary.load(dict_path)), float(target_per_batch / max_tokens)
+
+
+def report(args) -> str:
+    """The planner's answer for parsed ``scripts/fit-memory.py`` flags: a calibration, a table, or one plan (measured
+    on the GPU with ``--measure``; ``--check-tokens N`` adds one measured step on this machine against the model)."""
+    from .memory import GiB, format_plan, parse_memory, plan, size_from_arch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.calibrate:
+        lines = []
+        for precision in ("fp32", "fp16"):
+            scales, points = calibrate(precision, device)
+            fitted = ", ".join(f"{k} {v:.4f}" for k, v in scales.items())
+            lines.append(f"{precision} on {device}: fitted scales {fitted}")
+            lines += [f"  d_model {s.d_model:4d} d_ff {s.d_ff:4d} h {s.h} N {s.N_enc}+{s.N_dec} V {s.vocab:5d} dropout "
+                      f"{s.dropout}: measured {m / 2**20:7.2f} MiB, estimated {e / 2**20:7.2f} MiB ({e / m - 1:+.2%})"
+                      for s, m, e in points]
+        return "\n".join(lines)
+    vocab = args.vocab
+    if args.data:
+        vocab, _ = data_facts(args.data, 4096)
+    flags = {name: getattr(args, name) for name in ("encoder_layers", "decoder_layers", "encoder_embed_dim",
+                                                    "encoder_ffn_embed_dim", "encoder_attention_heads",
+                                                    "attention_key_dim", "attention_value_dim", "dropout")}
+    size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
+    common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
+
+    def planned(memory: float, precision: str, fit: Optional[int] = None):
+        p = plan(size, precision, memory, fill=args.fill or 0.9, max_tokens_fit=fit, **common)
+        for _ in range(3 if args.data and not args.fill else 0):  # the fill of batches of these flags, again
+            p = plan(size, precision, memory, fill=data_facts(args.data, p.max_tokens)[1], max_tokens_fit=fit,
+                     **common)
+        return p
+
+    if args.table:
+        lines = ["| GPU memory | precision | largest --max-tokens | flags for ≈25k target tokens/update | "
+                 "estimated peak |", "| --- | --- | --- | --- | --- |"]
+        for memory in args.table.split(","):
+            for precision in ("fp32", "fp16"):
+                p = planned(parse_memory(memory), precision)
+                lines.append(f"| {memory} | {precision} | {p.max_tokens_fit:,} | `--max-tokens {p.max_tokens} "
+                             f"--update-freq {p.update_freq}` | {p.peak_bytes / GiB:.1f} GiB |")
+        return "\n".join(lines)
+    if args.memory is None:
+        raise ValueError("--memory is required (e.g. --memory 15GB), or --table / --calibrate")
+    memory = parse_memory(args.memory)
+    lines = []
+    fit = None
+    if args.measure:
+        if device != "cuda":
+            raise ValueError("--measure needs a CUDA GPU (torch.cuda.is_available() is False here)")
+        fit, probes = largest_fitting_tokens(size, args.precision, memory)
+        lines.append(f"measured on {torch.cuda.get_device_name()}: forward + backward peaks above weights and "
+                     "gradients (tokens: measured / estimated)")
+        lines += [f"  {n:6d}: " + (f"{m / GiB:.3f} / {e / GiB:.3f} GiB ({e / m - 1:+.1%})" if m else "out of memory")
+                  for n, m, e in probes]
+    chosen = planned(memory, args.precision, fit)
+    if getattr(args, "flags_only", False):
+        return f"--max-tokens {chosen.max_tokens} --update-freq {chosen.update_freq}"
+    lines.append(format_plan(chosen))
+    if args.check_tokens:
+        measured = measure_peak(size, args.precision, args.check_tokens, device)
+        estimated = args.check_tokens * bytes_per_token(size, args.precision, device)
+        lines.append(f"check on {device}, {args.check_tokens} tokens: activations measured {measured / GiB:.3f} GiB, "
+                     f"estimated {estimated / GiB:.3f} GiB ({estimated / measured - 1:+.2%})")
+    return "\n".join(lines)

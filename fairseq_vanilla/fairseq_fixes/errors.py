@@ -1,0 +1,20 @@
+"""Errors that a fairseq command reports as one line, ``error: …``, where they are raised; no traceback, no hook.
+
+fairseq's command-line entry points (``fairseq-train``, ``fairseq-generate``, …) catch nothing: an exception that
+leaves ``main`` reaches Python's top level, which prints a traceback, except for :class:`SystemExit`, whose ``code``
+it prints as it is and exits with status 1. :class:`OneLineError` is both: an ``Exception`` (a library caller's
+``except Exception`` or ``except CheckpointError`` catches it as usual) and a ``SystemExit`` whose ``code`` is the
+line ``error: <message>`` (left uncaught, the command ends with that one line). ``str(error)`` is the message alone.
+Not a repair: the base class the repairs and the plugin raise.
+"""
+
+
+class OneLineError(RuntimeError, SystemExit):
+    """An error whose message is the whole story: uncaught, a command prints ``error: <message>`` and exits 1."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.code = f"error: {message}"  # what Python's top level prints for an uncaught SystemExit
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

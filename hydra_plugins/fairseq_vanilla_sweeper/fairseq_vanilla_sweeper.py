@@ -1,0 +1,49 @@
+"""Registers ``hydra/sweeper=fairseq_optuna`` and, in ``fairseq-hydra-train``, repairs its objective before trial 0.
+
+Hydra imports every module of the ``hydra_plugins`` namespace while it starts, before it calls the task function.
+When the running program is ``fairseq-hydra-train`` (``fairseq_cli.hydra_train`` is loaded), the repair is installed
+from :mod:`._objective` (the repair's file, not the ``fairseq_vanilla`` package, so that a ``common.user_dir``
+pointing at another checkout still imports cleanly); the sweeper is imported only when a config selects it.
+"""
+import sys
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
+
+if "fairseq_cli.hydra_train" in sys.modules:
+    from . import _objective
+
+    _objective.install()
+
+
+@dataclass
+class FairseqOptunaSweeperConf(OptunaSweeperConf):
+    """Optuna's sweeper config; direction ``auto`` follows ``checkpoint.maximize_best_checkpoint_metric``,
+    ``storage: null`` is ``sqlite:///<sweep dir>/optuna.db``, ``n_jobs: null`` is what the launcher runs at once."""
+
+    _target_: str = "hydra_plugins.fairseq_vanilla_sweeper.fairseq_vanilla_sweeper.FairseqOptunaSweeper"
+    direction: Any = "auto"
+    study_name: Optional[str] = "sweep"
+    n_jobs: Optional[int] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="fairseq_optuna", node=FairseqOptunaSweeperConf,
+                             provider="fairseq_vanilla")
+
+
+class FairseqOptunaSweeper(Sweeper):
+    """Thin plugin class; the work is in :mod:`fairseq_vanilla.experiments.sweeper` (imported on use)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from fairseq_vanilla.experiments.sweeper import FairseqOptunaSweeperImpl
+
+        self.sweeper = FairseqOptunaSweeperImpl(**kwargs)
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: List[str]) -> None:
+        return self.sweeper.sweep(arguments)

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Translate raw text with an exported CTranslate2 model: raw lines on stdin, one detokenised translation per line
+on stdout, in order. Defaults are scripts/generate.sh's (beam 5, length penalty 1.0, max length 200).
+
+    echo "A man is riding a bike." | python scripts/translate.py --model runs/m30/ct2
+    python scripts/translate.py --model DIR [--beam 5] [--lenpen 1.0] [--max-len-b 200] [--batch-size 64]
+        [--quantization default|float32|int8|int8_float32] [--threads N] < input.txt > output.txt
+
+With --data-bin BIN --gen-subset SPLIT it instead translates a binarised split (the same source tokens as
+fairseq-generate) and prints fairseq-generate's S-/H- lines; scripts/generate.sh --engine ctranslate2 uses that.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from fairseq_vanilla.inference.ctranslate2 import ExportError  # noqa: E402
+from fairseq_vanilla.inference.fast_translator import FastTranslator, generate_split  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="folder written by scripts/export-ctranslate2.py")
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--lenpen", type=float, default=1.0, help="fairseq's --lenpen (CTranslate2's length_penalty)")
+    parser.add_argument("--max-len-b", type=int, default=200, help="at most this many tokens before </s>")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per CTranslate2 batch")
+    parser.add_argument("--quantization", default="default", choices=("default", "float32", "int8", "int8_float32"),
+                        help="compute type (default: as exported)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: OMP_NUM_THREADS, else all)")
+    parser.add_argument("--data-bin", help="binarised data folder: translate --gen-subset from it instead of stdin")
+    parser.add_argument("--gen-subset", default="test")
+    parser.add_argument("--source-lang", default="en")
+    parser.add_argument("--target-lang", default="de")
+    parser.add_argument("--remove-bpe", default=None, help="with --data-bin: as fairseq-generate's --remove-bpe")
+    args = parser.parse_args(argv)
+    search = dict(beam=args.beam, lenpen=args.lenpen, max_len_b=args.max_len_b)
+    try:
+        mt = FastTranslator(args.model, compute_type=args.quantization, threads=args.threads,
+                            batch_size=args.batch_size)
+        if args.data_bin:
+            lines = generate_split(mt, args.data_bin, args.gen_subset, args.source_lang, args.target_lang,
+                                   args.remove_bpe, **search)
+        else:
+            lines = mt.translate_lines(sys.stdin, **search)
+        for line in lines:
+            print(line, flush=not args.data_bin)
+    except (ExportError, ImportError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The table-of-variations driver (scripts/table3.sh): table files, rows → flags at a scale, and a whole table of two
+rows × two seeds on the tiny prepared corpus, run twice (the second run redoes nothing)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fairseq_vanilla.experiments import table as T
+from tests.conftest import ROOT, run_script
+
+TABLE3 = str(ROOT / "examples" / "table3" / "table3.yaml")
+
+
+def test_table3_file_has_every_row_of_the_paper():
+    table = T.load_table(TABLE3)
+    ids = [r["id"] for r in T.select_rows(table, None)]
+    assert len(ids) == 20  # Table 3: base, A×4, B×2, C×7, D×4, E, big
+    assert {r["row"] for r in table["rows"]} >= {"base", "A", "B", "C", "D", "E", "big", "accum", "align"}
+
+
+def test_rows_scale_sizes_and_steps():
+    table = T.load_table(TABLE3)
+    rows = {r["id"]: r for r in table["rows"]}
+    base = T.row_symbols(table, rows["base"], "multi30k")
+    assert (base["N"], base["d_model"], base["d_ff"], base["h"], base["steps"]) == (6, 128, 512, 8, 2500)
+    b16 = T.row_symbols(table, rows["B-dk16"], "multi30k")
+    assert (b16["d_k"], b16["d_v"]) == (4, 16)  # 16·¼ and 64·¼: d_k shrinks, d_v stays d_model/h
+    big = T.row_symbols(table, rows["big"], "multi30k")
+    assert (big["d_model"], big["d_ff"], big["h"], big["P_drop"], big["steps"]) == (256, 1024, 16, 0.3, 7500)
+    assert T.row_symbols(table, rows["big"], "paper")["steps"] == 300000
+
+
+def test_flags_build_the_row_model_through_fairseq_parser():
+    from tests.test_model import parse_arch
+
+    table = T.load_table(TABLE3)
+    row = next(r for r in table["rows"] if r["id"] == "B-dk16")
+    flags = T.train_flags(table, row, "multi30k", seed=2)
+    args = parse_arch("--criterion", "vanilla_label_smoothed_cross_entropy", *flags)
+    assert (args.attention_key_dim, args.attention_value_dim, args.encoder_embed_dim, args.decoder_layers) == \
+        (4, 16, 128, 6)
+    assert args.lr_scheduler == "noam" and args.adam_eps == 1e-9 and args.seed == 2 and args.max_update == 2500
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace("change: {h: 1,", "change: {heads: 1,"), "row A-h1: unknown symbol"),
+    (lambda t: t.replace("- {id: A-h4,", "- {id: A-h1,"), "unique id"),
+])
+def test_bad_table_files_are_named(tmp_path, edit, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(edit(Path(TABLE3).read_text()))
+    with pytest.raises(T.TableError, match=f"{bad}: .*{message}"):
+        T.load_table(str(bad))
+
+
+def test_unknown_row_and_missing_data_are_named(tmp_path):
+    with pytest.raises(T.TableError, match="no row or row group \\['Z'\\]"):
+        T.select_rows(T.load_table(TABLE3), ["Z"])
+    proc = __import__("subprocess").run(
+        ["bash", str(ROOT / "scripts" / "table3.sh"), "--data", str(tmp_path), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True)
+    assert proc.returncode == 2 and f"{tmp_path}/bin/pipeline.txt missing" in proc.stderr
+
+
+TINY_TABLE = """
+name: tiny
+kind: translation
+decode: {split: valid, beam: 4, lenpen: 0.6}
+seeds: {base: 2, other: 2}
+base: {N: 6, d_model: 512, d_ff: 2048, h: 8, d_k: null, d_v: null, P_drop: 0.1, eps_ls: 0.1, steps: 100000,
+       positions: sinusoidal}
+scales:
+  tiny:
+    dim_factor: 0.0625
+    step_factor: 0.0004
+    flags: [--arch, vanilla_transformer, --share-all-embeddings, --optimizer, adam, --lr, "1", --lr-scheduler, noam,
+            --warmup-updates, "20", --max-tokens, "2048", --no-epoch-checkpoints, --log-format, simple,
+            --num-workers, "0"]
+rows:
+  - {id: base, row: base, variant: base, change: {}, paper: {ppl: 4.92, bleu: 25.8, params: 65}}
+  - {id: B-dk16, row: B, variant: "d_k=16", change: {d_k: 16, d_v: 64}, paper: {ppl: 5.16, bleu: 25.1, params: 58}}
+"""
+
+
+def test_driver_end_to_end_twice(prepared_model, tmp_path):
+    """Two rows × two seeds: four trainings, result files with figures, a table with the paper's columns and a
+    p-value for row B; a second run of the same command trains, validates and decodes nothing."""
+    table_file = tmp_path / "tiny.yaml"
+    table_file.write_text(TINY_TABLE)
+    out, results = tmp_path / "work", tmp_path / "results"
+    cmd = ("table3.sh", "--table", table_file, "--data", prepared_model / "prep", "--out", out, "--scale", "tiny",
+           "--results", results, "--threads", "1", "--rows", "base,B")
+    first = run_script(*cmd).stdout
+    files = sorted(f for f in os.listdir(results) if f.endswith(".json"))
+    assert files == ["B-dk16-seed1.json", "B-dk16-seed2.json", "base-seed1.json", "base-seed2.json"]
+    r = json.loads((results / "B-dk16-seed2.json").read_text())
+    assert r["symbols"]["d_k"] == 1 and r["symbols"]["d_v"] == 4 and r["updates"] == 40 and r["seed"] == 2
+    assert "--attention-key-dim 1" in r["command"] and "--seed 2" in r["command"]
+    assert len(r["hypotheses"]) == 50 and r["ppl"] > 1 and 0 <= r["bleu"] <= 100 and r["chrf"] > 0
+    assert 0 < r["significance"]["bleu"]["p_value"] <= 1 and r["versions"]["fairseq"] == "0.12.3.1"
+    base = json.loads((results / "base-seed1.json").read_text())
+    assert base["significance"] is None and base["params"] > r["params"]  # smaller W_Q, W_K
+    md = (results / "tiny.md").read_text()
+    line_b = next(line for line in md.splitlines() if line.startswith("| B |"))
+    assert "| 2 |" in line_b and "| 5.16 | 25.10 | 58 |" in line_b and " ± " in line_b
+    assert "train" in first and (results / "tiny.csv").read_text().startswith("row,variant,N")
+
+    logs = {p: p.stat().st_mtime for p in out.rglob("*.log")}
+    second = run_script(*cmd).stdout
+    assert "4 jobs, 4 done already" in second and ": train" not in second
+    assert {p: p.stat().st_mtime for p in out.rglob("*.log")} == logs
+
+    # a job whose result file is gone is finished from its stages: no retraining
+    (results / "B-dk16-seed1.json").unlink()
+    third = run_script(*cmd).stdout
+    assert "3 done already" in third and ": train" not in third and ": validate" not in third
+    assert (results / "B-dk16-seed1.json").exists()
+
+    # a result made with other flags than the table now gives is not silently reused
+    table_file.write_text(TINY_TABLE.replace('--max-tokens, "2048"', '--max-tokens, "1024"'))
+    proc = __import__("subprocess").run(["bash", str(ROOT / "scripts" / "table3.sh"), *map(str, cmd[1:])],
+                                        capture_output=True, text=True)
+    assert proc.returncode == 2 and "base-seed1.json was made with other flags" in proc.stderr
