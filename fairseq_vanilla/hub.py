@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from .pipeline import clean_review, moses_tokenizer
+from .pipeline import clean_review, moses_tokenizer, read_settings
 from .tasks.imdb_classification import ImdbClassificationTask, frame
 
 
@@ -30,8 +30,7 @@ def read_pipeline_settings(data: str) -> Dict[str, str]:
         raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of the script that prepared the "
                                 f"model's data (scripts/prepare-multi30k.sh, prepare-wmt16-en-de.sh, run-demo.sh or "
                                 f"prepare-imdb.sh), which writes it")
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    return read_settings(path)
 
 
 def pipeline_hub_args(data: str) -> Dict[str, object]:

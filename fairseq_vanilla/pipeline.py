@@ -51,6 +51,12 @@ def atomic_write(path: str) -> Iterator:
             os.remove(tmp)
 
 
+def read_settings(path: str) -> Dict[str, str]:
+    """The ``key=value`` lines of a settings file such as a prepared folder's ``bin/pipeline.txt``."""
+    with open(path, encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+
+
 def write_lines(path: str, lines: List[str]) -> None:
     with atomic_write(path) as f:
         f.writelines(line + "\n" for line in lines)

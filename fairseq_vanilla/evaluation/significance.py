@@ -4,6 +4,7 @@ Pure functions over lists of detokenised sentences; sacreBLEU does the statistic
 this module only calls it and returns small dictionaries. Also the spread of a figure over seeds.
 """
 import math
+import os
 import statistics
 from typing import Dict, List, Sequence
 
@@ -25,8 +26,6 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], refs: Seque
     zero; small = the difference is unlikely to be chance)."""
     _check_lengths(baseline, refs)
     _check_lengths(system, refs)
-    import os
-
     previous = os.environ.get("SACREBLEU_SEED")
     os.environ["SACREBLEU_SEED"] = str(seed)  # PairedTest reads its RNG seed from here
     try:

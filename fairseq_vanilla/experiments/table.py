@@ -135,9 +135,13 @@ def load_results(results_dir: str) -> Dict[Tuple[str, int], Dict[str, Any]]:
     return out
 
 
-COLUMNS = ("row", "variant", "N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop", "eps_ls", "steps", "seeds",
-           "ppl_dev", "bleu_dev", "chrf_dev", "delta_bleu", "p_value", "aer", "params_millions", "train_minutes",
-           "paper_ppl", "paper_bleu", "paper_params")
+# (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
+COLUMNS = (("row", "", 2), ("variant", "", 2), ("N", "N", 2), ("d_model", "d_model", 2), ("d_ff", "d_ff", 2),
+           ("h", "h", 2), ("d_k", "d_k", 2), ("d_v", "d_v", 2), ("P_drop", "P_drop", 2), ("eps_ls", "ε_ls", 2),
+           ("steps", "steps", 2), ("seeds", "seeds", 2), ("ppl_dev", "PPL (dev)", 2), ("bleu_dev", "BLEU (dev)", 2),
+           ("chrf_dev", "chrF", 2), ("delta_bleu", "ΔBLEU", 2), ("p_value", "p", 3), ("aer", "AER", 2),
+           ("params_millions", "params ×10⁶", 1), ("train_minutes", "train min", 1), ("paper_ppl", "paper PPL", 2),
+           ("paper_bleu", "paper BLEU", 2), ("paper_params", "paper params", 2))
 
 
 def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -168,8 +172,10 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
     return lines
 
 
-CLASSIFICATION_COLUMNS = ("run", "changes", "seeds", "accuracy_valid", "accuracy_test", "delta_accuracy",
-                          "params_millions", "train_minutes", "reference_test_accuracy")
+CLASSIFICATION_COLUMNS = (("run", "run", 4), ("changes", "changes", 4), ("seeds", "seeds", 4),
+                          ("accuracy_valid", "valid accuracy", 4), ("accuracy_test", "test accuracy", 4),
+                          ("delta_accuracy", "Δ test accuracy", 4), ("params_millions", "params ×10⁶", 1),
+                          ("train_minutes", "train min", 1), ("reference_test_accuracy", "users' test accuracy", 4))
 
 
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -203,26 +209,15 @@ def _fmt(value, digits=2) -> str:
 
 
 def to_markdown(lines: List[Dict[str, Any]], kind: str = "translation") -> str:
-    if kind == "classification":
-        head = ["run", "changes", "seeds", "valid accuracy", "test accuracy", "Δ test accuracy", "params ×10⁶",
-                "train min", "users' test accuracy"]
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for line in lines:
-            out.append("| " + " | ".join(_fmt(line[c], 1 if c in ("params_millions", "train_minutes") else 4)
-                                         for c in CLASSIFICATION_COLUMNS) + " |")
-        return "\n".join(out) + "\n"
-    head = ["", "", "N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop", "ε_ls", "steps", "seeds", "PPL (dev)",
-            "BLEU (dev)", "chrF", "ΔBLEU", "p", "AER", "params ×10⁶", "train min", "paper PPL", "paper BLEU", "paper params"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    columns = CLASSIFICATION_COLUMNS if kind == "classification" else COLUMNS
+    out = ["| " + " | ".join(label for _, label, _ in columns) + " |", "|" + "---|" * len(columns)]
     for line in lines:
-        cells = [_fmt(line[c], 3 if c == "p_value" else 1 if c in ("params_millions", "train_minutes") else 2)
-                 for c in COLUMNS]
-        out.append("| " + " | ".join(cells) + " |")
+        out.append("| " + " | ".join(_fmt(line[key], digits) for key, _, digits in columns) + " |")
     return "\n".join(out) + "\n"
 
 
 def to_csv(lines: List[Dict[str, Any]], kind: str = "translation") -> str:
-    columns = CLASSIFICATION_COLUMNS if kind == "classification" else COLUMNS
+    columns = [key for key, _, _ in (CLASSIFICATION_COLUMNS if kind == "classification" else COLUMNS)]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)

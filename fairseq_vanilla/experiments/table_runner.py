@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
-from ..pipeline import alignment_agreement, atomic_write, read_lines
+from ..pipeline import alignment_agreement, atomic_write, read_lines, read_settings
 from . import table as T
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -151,7 +151,7 @@ def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, arg
         run(["bash", os.path.join(ROOT, "scripts", "generate.sh"), "--data", args.data, "--path", ckpt, "--out", gen_dir,
              "--split", decode["split"], "--beam", str(decode["beam"]), "--lenpen", str(decode["lenpen"])],
             os.path.join(work, "generate.log"), threads)
-    pipeline = dict(line.split("=", 1) for line in read_lines(os.path.join(args.data, "bin", "pipeline.txt")))
+    pipeline = read_settings(os.path.join(args.data, "bin", "pipeline.txt"))
     lower = pipeline.get("lower") == "1"
     splits = dict(line.split("\t") for line in read_lines(os.path.join(args.data, "bin", "splits.tsv")))
     ref_file = os.path.join(args.data, "raw", f"{decode['split']}.{pipeline['tgt']}")
@@ -162,7 +162,7 @@ def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, arg
     return {**agreement,
         "symbols": symbols, "arch": row.get("arch") or "vanilla_transformer", "ppl": perplexity(nll), "nll_loss": nll,
         "bleu": scores["bleu"], "chrf": scores["chrf"],
-        "bleu_tokenised": _last_float(os.path.join(gen_dir, "bleu.txt"), "BLEU4 =", lower_cased_line=lower),
+        "bleu_tokenised": _tokenised_bleu(os.path.join(gen_dir, "bleu.txt"), lower),
         "decode": decode, "dev_set": splits.get(decode["split"], decode["split"]), "lowercase": lower,
         "hypotheses": hyps,
         "significance": None if base_hyps is None or row["row"] == "base"
@@ -201,15 +201,21 @@ def evaluate_classification(work, data, ckpt_dir, threads, label):
     return acc
 
 
-def _last_float(path: str, key: str, lower_cased_line: bool = False) -> float:
-    text = open(path, encoding="utf-8", errors="replace").read()
-    if key.startswith("BLEU4"):  # bleu.txt: pick the (lower-cased) tokenised line
-        want = "tokenised, lower-cased" if lower_cased_line else "fairseq-score, tokenised:"
-        text = next(line for line in text.splitlines() if want in line)
-    found = re.findall(re.escape(key) + r"[ =|]*([0-9.]+)", text)
+def _last_float(path: str, key: str) -> float:
+    """The last figure after ``key`` in a fairseq log (``key 4.2`` or ``key=4.2``)."""
+    found = re.findall(re.escape(key) + r"[ =|]*([0-9.]+)", open(path, encoding="utf-8", errors="replace").read())
     if not found:
         raise RuntimeError(f"{path}: no '{key}' figure found")
     return float(found[-1].rstrip("."))
+
+
+def _tokenised_bleu(bleu_txt: str, lower: bool) -> float:
+    """generate.sh's fairseq-score BLEU on Moses-tokenised text (the lower-cased line for lower-cased data)."""
+    want = "tokenised, lower-cased:" if lower else "fairseq-score, tokenised:"
+    for line in read_lines(bleu_txt):
+        if want in line:
+            return float(re.search(r"BLEU4 = ([0-9.]+)", line).group(1).rstrip("."))
+    raise RuntimeError(f"{bleu_txt}: no '{want}' line")
 
 
 def _last_int(path: str, key: str) -> int:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..fairseq_fixes.checkpoint_safety import safe_torch_load
 from ..modules.positional_encoding import sinusoid_table
+from ..pipeline import read_settings
 
 SUPPORTED_MODELS = ("vanilla_transformer", "vanilla_transformer_align")
 QUANTIZATIONS = ("float32", "int8", "int8_float32")
@@ -208,8 +209,7 @@ def read_pipeline(data: str) -> Dict[str, str]:
         raise ExportError(f"{data}: no such prepared folder (the --out of a scripts/prepare-*.sh)")
     if not os.path.isfile(path):
         raise ExportError(f"{path}: missing; --data must be the --out folder of a scripts/prepare-*.sh")
-    with open(path, encoding="utf-8") as f:
-        return dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    return read_settings(path)
 
 
 def export(checkpoint: str, data: str, out: str, quantization: str = "float32") -> str:

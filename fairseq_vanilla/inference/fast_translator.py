@@ -18,6 +18,7 @@ import math
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+from ..pipeline import read_settings
 from .ctranslate2 import ExportError, import_ctranslate2
 
 MAX_POSITIONS = 1024  # max_target_positions of the presets; fairseq caps the output at one less
@@ -46,8 +47,7 @@ class TextPipeline:
         path = os.path.join(model_dir, "pipeline.txt")
         if not os.path.isfile(path):
             raise ExportError(f"{path}: missing: export with scripts/export-ctranslate2.py --data PREPARED_DIR")
-        with open(path, encoding="utf-8") as f:
-            settings = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        settings = read_settings(path)
         lower = settings.get("lower") == "1"
         src, tgt = settings.get("src", "en"), settings.get("tgt", "de")
         from ..pipeline import moses_detokenizer, moses_tokenizer
