@@ -2,6 +2,7 @@
 
 Install with ``bash scripts/setup.sh`` (makes ``.venv``, pins torch, builds fairseq-fixed); see README.md.
 """
+
 from setuptools import find_packages, setup
 
 setup(
@@ -11,7 +12,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     # hydra_plugins.fairseq_vanilla_sweeper: Hydra finds plugins only in the hydra_plugins namespace package.
-    packages=find_packages(include=["fairseq_vanilla", "fairseq_vanilla.*"]) + ["hydra_plugins.fairseq_vanilla_sweeper"],
+    packages=find_packages(include=["fairseq_vanilla", "fairseq_vanilla.*"])
+    + ["hydra_plugins.fairseq_vanilla_sweeper"],
     python_requires=">=3.9",
     # torch is installed first by scripts/setup.sh (CPU wheel pinned there, or the user's CUDA build);
     # a range here, not a pin, so that an installed build is kept. >=2.6: torch.serialization.safe_globals.
@@ -30,7 +32,18 @@ setup(
     # ctranslate2: fast CPU/GPU translation of exported models (scripts/export-ctranslate2.py, scripts/translate.py).
     # sweep: Hydra's Optuna sweeper and joblib/submitit launchers at versions that install beside fairseq-fixed's
     # hydra-core==1.3.2; the Optuna sweeper needs optuna<3, and optuna 2.10's SQLite storage needs SQLAlchemy<2.
-    extras_require={"test": ["pytest"], "align": ["eflomal"], "fast": ["ctranslate2==4.8.5"],
-                    "sweep": ["hydra-optuna-sweeper==1.2.0", "optuna==2.10.1", "sqlalchemy==1.4.54",
-                              "hydra-joblib-launcher==1.2.0", "hydra-submitit-launcher==1.2.0", "submitit==1.5.4"]},
+    extras_require={
+        "test": ["pytest"],
+        "lint": ["ruff==0.17.6"],
+        "align": ["eflomal"],
+        "fast": ["ctranslate2==4.8.5"],
+        "sweep": [
+            "hydra-optuna-sweeper==1.2.0",
+            "optuna==2.10.1",
+            "sqlalchemy==1.4.54",
+            "hydra-joblib-launcher==1.2.0",
+            "hydra-submitit-launcher==1.2.0",
+            "submitit==1.5.4",
+        ],
+    },
 )

@@ -15,6 +15,7 @@ from /proc's VmHWM). Speeds exclude model loading: fairseq-generate's own "Trans
 translate_batch calls for CTranslate2, on the same binarised source tokens. Target tokens count </s>, as fairseq's.
 BLEU: tokenised, BPE removed, against fairseq-generate's T- lines.
 """
+
 import argparse
 import json
 import os
@@ -42,8 +43,21 @@ def hypotheses(text):
 
 
 def fairseq_generate(bin_dir, ckpt, beam, batch, env):
-    cmd = [str(BIN / "fairseq-generate"), str(bin_dir), "--user-dir", str(ROOT / "fairseq_vanilla"), "--path",
-           str(ckpt), "--beam", str(beam), "--batch-size", str(batch), "--gen-subset", "test", "--remove-bpe"]
+    cmd = [
+        str(BIN / "fairseq-generate"),
+        str(bin_dir),
+        "--user-dir",
+        str(ROOT / "fairseq_vanilla"),
+        "--path",
+        str(ckpt),
+        "--beam",
+        str(beam),
+        "--batch-size",
+        str(batch),
+        "--gen-subset",
+        "test",
+        "--remove-bpe",
+    ]
     out, err, peak = run_measured(cmd, env)
     m = re.search(r"Translated ([\d,]+) sentences \(([\d,]+) tokens\) in ([\d.]+)s", out + err)
     hyps, refs = hypotheses(out)
@@ -60,15 +74,17 @@ def ct2_worker(args) -> None:
 
     src_dict = Dictionary.load(os.path.join(args.bin, "dict.en.txt"))
     data = data_utils.load_indexed_dataset(os.path.join(args.bin, "test.en-de.en"), src_dict)
-    sources = [["<blank>" if src_dict[int(i)] == "<pad>" else src_dict[int(i)] for i in data[k][:-1]]
-               for k in range(len(data))]
-    tr = ctranslate2.Translator(args.worker, device="cpu", compute_type=args.compute_type, inter_threads=1,
-                                intra_threads=args.threads)
+    sources = [
+        ["<blank>" if src_dict[int(i)] == "<pad>" else src_dict[int(i)] for i in data[k][:-1]] for k in range(len(data))
+    ]
+    tr = ctranslate2.Translator(
+        args.worker, device="cpu", compute_type=args.compute_type, inter_threads=1, intra_threads=args.threads
+    )
     options = search_options(beam=args.beam)
     t0 = time.perf_counter()
     outs = []
     for i in range(0, len(sources), args.batch):
-        outs += tr.translate_batch(sources[i:i + args.batch], max_batch_size=args.batch, **options)
+        outs += tr.translate_batch(sources[i : i + args.batch], max_batch_size=args.batch, **options)
     seconds = time.perf_counter() - t0
     hyps = {k: data_utils.post_process(" ".join(o.hypotheses[0]), "subword_nmt") for k, o in enumerate(outs)}
     tokens = sum(len(o.hypotheses[0]) + 1 for o in outs)  # + </s>, as fairseq counts
@@ -76,8 +92,22 @@ def ct2_worker(args) -> None:
 
 
 def ct2_generate(model_dir, compute_type, bin_dir, beam, batch, threads, env):
-    cmd = [sys.executable, __file__, "--worker", str(model_dir), "--compute-type", compute_type, "--bin",
-           str(bin_dir), "--beam", str(beam), "--batch", str(batch), "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        str(model_dir),
+        "--compute-type",
+        compute_type,
+        "--bin",
+        str(bin_dir),
+        "--beam",
+        str(beam),
+        "--batch",
+        str(batch),
+        "--threads",
+        str(threads),
+    ]
     out, _err, peak = run_measured(cmd, env)
     result = json.loads(out.strip().splitlines()[-1])
     result["hyps"] = {int(k): v for k, v in result["hyps"].items()}
@@ -106,10 +136,27 @@ def first_sentences(data: Path, n: int, tmp: Path) -> Path:
     for lang in ("en", "de"):
         lines = (seg / f"test.{lang}").read_text(encoding="utf-8").splitlines()[:n]
         (tmp / f"test.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    subprocess.run([str(BIN / "fairseq-preprocess"), "--source-lang", "en", "--target-lang", "de", "--srcdict",
-                    str(data / "bin" / "dict.en.txt"), "--tgtdict", str(data / "bin" / "dict.de.txt"), "--testpref",
-                    str(tmp / "test"), "--destdir", str(tmp / "bin"), "--workers", "1"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            str(BIN / "fairseq-preprocess"),
+            "--source-lang",
+            "en",
+            "--target-lang",
+            "de",
+            "--srcdict",
+            str(data / "bin" / "dict.en.txt"),
+            "--tgtdict",
+            str(data / "bin" / "dict.de.txt"),
+            "--testpref",
+            str(tmp / "test"),
+            "--destdir",
+            str(tmp / "bin"),
+            "--workers",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return tmp / "bin"
 
 
@@ -164,8 +211,9 @@ def main() -> None:
     if args.fairseq:
         theirs, why = convert_fairseq_transformer(args.fairseq, bin_dir, tmp / "transformer")
         if theirs:
-            engines["ct2 transformer float32"] = lambda b, n: ct2_generate(theirs, "float32", bin_dir, b, n,
-                                                                           args.threads, env)
+            engines["ct2 transformer float32"] = lambda b, n: ct2_generate(
+                theirs, "float32", bin_dir, b, n, args.threads, env
+            )
         else:
             print(f"CTranslate2's fairseq converter refused {args.fairseq}: {why}")
     settings = [tuple(int(x) for x in s.split("x")) for s in args.settings.split(",")]
@@ -178,10 +226,11 @@ def main() -> None:
         print(f"repetition {rep + 1}/{args.reps} done after {time.time() - t0:.0f} s", flush=True)
     refs = next(r for r in runs.values() if r[0].get("refs"))[0]["refs"]
     base = "fairseq-generate vanilla"
-    print(f"\n{len(refs)} sentences, {args.threads} threads, {args.reps} alternating repetitions; "
-          "min / median / max")
-    print("| beam × batch | engine | sentences/s | target tokens/s | × fairseq-generate vanilla (median sent/s) "
-          "| same hypotheses as fairseq-generate vanilla | BLEU | peak MiB |")
+    print(f"\n{len(refs)} sentences, {args.threads} threads, {args.reps} alternating repetitions; min / median / max")
+    print(
+        "| beam × batch | engine | sentences/s | target tokens/s | × fairseq-generate vanilla (median sent/s) "
+        "| same hypotheses as fairseq-generate vanilla | BLEU | peak MiB |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     table = []
     for beam, batch in settings:
@@ -191,12 +240,22 @@ def main() -> None:
             rs = runs[(beam, batch), name]
             speed = [r["sent/s"] for r in rs]
             same = sum(rs[0]["hyps"][i] == ref_runs[0]["hyps"][i] for i in refs) / len(refs)
-            row = dict(beam=beam, batch=batch, engine=name, sent=speed, tok=[r["tok/s"] for r in rs],
-                       ratio=statistics.median(speed) / ref_speed, same=same, bleu=bleu(rs[0]["hyps"], refs),
-                       peak=max(r["peak_mib"] for r in rs))
+            row = dict(
+                beam=beam,
+                batch=batch,
+                engine=name,
+                sent=speed,
+                tok=[r["tok/s"] for r in rs],
+                ratio=statistics.median(speed) / ref_speed,
+                same=same,
+                bleu=bleu(rs[0]["hyps"], refs),
+                peak=max(r["peak_mib"] for r in rs),
+            )
             table.append(row)
-            print(f"| {beam} × {batch} | {name} | {fmt(row['sent'])} | {fmt(row['tok'])} | {row['ratio']:.2f} | "
-                  f"{100 * same:.1f} % | {row['bleu']:.2f} | {row['peak']:,} |")
+            print(
+                f"| {beam} × {batch} | {name} | {fmt(row['sent'])} | {fmt(row['tok'])} | {row['ratio']:.2f} | "
+                f"{100 * same:.1f} % | {row['bleu']:.2f} | {row['peak']:,} |"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=1))
     if args.plot:
@@ -216,8 +275,10 @@ def plot(table, settings, engines, path) -> None:
     fig, ax = plt.subplots(figsize=(8, 3.8))
     width = 0.8 / len(engines)
     for j, name in enumerate(engines):
-        ys = [statistics.median(next(r["sent"] for r in table if (r["beam"], r["batch"], r["engine"]) == (b, n, name)))
-              for b, n in settings]
+        ys = [
+            statistics.median(next(r["sent"] for r in table if (r["beam"], r["batch"], r["engine"]) == (b, n, name)))
+            for b, n in settings
+        ]
         ax.bar([i + j * width for i in range(len(settings))], ys, width, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(settings))])
     ax.set_xticklabels([f"beam {b}, batch {n}" if b > 1 else f"greedy, batch {n}" for b, n in settings])

@@ -1,4 +1,5 @@
 """Run a command and measure its peak resident memory (shared by the bench scripts)."""
+
 import subprocess
 import threading
 import time

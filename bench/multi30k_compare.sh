@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's real run: Wu et al. 2021's text-only Transformer on Multi30k, trained as vanilla_transformer and as
+# The equal-budget comparison on real data: Wu et al. 2021's text-only Transformer on Multi30k, trained as vanilla_transformer and as
 # fairseq's own transformer with identical flags (scripts/train.sh --preset multi30k), last 10 epoch checkpoints
 # averaged, beam 5 on test2016; prints BLEU (lower-cased tokenised, detokenised sacreBLEU), time and tokens/s.
 #   bash bench/multi30k_compare.sh --data PREPARED_DIR --work DIR [--parallel] [--models "vanilla_transformer transformer"]

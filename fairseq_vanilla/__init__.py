@@ -5,8 +5,8 @@ and installs the repairs of fairseq 0.12 in :mod:`.fairseq_fixes` (one module pe
 atomic checkpoint copies, no example lost, exact resume, ``--replace-unk``, …; README's Reliability section lists
 them). Everything else extends fairseq through its registries.
 """
-from . import fairseq_fixes
-from . import criterions, lr_scheduler, models, tasks, tokenizers  # noqa: F401  (registers)
+
+from . import criterions, fairseq_fixes, lr_scheduler, models, tasks, tokenizers  # noqa: F401  (registers)
 from .models import VanillaTransformerClassifier, VanillaTransformerModel  # noqa: F401
 
 fairseq_fixes.install_all()

@@ -7,49 +7,124 @@
     clf.predict("A wonderful film.")  # → ("pos", 0.97)
 
 ``load_translator`` is fairseq's own hub interface (``GeneratorHubInterface``: ``translate``, ``sample``,
-``generate``), built by :meth:`VanillaTransformerModel.from_pretrained` with the tokenizer and BPE that the data
-folder's ``bin/pipeline.txt`` names.
+``generate``), built by :func:`generator_hub_interface` with the tokenizer and BPE that the data folder's
+``bin/pipeline.txt`` names (:class:`Preprocessing`).
 
-``data`` is the ``--out`` folder of ``scripts/prepare-imdb.sh`` (its ``bin/pipeline.txt`` says how reviews were
-lower-cased and segmented, and ``bpe/codes`` or ``spm/spm.model`` segments them). The checkpoint is read by
-fairseq's loader, which this package restricts to torch's ``weights_only`` unpickler. Class names come from the
-label dictionary the model was trained with (fairseq sorts it by frequency, so index 0 is not always "neg").
+``data`` is the ``--out`` folder of a prepare script (``scripts/prepare-multi30k.sh``, ``prepare-imdb.sh``, …): its
+``bin/pipeline.txt`` says how the text was lower-cased and segmented, and ``bpe/codes`` or ``spm/spm.model`` segments
+it. Checkpoints are read by fairseq's loader, which this package restricts to torch's ``weights_only`` unpickler.
+Class names come from the label dictionary the model was trained with (fairseq sorts it by frequency, so index 0 is
+not always "neg").
 """
+
 import os
-from typing import Dict, List, Tuple
+from dataclasses import dataclass, fields
+from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from .pipeline import clean_review, moses_tokenizer, read_settings
-from .tasks.imdb_classification import ImdbClassificationTask, frame
+from .tasks.imdb_classification import ImdbClassificationTask
+from .tasks.review_dataset import frame
+from .text.imdb import clean_review
+from .text.io import read_settings
+from .text.moses import moses_tokenizer
 
 
-def read_pipeline_settings(data: str) -> Dict[str, str]:
-    path = os.path.join(data, "bin", "pipeline.txt")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: missing; --data must be the --out folder of the script that prepared the "
-                                f"model's data (scripts/prepare-multi30k.sh, prepare-wmt16-en-de.sh, run-demo.sh or "
-                                f"prepare-imdb.sh), which writes it")
-    return read_settings(path)
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a prepare script did to raw text, read from its ``--out`` folder's ``bin/pipeline.txt``: optional
+    lower-casing, then Moses tokens segmented by subword-nmt BPE (``bpe/codes``), or sentencepiece on the raw text
+    (``spm/spm.model``)."""
+
+    data: str  # the prepare script's --out folder
+    lower: bool
+    sentencepiece: bool
+
+    @classmethod
+    def from_folder(cls, data: str) -> "Preprocessing":
+        path = os.path.join(data, "bin", "pipeline.txt")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path}: missing; --data must be the --out folder of the script that prepared the "
+                f"model's data (scripts/prepare-multi30k.sh, prepare-wmt16-en-de.sh, run-demo.sh "
+                f"or prepare-imdb.sh), which writes it"
+            )
+        settings = read_settings(path)
+        return cls(data, lower=settings.get("lower") == "1", sentencepiece=settings.get("segmentation", "bpe") == "spm")
+
+    @property
+    def segmentation_model(self) -> str:
+        """The sentencepiece model or the BPE codes."""
+        folder, name = ("spm", "spm.model") if self.sentencepiece else ("bpe", "codes")
+        return os.path.join(self.data, folder, name)
+
+    def hub_args(self) -> Dict[str, object]:
+        """The same steps as fairseq ``--tokenizer`` and ``--bpe`` choices with their flags, as keyword arguments of
+        :func:`generator_hub_interface`."""
+        if self.sentencepiece:  # sentencepiece ran on the raw (lower-cased) text
+            args = dict(bpe="sentencepiece", sentencepiece_model=self.segmentation_model)
+            if self.lower:
+                args["tokenizer"] = "vanilla_lower"
+            return args
+        return dict(
+            tokenizer="vanilla_moses", moses_lower=self.lower, bpe="subword_nmt", bpe_codes=self.segmentation_model
+        )
+
+    def encoder(self, lang: str = "en") -> Callable[[str], str]:
+        """A function raw line → the segmented line the model reads (pieces joined by spaces); Moses rules of
+        ``lang``."""
+        if self.sentencepiece:  # sentencepiece ran on the raw (lower-cased) text
+            import sentencepiece as spm
+
+            sp = spm.SentencePieceProcessor(model_file=self.segmentation_model)
+            lower = self.lower
+            return lambda line: " ".join(sp.encode(line.lower() if lower else line, out_type=str))
+        from subword_nmt.apply_bpe import BPE  # subword-nmt BPE ran on the Moses tokens
+
+        with open(self.segmentation_model, encoding="utf-8") as codes:
+            bpe = BPE(codes)
+        tokenize = moses_tokenizer(lang, lower=self.lower)
+        return lambda line: bpe.process_line(tokenize(line))
 
 
-def pipeline_hub_args(data: str) -> Dict[str, object]:
-    """The ``from_pretrained`` keyword arguments (tokenizer, bpe and their flags) that repeat ``data``'s preprocessing."""
-    settings = read_pipeline_settings(data)
-    lower = settings.get("lower") == "1"
-    if settings.get("segmentation", "bpe") == "spm":  # sentencepiece ran on the raw (lower-cased) text
-        args = dict(bpe="sentencepiece", sentencepiece_model=os.path.join(data, "spm", "spm.model"))
-        if lower:
-            args["tokenizer"] = "vanilla_lower"
-        return args
-    return dict(tokenizer="vanilla_moses", moses_lower=lower, bpe="subword_nmt",
-                bpe_codes=os.path.join(data, "bpe", "codes"))
+def generator_hub_interface(
+    model_name_or_path: str, checkpoint_file: str = "checkpoint_best.pt", data_name_or_path: str = ".", **kwargs
+):
+    """fairseq's hub interface (``.translate``, ``.sample``, ``.generate``) around a trained checkpoint.
+
+    As ``BaseFairseqModel.from_pretrained``, with one addition: ``tokenizer=`` and ``bpe=`` name a registered
+    choice and that choice's flags are keyword arguments too (``bpe_codes=…``, ``moses_lower=True``); fairseq
+    itself applies such flags only to old checkpoints that hold an argparse Namespace.
+    """
+    from fairseq import hub_utils
+    from fairseq.data import encoders  # noqa: F401  (sets up the tokenizer and bpe registries)
+    from fairseq.registry import REGISTRIES
+    from omegaconf import OmegaConf, open_dict
+
+    loaded = hub_utils.from_pretrained(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
+    cfg = loaded["args"]
+    with open_dict(cfg):
+        for group in ("tokenizer", "bpe"):
+            registry, name = REGISTRIES[group]["dataclass_registry"], kwargs.get(group)
+            if name is None:
+                continue
+            if name not in registry:
+                raise ValueError(
+                    f"{group}={name!r} is not a registered --{group} (known: {', '.join(sorted(registry))})"
+                )
+            names = {f.name for f in fields(registry[name])}
+            values = {k: v for k, v in kwargs.items() if k in names}
+            for lang in ("source_lang", "target_lang"):  # the Moses rules follow the model's languages
+                if lang in names and lang not in values and cfg.task.get(lang):
+                    values[lang] = cfg.task[lang]
+            cfg[group] = OmegaConf.create({"_name": name, **values})
+    return hub_utils.GeneratorHubInterface(cfg, loaded["task"], loaded["models"])
 
 
 def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwargs):
     """fairseq's ``GeneratorHubInterface`` for a translation checkpoint and the ``--out`` folder of its prepare script.
 
-    ``kwargs`` go to ``from_pretrained`` (e.g. ``beam=5``, which ``translate`` also takes per call).
+    ``kwargs`` go to :func:`generator_hub_interface` (e.g. ``beam=5``, which ``translate`` also takes per call).
     ``engine="ctranslate2"``: the checkpoint exported to CTranslate2 (a temporary folder, or ``out=DIR``) and
     loaded as a :class:`~fairseq_vanilla.inference.fast_translator.FastTranslator`, with the same ``translate``.
     """
@@ -59,13 +134,14 @@ def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwarg
         return FastTranslator.from_checkpoint(checkpoint, data, **kwargs)
     if engine != "fairseq":
         raise ValueError(f"engine must be 'fairseq' or 'ctranslate2', got {engine!r}")
-    from .models import VanillaTransformerModel
-
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"{checkpoint}: no such checkpoint")
-    return VanillaTransformerModel.from_pretrained(
-        os.path.dirname(os.path.abspath(checkpoint)), os.path.basename(checkpoint), os.path.join(os.path.abspath(data), "bin"),
-        **{**pipeline_hub_args(data), **kwargs})
+    return generator_hub_interface(
+        os.path.dirname(os.path.abspath(checkpoint)),
+        os.path.basename(checkpoint),
+        os.path.join(os.path.abspath(data), "bin"),
+        **{**Preprocessing.from_folder(data).hub_args(), **kwargs},
+    )
 
 
 class ReviewClassifier:
@@ -73,21 +149,7 @@ class ReviewClassifier:
 
     def __init__(self, model, task: ImdbClassificationTask, data: str):
         self.model, self.task = model.eval(), task
-        settings = read_pipeline_settings(data)
-        lower = settings.get("lower") == "1"
-        if settings.get("segmentation", "bpe") == "spm":  # sentencepiece ran on the raw (lower-cased) text
-            import sentencepiece as spm
-
-            sp = spm.SentencePieceProcessor(model_file=os.path.join(data, "spm", "spm.model"))
-            self.tokenize = (lambda line: line.lower()) if lower else (lambda line: line)
-            self.segment = lambda line: " ".join(sp.encode(line, out_type=str))
-        else:  # subword-nmt BPE ran on the Moses tokens
-            from subword_nmt.apply_bpe import BPE
-
-            with open(os.path.join(data, "bpe", "codes"), encoding="utf-8") as codes:
-                bpe = BPE(codes)
-            self.tokenize = moses_tokenizer("en", lower=lower)
-            self.segment = bpe.process_line
+        self.preprocess = Preprocessing.from_folder(data).encoder()
         self.classes = ImdbClassificationTask.class_names(task.label_dictionary)
 
     @classmethod
@@ -95,14 +157,15 @@ class ReviewClassifier:
         from fairseq import checkpoint_utils
 
         models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
-            [checkpoint], arg_overrides={"data": os.path.join(data, "bin")})
+            [checkpoint], arg_overrides={"data": os.path.join(data, "bin")}
+        )
         if not isinstance(task, ImdbClassificationTask):
             raise ValueError(f"{checkpoint}: not a classifier checkpoint (task {type(task).__name__})")
         return cls(models[0], task, data)
 
     def encode(self, text: str) -> torch.Tensor:
         """Review → ``<s> ids </s>`` ``(T,)``, truncated as the task truncates."""
-        line = self.segment(self.tokenize(clean_review(text)))
+        line = self.preprocess(clean_review(text))
         d = self.task.source_dictionary
         ids = d.encode_line(line, add_if_not_exist=False, append_eos=False).long()
         return frame(ids, d, self.task.cfg.max_positions, self.task.cfg.truncation)
@@ -114,8 +177,9 @@ class ReviewClassifier:
         for i, text in enumerate(texts):
             if not clean_review(text):
                 raise ValueError(f"review {i + 1} is empty")
-        tokens = data_utils.collate_tokens([self.encode(t) for t in texts], self.task.source_dictionary.pad(),
-                                           left_pad=self.task.cfg.left_pad)  # (B, T)
+        tokens = data_utils.collate_tokens(
+            [self.encode(t) for t in texts], self.task.source_dictionary.pad(), left_pad=self.task.cfg.left_pad
+        )  # (B, T)
         probs = torch.softmax(self.model(tokens).float(), dim=-1)  # (B, C)
         best = probs.argmax(dim=-1)
         return [(self.classes[int(b)], float(probs[i, b])) for i, b in enumerate(best)]

@@ -6,10 +6,13 @@ detokenises. fairseq's stock ``moses`` differs: it escapes ``'`` as ``&apos;`` u
 normalise punctuation and cannot lower-case. ``vanilla_lower``: lower-casing only, for sentencepiece data prepared
 with ``--lower`` (sentencepiece ran on the raw text there, so no Moses step).
 """
+
 from dataclasses import dataclass, field
 
 from fairseq.data.encoders import register_tokenizer
 from fairseq.dataclass import FairseqDataclass
+
+from .text.moses import moses_detokenizer, moses_tokenizer
 
 
 @dataclass
@@ -22,8 +25,6 @@ class VanillaMosesConfig(FairseqDataclass):
 @register_tokenizer("vanilla_moses", dataclass=VanillaMosesConfig)
 class VanillaMosesTokenizer:
     def __init__(self, cfg: VanillaMosesConfig):
-        from .pipeline import moses_detokenizer, moses_tokenizer  # not at import: `python -m …pipeline` runs it
-
         self.encode = moses_tokenizer(cfg.source_lang, lower=cfg.moses_lower)
         self.decode = moses_detokenizer(cfg.target_lang)
 

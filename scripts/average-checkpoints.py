@@ -8,6 +8,7 @@
 "Last" means the highest epoch numbers (checkpoint{E}.pt) or, with --updates, the highest update numbers
 (checkpoint_{E}_{U}.pt). Loads through the plugin's safe loader (weights_only). Writes atomically.
 """
+
 import argparse
 import os
 import re
@@ -43,8 +44,9 @@ def average(paths: list) -> dict:
                 if v.is_floating_point():
                     total[k] += v.double()
     state.pop("last_optimizer_state", None)  # an average has no optimizer state of its own; keeps the file small
-    state["model"] = {k: (v / len(paths)).to(state["model"][k].dtype) if v.is_floating_point() else v
-                      for k, v in total.items()}
+    state["model"] = {
+        k: (v / len(paths)).to(state["model"][k].dtype) if v.is_floating_point() else v for k, v in total.items()
+    }
     return state
 
 

@@ -9,6 +9,7 @@ with what raw text needs (pipeline.txt, BPE codes and vocabulary or the sentence
 --data is the --out folder of the prepare script the model was trained on (bin/dict.*.txt, bin/pipeline.txt).
 --quantization stores the weights quantised; a float32 export can also run as int8 (translate.py --quantization).
 """
+
 import argparse
 import os
 import sys

@@ -8,6 +8,7 @@
 Without --measure the peak is the calibrated model of fairseq_vanilla/experiments/memory.py; --measure (CUDA only)
 runs forward + backward at increasing --max-tokens and reads torch.cuda.max_memory_allocated.
 """
+
 import argparse
 import os
 import sys
@@ -18,8 +19,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", default="vanilla_transformer", help="vanilla_transformer, _big or _tiny")
-    for flag in ("encoder-layers", "decoder-layers", "encoder-embed-dim", "encoder-ffn-embed-dim",
-                 "encoder-attention-heads", "attention-key-dim", "attention-value-dim"):
+    for flag in (
+        "encoder-layers",
+        "decoder-layers",
+        "encoder-embed-dim",
+        "encoder-ffn-embed-dim",
+        "encoder-attention-heads",
+        "attention-key-dim",
+        "attention-value-dim",
+    ):
         p.add_argument(f"--{flag}", type=int, help="as fairseq-train's flag (default: the arch's)")
     p.add_argument("--dropout", type=float, help="as fairseq-train's flag (default: the arch's)")
     p.add_argument("--vocab", type=int, default=37000, help="vocabulary size (default 37000, §5.1; --data reads it)")
@@ -40,7 +48,7 @@ def main() -> None:
     args = p.parse_args()
     args.precision = args.precision or "fp32"
 
-    from fairseq_vanilla.experiments.memory_measure import report
+    from fairseq_vanilla.experiments.memory_report import report
 
     try:
         print(report(args))

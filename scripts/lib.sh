@@ -16,7 +16,7 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 # save_command FILE CMD...: the exact command, shell-quoted on one line (read back by scripts/report.py).
 save_command() { local file="$1"; shift; printf '%q ' "$@" | sed 's/ $/\n/' > "$file"; }
 die() { echo "error: $*" >&2; exit 1; }
-pipeline() { "$PY" -m fairseq_vanilla.pipeline "$@"; }
+pipeline() { "$PY" -m fairseq_vanilla "$@"; }  # the package's command line (fairseq_vanilla/__main__.py)
 
 # parse_prepare_args HELP_LINES "$@": the options every prepare script takes. Reads BPE_OPS (the default) and sets
 # OUT, FROM, BPE_OPS, SEGMENTATION, LOWER, SRC, TGT; prints lines 2..HELP_LINES of the script for --help.

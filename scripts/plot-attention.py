@@ -11,6 +11,7 @@ are repeated). The weights go to OUT/attention.pt too (torch.save of {name: (wei
   python scripts/plot-attention.py --path runs/imdb_cpu/ckpt/checkpoint_best.pt --data runs/imdb \\
       --review "A wonderful film, superb acting." --out runs/attention-imdb
 """
+
 import argparse
 import os
 import sys
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     import torch
 
     import fairseq_vanilla  # noqa: F401  (safe loading, registries)
-    from fairseq_vanilla.attention_maps import classifier_attention, plot_heads, translation_attention
+    from fairseq_vanilla.evaluation.attention_maps import classifier_attention, plot_heads, translation_attention
     from fairseq_vanilla.hub import ReviewClassifier, load_translator
     from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationTask
 

@@ -4,6 +4,7 @@
     python scripts/predict-imdb.py --path CKPT --data PREPARED_DIR [FILE ...]   (no FILE: standard input)
 PREPARED_DIR is scripts/prepare-imdb.sh's --out folder (its BPE codes or sentencepiece model and dictionaries).
 """
+
 import argparse
 import os
 import sys
@@ -27,7 +28,7 @@ def main() -> int:
             f = sys.stdin if path == "-" else open(path, encoding="utf-8")
             lines += [line.rstrip("\n") for line in f]
         for i in range(0, len(lines), a.batch_size):
-            for label, prob in clf.predict_batch(lines[i:i + a.batch_size]):
+            for label, prob in clf.predict_batch(lines[i : i + a.batch_size]):
                 print(f"{label}\t{prob:.4f}")
     except (OSError, ValueError, UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,10 +8,10 @@
 --save is the --save folder of scripts/train.sh or train-imdb.sh (train.log, command.sh, and test.log for IMDB).
 Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it.
 """
+
 import argparse
 import os
 import re
-import shlex
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,7 +30,9 @@ def parse_train_log(path: str):
     """(train points, valid points): lists of dicts with num_updates and the logged values, in log order."""
     train, valid = [], []
     if not os.path.isfile(path):
-        raise ValueError(f"{path}: missing; scripts/train.sh, train-imdb.sh and run-demo.sh write it in the run's folder")
+        raise ValueError(
+            f"{path}: missing; scripts/train.sh, train-imdb.sh and run-demo.sh write it in the run's folder"
+        )
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             m = INNER.search(line)
@@ -95,9 +97,12 @@ def translation_section(gen_dir: str, n_examples: int):
                     hyp.setdefault(i, text.split("\t", 1)[-1])
                 elif table is not None:
                     table.setdefault(i, text)
-    lines += ["## Examples (first sentences of the split, Moses-tokenised, BPE removed)", "",
-              "| # | source | reference | translation |",
-              "| --- | --- | --- | --- |"]
+    lines += [
+        "## Examples (first sentences of the split, Moses-tokenised, BPE removed)",
+        "",
+        "| # | source | reference | translation |",
+        "| --- | --- | --- | --- |",
+    ]
     for i in sorted(hyp)[:n_examples]:
         cells = [src.get(i, ""), ref.get(i, ""), hyp[i]]
         lines.append(f"| {i} | " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -114,16 +119,25 @@ def classification_section(save: str, data: str, n_examples: int):
     if m is None:
         raise ValueError(f"{test_log}: no \"valid on 'test' subset\" line")
     scores = parse_fields(m.group(1))
-    lines = ["## Test accuracy", "", f"- accuracy {scores.get('accuracy', float('nan')):.4f} on "
-             f"{int(scores.get('examples', 0))} test reviews (fairseq-validate --valid-subset test)", ""]
+    lines = [
+        "## Test accuracy",
+        "",
+        f"- accuracy {scores.get('accuracy', float('nan')):.4f} on "
+        f"{int(scores.get('examples', 0))} test reviews (fairseq-validate --valid-subset test)",
+        "",
+    ]
     if data:
         from fairseq_vanilla.hub import ReviewClassifier
 
         texts = open(os.path.join(data, "raw", "test.txt"), encoding="utf-8").read().splitlines()[:n_examples]
         gold = open(os.path.join(data, "raw", "test.label"), encoding="utf-8").read().split()[:n_examples]
         clf = ReviewClassifier.from_pretrained(os.path.join(save, "checkpoint_best.pt"), data)
-        lines += ["## Examples (first test reviews)", "", "| # | review | gold | predicted (probability) |",
-                  "| --- | --- | --- | --- |"]
+        lines += [
+            "## Examples (first test reviews)",
+            "",
+            "| # | review | gold | predicted (probability) |",
+            "| --- | --- | --- | --- |",
+        ]
         for i, (text, label, (pred, prob)) in enumerate(zip(texts, gold, clf.predict_batch(texts))):
             short = text if len(text) <= 160 else text[:157] + "…"
             lines.append(f"| {i} | {short.replace('|', '/')} | {label} | {pred} ({prob:.2f}) |")
@@ -144,16 +158,33 @@ def main(argv=None) -> int:
         os.makedirs(out, exist_ok=True)
         pngs = plot_curves(train, valid, out)
         command_file = os.path.join(a.save, "command.sh")
-        command = open(command_file, encoding="utf-8").read().strip() if os.path.isfile(command_file) else \
-            "(not recorded: SAVE/command.sh is written by scripts/train.sh, train-imdb.sh and run-demo.sh)"
+        command = (
+            open(command_file, encoding="utf-8").read().strip()
+            if os.path.isfile(command_file)
+            else "(not recorded: SAVE/command.sh is written by scripts/train.sh, train-imdb.sh and run-demo.sh)"
+        )
         last_valid = valid[-1] if valid else {}
-        lines = [f"# Run report: {os.path.basename(os.path.abspath(a.save))}", "", "## Command", "", "```",
-                 command, "```", "", "## Training", "",
-                 f"- updates: {int(train[-1].get('num_updates', 0)) if train else int(last_valid.get('num_updates', 0))}",
-                 f"- last valid loss: {last_valid.get('loss', float('nan')):.3f} bits"
-                 + (f", nll {last_valid['nll_loss']:.3f}" if "nll_loss" in last_valid else "")
-                 + (f", accuracy {last_valid['accuracy']:.4f}" if "accuracy" in last_valid else ""),
-                 "", f"![loss]({os.path.basename(pngs['loss'])})", "", f"![learning rate]({os.path.basename(pngs['lr'])})", ""]
+        lines = [
+            f"# Run report: {os.path.basename(os.path.abspath(a.save))}",
+            "",
+            "## Command",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            "## Training",
+            "",
+            f"- updates: {int(train[-1].get('num_updates', 0)) if train else int(last_valid.get('num_updates', 0))}",
+            f"- last valid loss: {last_valid.get('loss', float('nan')):.3f} bits"
+            + (f", nll {last_valid['nll_loss']:.3f}" if "nll_loss" in last_valid else "")
+            + (f", accuracy {last_valid['accuracy']:.4f}" if "accuracy" in last_valid else ""),
+            "",
+            f"![loss]({os.path.basename(pngs['loss'])})",
+            "",
+            f"![learning rate]({os.path.basename(pngs['lr'])})",
+            "",
+        ]
         if a.generate:
             lines += translation_section(a.generate, a.examples)
         else:

@@ -45,7 +45,7 @@ TRAIN_FLAGS=(--share-all-embeddings --dropout 0.1
   --seed 1 --no-epoch-checkpoints --log-format simple --log-interval 100 --num-workers 0)
 
 if stage "1/7 synthetic corpus" "$OUT/raw"; then
-  "$PY" -m fairseq_vanilla.synthetic --out "$OUT/raw.tmp" --train "$TRAIN_PAIRS" --valid "$VALID_PAIRS" --test "$TEST_PAIRS"
+  pipeline synthetic --out "$OUT/raw.tmp" --train "$TRAIN_PAIRS" --valid "$VALID_PAIRS" --test "$TEST_PAIRS"
   commit "$OUT/raw"
 fi
 if stage "2/7 Moses tokenisation (sacremoses)" "$OUT/tok"; then

@@ -9,6 +9,7 @@ on stdout, in order. Defaults are scripts/generate.sh's (beam 5, length penalty 
 With --data-bin BIN --gen-subset SPLIT it instead translates a binarised split (the same source tokens as
 fairseq-generate) and prints fairseq-generate's S-/H- lines; scripts/generate.sh --engine ctranslate2 uses that.
 """
+
 import argparse
 import os
 import sys
@@ -26,8 +27,12 @@ def main(argv=None) -> int:
     parser.add_argument("--lenpen", type=float, default=1.0, help="fairseq's --lenpen (CTranslate2's length_penalty)")
     parser.add_argument("--max-len-b", type=int, default=200, help="at most this many tokens before </s>")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per CTranslate2 batch")
-    parser.add_argument("--quantization", default="default", choices=("default", "float32", "int8", "int8_float32"),
-                        help="compute type (default: as exported)")
+    parser.add_argument(
+        "--quantization",
+        default="default",
+        choices=("default", "float32", "int8", "int8_float32"),
+        help="compute type (default: as exported)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: OMP_NUM_THREADS, else all)")
     parser.add_argument("--data-bin", help="binarised data folder: translate --gen-subset from it instead of stdin")
     parser.add_argument("--gen-subset", default="test")
@@ -37,11 +42,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     search = dict(beam=args.beam, lenpen=args.lenpen, max_len_b=args.max_len_b)
     try:
-        mt = FastTranslator(args.model, compute_type=args.quantization, threads=args.threads,
-                            batch_size=args.batch_size)
+        mt = FastTranslator(
+            args.model, compute_type=args.quantization, threads=args.threads, batch_size=args.batch_size
+        )
         if args.data_bin:
-            lines = generate_split(mt, args.data_bin, args.gen_subset, args.source_lang, args.target_lang,
-                                   args.remove_bpe, **search)
+            lines = generate_split(
+                mt, args.data_bin, args.gen_subset, args.source_lang, args.target_lang, args.remove_bpe, **search
+            )
         else:
             lines = mt.translate_lines(sys.stdin, **search)
         for line in lines:

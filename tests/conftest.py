@@ -1,4 +1,5 @@
 """Shared fixtures: the venv's fairseq binaries, a tiny synthetic corpus binarised once, a tiny trained model."""
+
 import os
 import subprocess
 import sys
@@ -14,8 +15,9 @@ BIN = Path(sys.executable).parent  # the venv's bin folder: fairseq-train, fairs
 def fairseq(cmd: str, *args, check: bool = True, cwd=None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run a stock fairseq binary (``fairseq-train`` …) from the venv; output captured as text."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    proc = subprocess.run([str(BIN / cmd), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / cmd), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
@@ -30,17 +32,56 @@ def write_parallel(folder: Path, split: str, pairs) -> None:
 def binarize(raw: Path, dest: Path, test_splits=("test",), extra=()) -> Path:
     """fairseq-preprocess (word level, joined dictionary) of raw/{train,valid,<tests>}.{en,de}."""
     testpref = ",".join(str(raw / s) for s in test_splits)
-    fairseq("fairseq-preprocess", "--source-lang", "en", "--target-lang", "de", "--joined-dictionary",
-            "--trainpref", raw / "train", "--validpref", raw / "valid", "--testpref", testpref,
-            "--destdir", dest, "--workers", "1", *extra)
+    fairseq(
+        "fairseq-preprocess",
+        "--source-lang",
+        "en",
+        "--target-lang",
+        "de",
+        "--joined-dictionary",
+        "--trainpref",
+        raw / "train",
+        "--validpref",
+        raw / "valid",
+        "--testpref",
+        testpref,
+        "--destdir",
+        dest,
+        "--workers",
+        "1",
+        *extra,
+    )
     return dest
 
 
 TINY_TRAIN_FLAGS = (
-    "--arch", "vanilla_transformer_tiny", "--share-all-embeddings",
-    "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "0.002", "--lr-scheduler", "inverse_sqrt",
-    "--warmup-updates", "20", "--criterion", "vanilla_label_smoothed_cross_entropy", "--label-smoothing", "0.1",
-    "--max-tokens", "2048", "--seed", "1", "--num-workers", "0", "--log-format", "simple", "--log-interval", "10",
+    "--arch",
+    "vanilla_transformer_tiny",
+    "--share-all-embeddings",
+    "--optimizer",
+    "adam",
+    "--adam-betas",
+    "(0.9, 0.98)",
+    "--lr",
+    "0.002",
+    "--lr-scheduler",
+    "inverse_sqrt",
+    "--warmup-updates",
+    "20",
+    "--criterion",
+    "vanilla_label_smoothed_cross_entropy",
+    "--label-smoothing",
+    "0.1",
+    "--max-tokens",
+    "2048",
+    "--seed",
+    "1",
+    "--num-workers",
+    "0",
+    "--log-format",
+    "simple",
+    "--log-interval",
+    "10",
     "--no-epoch-checkpoints",
 )
 
@@ -48,7 +89,7 @@ TINY_TRAIN_FLAGS = (
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """Binarised synthetic corpus: 1200 train, 61 valid, 61 test pairs (word level)."""
-    from fairseq_vanilla.synthetic import write_corpus
+    from fairseq_vanilla.text.synthetic import write_corpus
 
     base = tmp_path_factory.mktemp("tiny")
     write_corpus(str(base / "raw"), (("train", 1200), ("valid", 61), ("test", 61)), seed=7)
@@ -59,8 +100,17 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     """A vanilla_transformer_tiny trained for 150 updates on the tiny corpus by the real fairseq-train."""
     save = tmp_path_factory.mktemp("ckpt")
-    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "150",
-                   "--save-dir", save)
+    proc = fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        *TINY_TRAIN_FLAGS,
+        "--max-update",
+        "150",
+        "--save-dir",
+        save,
+    )
     (save / "train.log").write_text(proc.stdout + proc.stderr)
     return save / "checkpoint_last.pt"
 
@@ -80,14 +130,30 @@ def run_script(*args, timeout: int = 900) -> subprocess.CompletedProcess:
 def prepared_model(tmp_path_factory):
     """The pipeline on cased synthetic text: prepare-multi30k.sh --lower (joint BPE, 300 merges), then
     train.sh --preset demo for 200 updates with --tensorboard-logdir. Returns the folder (prep/, ckpt/, tb/, raw/)."""
-    from fairseq_vanilla.synthetic import write_corpus
+    from fairseq_vanilla.text.synthetic import write_corpus
 
     base = tmp_path_factory.mktemp("prepared_model")
     # 13 test sentences: not a multiple of 8
     write_corpus(str(base / "raw"), (("train", 2500), ("val", 50), ("test_2016_flickr", 13)), seed=3)
     run_script("prepare-multi30k.sh", "--from", base / "raw", "--out", base / "prep", "--bpe-ops", "300", "--lower")
-    run_script("train.sh", "--preset", "demo", "--data", base / "prep" / "bin", "--save", base / "ckpt", "--",
-               "--max-update", "200", "--num-workers", "0", "--log-interval", "20", "--tensorboard-logdir", base / "tb")
+    run_script(
+        "train.sh",
+        "--preset",
+        "demo",
+        "--data",
+        base / "prep" / "bin",
+        "--save",
+        base / "ckpt",
+        "--",
+        "--max-update",
+        "200",
+        "--num-workers",
+        "0",
+        "--log-interval",
+        "20",
+        "--tensorboard-logdir",
+        base / "tb",
+    )
     return base
 
 
@@ -96,6 +162,15 @@ def generated(prepared_model):
     """scripts/generate.sh (beam 5) of prepared_model's checkpoint on its 13-sentence test split."""
     out = prepared_model / "test"
     if not (out / "bleu.txt").exists():
-        run_script("generate.sh", "--data", prepared_model / "prep", "--path",
-                   prepared_model / "ckpt" / "checkpoint_best.pt", "--out", out, "--beam", "5")
+        run_script(
+            "generate.sh",
+            "--data",
+            prepared_model / "prep",
+            "--path",
+            prepared_model / "ckpt" / "checkpoint_best.pt",
+            "--out",
+            out,
+            "--beam",
+            "5",
+        )
     return out

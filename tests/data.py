@@ -1,6 +1,7 @@
 """Where the real data sets are: $FAIRSEQ_VANILLA_DATA (default ../shared/data beside the checkout).
 
 Under CI (CI=true) a missing data set fails the test; elsewhere it is skipped with the reason shown (-rs)."""
+
 import os
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Attention out of the model, the alignment loss and symmetrisation against hand-computed values."""
+
 import math
 import re
 import subprocess
@@ -9,15 +10,14 @@ import pytest
 import torch
 
 from conftest import ROOT, USER_DIR, fairseq
-from fairseq_vanilla.alignment import agreement, grow_diag_final_and, parse_links
 from fairseq_vanilla.criterions import alignment_nll_loss
+from fairseq_vanilla.evaluation.alignment import agreement, grow_diag_final_and, parse_links
 from fairseq_vanilla.modules import DecoderLayer
 
 
 def test_alignment_nll_loss_hand_computed():
     # two target rows over three source positions
-    attn = torch.tensor([[0.5, 0.25, 0.25],
-                         [0.1, 0.2, 0.7]])
+    attn = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])
     # links (source, target row): target 0 ↔ source 0 and 1 (weights ½ each); target 1 ↔ source 2 (weight 1)
     links = torch.tensor([[0, 0], [1, 0], [2, 1]])
     weights = torch.tensor([0.5, 0.5, 1.0])
@@ -34,10 +34,18 @@ def test_alignment_layout_and_weights_from_fairseq_collater():
 
     pad, eos = 1, 2
     samples = [
-        {"id": 0, "source": torch.tensor([5, 6, 7, eos]), "target": torch.tensor([8, 9, 10, eos]),
-         "alignment": torch.tensor([0, 0, 1, 0, 2, 2])},  # links 0-0 1-0 2-2
-        {"id": 1, "source": torch.tensor([5, 6, eos]), "target": torch.tensor([8, eos]),
-         "alignment": torch.tensor([1, 0])},  # link 1-0
+        {
+            "id": 0,
+            "source": torch.tensor([5, 6, 7, eos]),
+            "target": torch.tensor([8, 9, 10, eos]),
+            "alignment": torch.tensor([0, 0, 1, 0, 2, 2]),
+        },  # links 0-0 1-0 2-2
+        {
+            "id": 1,
+            "source": torch.tensor([5, 6, eos]),
+            "target": torch.tensor([8, eos]),
+            "alignment": torch.tensor([1, 0]),
+        },  # link 1-0
     ]
     batch = collate(samples, pad, eos, left_pad_source=True, left_pad_target=False)
     # sorted by source length: sample 0 (4 tokens) first; sample 1's source is left-padded by 1, its rows start at T=4
@@ -73,20 +81,31 @@ def test_agreement_precision_recall_aer():
 
 
 def _tiny_decoder_model(arch="vanilla_transformer", **extra):
+    """A 2-layer model, every dropout 0 (the functional dropouts of embeddings, sub-layers, attention weights and
+    FFN): it computes the same in training and evaluation mode."""
     from fairseq.data import Dictionary
 
-    from fairseq_vanilla.models.vanilla_transformer import apply_preset
+    from fairseq_vanilla.models.config import apply_preset
+    from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
     from fairseq_vanilla.models.vanilla_transformer_align import (
         VanillaTransformerAlignConfig,
         VanillaTransformerAlignModel,
     )
-    from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
 
     d = Dictionary()
     for w in "a b c d e f g h".split():
         d.add_symbol(w)
-    args = Namespace(encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4, encoder_layers=2,
-                     dropout=0.0, share_all_embeddings=True, **extra)
+    flags = dict(
+        encoder_embed_dim=32,
+        encoder_ffn_embed_dim=64,
+        encoder_attention_heads=4,
+        encoder_layers=2,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        share_all_embeddings=True,
+    )
+    args = Namespace(**{**flags, **extra})
     apply_preset(args, {"alignment_layer": -2} if arch.endswith("align") else {}, VanillaTransformerAlignConfig)
     task = Namespace(source_dictionary=d, target_dictionary=d)
     cls = VanillaTransformerAlignModel if arch.endswith("align") else VanillaTransformerModel
@@ -129,8 +148,7 @@ def test_decoder_returns_per_head_weights_and_keeps_fast_path():
 def test_align_model_supervises_first_heads_of_penultimate_layer():
     model, d = _tiny_decoder_model("vanilla_transformer_align", alignment_heads=2)
     src, lengths, prev = _batch(d)
-    model.train()  # the criterion sees the alignment during training too
-    model.apply(lambda m: setattr(m, "p", 0.0) if isinstance(m, torch.nn.Dropout) else None)
+    model.train()  # the criterion sees the alignment during training too (every dropout is 0: deterministic)
     with torch.no_grad():
         _, extra = model(src, lengths, prev)
         enc = model.encoder(src, lengths)
@@ -172,7 +190,7 @@ def test_align_model_rejects_impossible_flags():
 
 
 def fake_prepared(tiny_corpus, dest):
-    """The layout of a prepare script's --out from the tiny word-level corpus: bpe/ (the text), bin/ (+ pipeline.txt)."""
+    """A prepare script's --out layout from the tiny word-level corpus: bpe/ (the text), bin/ (+ pipeline.txt)."""
     import shutil
 
     (dest / "bin").mkdir(parents=True)
@@ -184,16 +202,36 @@ def fake_prepared(tiny_corpus, dest):
     return dest
 
 
-ALIGN_FLAGS = ("--encoder-layers", "2", "--decoder-layers", "2", "--encoder-embed-dim", "64",
-               "--encoder-ffn-embed-dim", "128", "--encoder-attention-heads", "4", "--max-update", "60",
-               "--log-interval", "20", "--num-workers", "0", "--no-epoch-checkpoints", "--warmup-updates", "10",
-               "--lr", "0.003", "--alignment-lambda", "0.5")
+ALIGN_FLAGS = (
+    "--encoder-layers",
+    "2",
+    "--decoder-layers",
+    "2",
+    "--encoder-embed-dim",
+    "64",
+    "--encoder-ffn-embed-dim",
+    "128",
+    "--encoder-attention-heads",
+    "4",
+    "--max-update",
+    "60",
+    "--log-interval",
+    "20",
+    "--num-workers",
+    "0",
+    "--no-epoch-checkpoints",
+    "--warmup-updates",
+    "10",
+    "--lr",
+    "0.003",
+    "--alignment-lambda",
+    "0.5",
+)
 
 
 def test_eflomal_alignments_train_the_alignment_model_and_score_agreement(tiny_corpus, tmp_path):
     from conftest import run_script
-
-    from fairseq_vanilla.alignment import parse_links
+    from fairseq_vanilla.evaluation.alignment import parse_links
 
     data = fake_prepared(tiny_corpus, tmp_path / "prep")
     proc = run_script("prepare-alignments.sh", "--data", data)
@@ -212,26 +250,71 @@ def test_eflomal_alignments_train_the_alignment_model_and_score_agreement(tiny_c
     assert "done already" in run_script("prepare-alignments.sh", "--data", data).stdout  # skips finished stages
 
     save = tmp_path / "ckpt"
-    train = run_script("train.sh", "--preset", "demo", "--arch", "vanilla_transformer_align", "--data",
-                       data / "bin-align", "--save", save, "--", *ALIGN_FLAGS)
+    train = run_script(
+        "train.sh",
+        "--preset",
+        "demo",
+        "--arch",
+        "vanilla_transformer_align",
+        "--data",
+        data / "bin-align",
+        "--save",
+        save,
+        "--",
+        *ALIGN_FLAGS,
+    )
     log = train.stdout + train.stderr
     align_losses = [float(x) for x in re.findall(r"train_inner.*?alignment_loss=([0-9.]+)", log)]
     assert len(align_losses) == 3 and align_losses[-1] < align_losses[0]  # the supervised head learns the links
     assert "--load-alignments" in (save / "command.sh").read_text()
-    gen = fairseq("fairseq-generate", data / "bin-align", "--user-dir", USER_DIR, "--path",
-                  save / "checkpoint_last.pt", "--gen-subset", "test", "--score-reference", "--print-alignment")
+    gen = fairseq(
+        "fairseq-generate",
+        data / "bin-align",
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        save / "checkpoint_last.pt",
+        "--gen-subset",
+        "test",
+        "--score-reference",
+        "--print-alignment",
+    )
     (tmp_path / "gen.out").write_text(gen.stdout)
-    out = subprocess.run([sys.executable, "-m", "fairseq_vanilla.pipeline", "align-agreement", str(tmp_path / "gen.out"),
-                          str(data / "align" / "test.align")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_vanilla.pipeline",
+            "align-agreement",
+            str(tmp_path / "gen.out"),
+            str(data / "align" / "test.align"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     scores = dict(item.split("=") for item in out.stdout.split())
     assert scores["sentences"] == "61"
     # after 60 updates the supervised head agrees with eflomal far above chance (about 1 link in 10 per target word;
     # measured: precision 0.75, AER 0.22)
     assert float(scores["precision"]) > 0.5 and float(scores["aer"]) < 0.5
     # the plain model cannot be trained with the alignment criterion: a clear message, not a crash
-    plain = subprocess.run(["bash", str(ROOT / "scripts" / "train.sh"), "--preset", "demo", "--arch",
-                            "vanilla_transformer_align", "--data", str(tiny_corpus), "--save", str(tmp_path / "x")],
-                           capture_output=True, text=True)
+    plain = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "train.sh"),
+            "--preset",
+            "demo",
+            "--arch",
+            "vanilla_transformer_align",
+            "--data",
+            str(tiny_corpus),
+            "--save",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert plain.returncode != 0 and "no train.align" in plain.stderr
 
 
@@ -247,11 +330,28 @@ def test_replace_unk_copies_the_aligned_source_word(tiny_corpus, tiny_checkpoint
     (tmp_path / "test.en-de.de").write_text(ref + "\n")
     (tmp_path / "align.dict").write_text("zorblax Zorblax\n")
     for extra, expected in ((("--replace-unk",), "zorblax"), (("--replace-unk", tmp_path / "align.dict"), "Zorblax")):
-        out = fairseq("fairseq-generate", tmp_path, "--dataset-impl", "raw", "-s", "en", "-t", "de", "--user-dir",
-                      USER_DIR, "--path", tiny_checkpoint, "--gen-subset", "test", "--score-reference",
-                      "--print-alignment", *extra).stdout
+        out = fairseq(
+            "fairseq-generate",
+            tmp_path,
+            "--dataset-impl",
+            "raw",
+            "-s",
+            "en",
+            "-t",
+            "de",
+            "--user-dir",
+            USER_DIR,
+            "--path",
+            tiny_checkpoint,
+            "--gen-subset",
+            "test",
+            "--score-reference",
+            "--print-alignment",
+            *extra,
+        ).stdout
         hyp = re.search(r"^H-0\t[^\t]*\t(.*)$", out, re.M).group(1).split()
-        align = dict((int(t), int(s)) for s, t in (x.split("-") for x in re.search(r"^A-0\t(.*)$", out, re.M).group(1).split()))
+        links = re.search(r"^A-0\t(.*)$", out, re.M).group(1).split()
+        align = dict((int(t), int(s)) for s, t in (x.split("-") for x in links))  # target position → source position
         dictionary = (tmp_path / "dict.de.txt").read_text().split()
         assert "quxl" not in dictionary
         for i, word in enumerate(ref.split()):
@@ -261,9 +361,25 @@ def test_replace_unk_copies_the_aligned_source_word(tiny_corpus, tiny_checkpoint
                 copied = src.split()[align[i]]
                 assert hyp[i] == (expected if copied == "zorblax" else copied)
     # without --print-alignment there is no alignment to use: one clear error
-    bad = fairseq("fairseq-generate", tmp_path, "--dataset-impl", "raw", "-s", "en", "-t", "de", "--user-dir",
-                  USER_DIR, "--path", tiny_checkpoint, "--gen-subset", "test", "--score-reference", "--replace-unk",
-                  check=False)
+    bad = fairseq(
+        "fairseq-generate",
+        tmp_path,
+        "--dataset-impl",
+        "raw",
+        "-s",
+        "en",
+        "-t",
+        "de",
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        tiny_checkpoint,
+        "--gen-subset",
+        "test",
+        "--score-reference",
+        "--replace-unk",
+        check=False,
+    )
     assert bad.returncode != 0 and "--replace-unk needs the alignment of each hypothesis" in bad.stderr
 
 

@@ -1,10 +1,11 @@
 """softmax(QKᵀ/√d_k)V (§3.2.1) and multi-head attention (§3.2.2) against naive loops and hand-made masks."""
+
 import math
 
 import pytest
 import torch
 
-from fairseq_vanilla.modules import MultiHeadAttention, attention, build_mask, scaled_dot_product_attention
+from fairseq_vanilla.modules import MultiHeadAttention, attention, build_mask, reference_attention
 
 
 def naive_attention(q, k, v, masked=None):
@@ -37,7 +38,7 @@ def naive_attention(q, k, v, masked=None):
 def test_formula_matches_naive_loops():
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 2, 3, 4), torch.randn(2, 2, 5, 4), torch.randn(2, 2, 5, 4)
-    out, w = scaled_dot_product_attention(q, k, v)
+    out, w = reference_attention(q, k, v)
     ref_out, ref_w = naive_attention(q, k, v)
     torch.testing.assert_close(out.double(), ref_out, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(w.double(), ref_w, atol=1e-6, rtol=1e-5)
@@ -48,7 +49,7 @@ def test_hand_computed_two_keys():
     q = torch.tensor([[[[1.0, 0.0]]]])
     k = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
     v = torch.tensor([[[[10.0, 0.0], [0.0, 10.0]]]])
-    out, w = scaled_dot_product_attention(q, k, v)
+    out, w = reference_attention(q, k, v)
     w0 = 1.0 / (1.0 + math.exp(-1.0 / math.sqrt(2.0)))  # 0.669761…
     assert w[0, 0, 0].tolist() == pytest.approx([w0, 1 - w0], abs=1e-6)
     assert out[0, 0, 0].tolist() == pytest.approx([10 * w0, 10 * (1 - w0)], abs=1e-5)
@@ -60,7 +61,7 @@ def test_causal_and_padding_get_zero_weight():
     q, k, v = (torch.randn(B, H, T, 8) for _ in range(3))
     pad = torch.tensor([[False] * 5, [True, True, False, False, False]])  # row 1 left-padded by 2
     mask = build_mask(pad, causal=True, tq=T, tk=T, device=q.device)
-    out, w = scaled_dot_product_attention(q, k, v, mask)
+    out, w = reference_attention(q, k, v, mask)
     for b in range(B):
         for i in range(T):
             for j in range(T):

@@ -1,4 +1,5 @@
 """scripts/average-checkpoints.py: parameter means, through the safe loader, refusing mismatched models."""
+
 import subprocess
 import sys
 
@@ -19,8 +20,11 @@ def test_average_is_the_mean_and_mismatch_is_refused(tiny_checkpoint, tmp_path):
         paths.append(tmp_path / f"checkpoint{int(shift) + 1}.pt")
         torch.save(s, paths[-1])
     out = tmp_path / "avg.pt"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dir", str(tmp_path), "--last", "3", "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dir", str(tmp_path), "--last", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     avg = safe_torch_load(str(out))
     for k, v in state["model"].items():
@@ -31,7 +35,18 @@ def test_average_is_the_mean_and_mismatch_is_refused(tiny_checkpoint, tmp_path):
     other = safe_torch_load(str(tiny_checkpoint))
     other["model"].pop(next(iter(other["model"])))
     torch.save(other, tmp_path / "other.pt")
-    bad = subprocess.run([sys.executable, str(SCRIPT), "--inputs", str(paths[0]), str(tmp_path / "other.pt"),
-                          "--out", str(tmp_path / "x.pt")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--inputs",
+            str(paths[0]),
+            str(tmp_path / "other.pt"),
+            "--out",
+            str(tmp_path / "x.pt"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "other.pt: its parameters differ" in bad.stderr
     assert not (tmp_path / "x.pt").exists()

@@ -4,6 +4,7 @@ Models are trained in the tests (``tiny_checkpoint``, ``prepared_model``); fairs
 Where a hypothesis differs, both engines' scores are printed, so that a difference of search (CTranslate2's
 hypothesis scores higher under our model) can be told from a difference of model (the scores disagree).
 """
+
 import importlib.util
 import os
 import re
@@ -32,8 +33,20 @@ LINE = re.compile(r"^([HT])-(\d+)\t(?:([^\t]*)\t)?(.*)$")
 
 def fairseq_generate(data, checkpoint, beam):
     """{id: (score base 2, hypothesis)} and {id: reference} from the stock fairseq-generate."""
-    out = fairseq("fairseq-generate", data, "--user-dir", USER_DIR, "--path", checkpoint, "--gen-subset", "test",
-                  "--beam", beam, "--batch-size", 128).stdout
+    out = fairseq(
+        "fairseq-generate",
+        data,
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        checkpoint,
+        "--gen-subset",
+        "test",
+        "--beam",
+        beam,
+        "--batch-size",
+        128,
+    ).stdout
     hyps, refs = {}, {}
     for line in out.splitlines():
         m = LINE.match(line)
@@ -70,8 +83,10 @@ def test_float32_gives_fairseq_generate_hypotheses_and_bleu(tiny_checkpoint, tin
     assert sorted(ours) == sorted(ref_hyps) == list(range(61))
     differ = [i for i in ref_hyps if ours[i][1] != ref_hyps[i][1]]
     for i in differ:  # scores in base 2, as fairseq prints them
-        print(f"sentence {i}: fairseq {ref_hyps[i][0]:.4f} {ref_hyps[i][1]!r} | ctranslate2 {ours[i][0]:.4f} "
-              f"{ours[i][1]!r}")
+        print(
+            f"sentence {i}: fairseq {ref_hyps[i][0]:.4f} {ref_hyps[i][1]!r} | ctranslate2 {ours[i][0]:.4f} "
+            f"{ours[i][1]!r}"
+        )
     assert len(differ) <= 0.01 * len(ref_hyps), f"{len(differ)} of {len(ref_hyps)} hypotheses differ"
     same = [i for i in ref_hyps if i not in differ]
     assert max(abs(ours[i][0] - ref_hyps[i][0]) for i in same) < 2e-3  # float sums over up to 200 tokens
@@ -90,8 +105,9 @@ def teacher_forced_log_probs(checkpoint, data, sources, targets):
     """Our model's log p(y_t | y_<t, x) for each target token and the final </s>, as fairseq loads it."""
     from fairseq import checkpoint_utils
 
-    models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([str(checkpoint)],
-                                                                       arg_overrides={"data": str(data)})
+    models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
+        [str(checkpoint)], arg_overrides={"data": str(data)}
+    )
     model, sd, td = models[0].eval(), task.source_dictionary, task.target_dictionary
     out = []
     with torch.no_grad():
@@ -120,9 +136,25 @@ def test_teacher_forced_log_probs_equal_ours(tiny_checkpoint, tiny_corpus, expor
 def test_align_model_exports_and_scores_the_same(tiny_corpus, tmp_path):
     """vanilla_transformer_align (no alignment supervision needed to train a few steps) exports alike."""
     flags = tuple("vanilla_transformer_align" if f == "vanilla_transformer_tiny" else f for f in TINY_TRAIN_FLAGS)
-    fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *flags, "--encoder-embed-dim", 64,
-            "--encoder-ffn-embed-dim", 128, "--encoder-layers", 2, "--encoder-attention-heads", 2,
-            "--max-update", 15, "--save-dir", tmp_path / "ckpt")
+    fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        *flags,
+        "--encoder-embed-dim",
+        64,
+        "--encoder-ffn-embed-dim",
+        128,
+        "--encoder-layers",
+        2,
+        "--encoder-attention-heads",
+        2,
+        "--max-update",
+        15,
+        "--save-dir",
+        tmp_path / "ckpt",
+    )
     ckpt = tmp_path / "ckpt" / "checkpoint_last.pt"
     model = write_model(str(ckpt), str(tiny_corpus), str(tmp_path / "ct2"))
     refs = fairseq_generate(tiny_corpus, ckpt, 1)
@@ -145,8 +177,9 @@ def test_clear_errors(tiny_checkpoint, tiny_corpus, tmp_path):
     with pytest.raises(ExportError, match=r"other\.pt: architecture 'transformer' .*cannot be exported"):
         write_model(str(tmp_path / "other.pt"), str(tiny_corpus), str(tmp_path / "a"))
     # d_k != d_model/h (Table 3 row B): the query projection is narrower than d_model
-    narrow = {k: (v[:64] if k.endswith("encoder.layers.0.self_attn.W_Q.weight") else v)
-              for k, v in state["model"].items()}
+    narrow = {
+        k: (v[:64] if k.endswith("encoder.layers.0.self_attn.W_Q.weight") else v) for k, v in state["model"].items()
+    }
     torch.save(dict(state, model=narrow), tmp_path / "narrow.pt")
     with pytest.raises(ExportError, match=r"narrow\.pt: encoder\.layers\.0\.self_attn projects to h·d_k=64.*d_k = d_v"):
         write_model(str(tmp_path / "narrow.pt"), str(tiny_corpus), str(tmp_path / "b"))
@@ -167,9 +200,20 @@ def test_clear_errors(tiny_checkpoint, tiny_corpus, tmp_path):
     with pytest.raises(ExportError, match=r"bin/pipeline\.txt: missing"):
         export(str(tiny_checkpoint), str(tiny_corpus.parent), str(tmp_path / "e"))
     # the command line: one error line, exit status 1
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "export-ctranslate2.py"), "--path",
-                           str(tmp_path / "other.pt"), "--data", str(tmp_path / "nowhere"), "--out",
-                           str(tmp_path / "f")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "export-ctranslate2.py"),
+            "--path",
+            str(tmp_path / "other.pt"),
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "f"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert errors == [f"error: {tmp_path / 'nowhere'}: no such prepared folder (the --out of a scripts/prepare-*.sh)"]
@@ -183,8 +227,14 @@ def test_raw_text_and_generate_sh_engine(prepared_model, generated, tmp_path):
     raw = (prep / "raw" / "test.en").read_text()
     assert any(c.isupper() for c in raw)  # cased input: the exported pipeline must lower-case it
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "translate.py"), "--model", str(tmp_path / "ct2"),
-                           "--batch-size", "5"], input=raw, capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "translate.py"), "--model", str(tmp_path / "ct2"), "--batch-size", "5"],
+        input=raw,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     hyps = (generated / "hyp.txt").read_text().splitlines()
     assert proc.stdout.splitlines() == hyps  # 13 lines, in order, detokenised: as fairseq-generate + generate.sh
     # generate.sh with the other engine: the same files, the same four BLEU scores

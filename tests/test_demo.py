@@ -1,5 +1,6 @@
 """run-demo.sh's output folder works with every tool of the README: load_translator, the fairseq-interactive command
 the demo prints at its end, report.py and plot-attention.py (a tiny demo: 400 pairs, 30 updates)."""
+
 import os
 import re
 import subprocess
@@ -21,8 +22,9 @@ def test_demo_prints_a_working_command_for_the_users_own_sentence(demo):
     command = next(line for line in stdout.splitlines() if "| fairseq-interactive " in line)
     assert str(out / "vanilla" / "checkpoints" / "checkpoint_best.pt") in command
     env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.fullmatch(r"D-0\t-?[\d.]+\t\S.*\n", proc.stdout), proc.stdout  # one detokenised translation
 
@@ -38,12 +40,22 @@ def test_load_translator_reads_the_demo_folder(demo):
 
 def test_report_and_attention_maps_of_the_demo(demo, tmp_path):
     out, _ = demo
-    report = run_script("report.py", "--save", out / "vanilla", "--generate", out / "vanilla" / "test",
-                        "--out", tmp_path / "report")
+    report = run_script(
+        "report.py", "--save", out / "vanilla", "--generate", out / "vanilla" / "test", "--out", tmp_path / "report"
+    )
     text = (tmp_path / "report" / "report.md").read_text()
     assert report.stdout.strip().endswith("report.md") and "fairseq-train" in text and "## BLEU" in text
-    run_script("plot-attention.py", "--path", out / "vanilla" / "checkpoints" / "checkpoint_best.pt", "--data", out,
-               "--sentence", "The young horse sees the king .", "--out", tmp_path / "attention")
+    run_script(
+        "plot-attention.py",
+        "--path",
+        out / "vanilla" / "checkpoints" / "checkpoint_best.pt",
+        "--data",
+        out,
+        "--sentence",
+        "The young horse sees the king .",
+        "--out",
+        tmp_path / "attention",
+    )
     assert list((tmp_path / "attention").glob("*.png"))
 
 

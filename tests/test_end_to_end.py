@@ -1,4 +1,5 @@
 """The stock fairseq binaries with --user-dir: preprocess, train, generate (beam search), score, validate, restore."""
+
 import re
 
 from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
@@ -9,14 +10,26 @@ def hypotheses(stdout: str):
 
 
 def test_train_log_shows_learning(tiny_checkpoint):
-    log = (tiny_checkpoint.parent / "train.log")
+    log = tiny_checkpoint.parent / "train.log"
     losses = [float(x) for x in re.findall(r"valid on 'valid' subset \| loss ([0-9.]+)", log.read_text())]
     assert len(losses) >= 2 and losses[-1] < losses[0] - 1.0, losses
 
 
 def test_generate_beam_search_and_score(tiny_corpus, tiny_checkpoint, tmp_path):
-    out = fairseq("fairseq-generate", tiny_corpus, "--user-dir", USER_DIR, "--path", tiny_checkpoint,
-                  "--beam", "4", "--batch-size", "16", "--gen-subset", "test")
+    out = fairseq(
+        "fairseq-generate",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        tiny_checkpoint,
+        "--beam",
+        "4",
+        "--batch-size",
+        "16",
+        "--gen-subset",
+        "test",
+    )
     hyps = hypotheses(out.stdout)
     assert sorted(hyps) == list(range(61))  # every test sentence, once
     assert re.search(r"BLEU4 = [0-9.]+", out.stdout)
@@ -29,10 +42,33 @@ def test_generate_beam_search_and_score(tiny_corpus, tiny_checkpoint, tmp_path):
 
 
 def test_validate_and_restore_file_load_the_checkpoint(tiny_corpus, tiny_checkpoint, tmp_path):
-    val = fairseq("fairseq-validate", tiny_corpus, "--user-dir", USER_DIR, "--task", "translation", "--path", tiny_checkpoint,
-                  "--valid-subset", "valid", "--batch-size", "32")
+    val = fairseq(
+        "fairseq-validate",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        "--task",
+        "translation",
+        "--path",
+        tiny_checkpoint,
+        "--valid-subset",
+        "valid",
+        "--batch-size",
+        "32",
+    )
     assert re.search(r"valid on 'valid' subset \| loss [0-9.]+", val.stdout + val.stderr)
-    train = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS,
-                    "--restore-file", tiny_checkpoint, "--max-update", "155", "--save-dir", tmp_path)
+    train = fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        *TINY_TRAIN_FLAGS,
+        "--restore-file",
+        tiny_checkpoint,
+        "--max-update",
+        "155",
+        "--save-dir",
+        tmp_path,
+    )
     text = train.stdout + train.stderr
     assert "Loaded checkpoint" in text and "num_updates 155" in text.replace("=", " ")

@@ -1,4 +1,5 @@
 """Each repair of fairseq_vanilla.fairseq_fixes: upstream's behaviour (the defect, reproduced) next to ours."""
+
 import argparse
 import logging
 import re
@@ -21,10 +22,26 @@ def translation_task(data, *flags):
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
     parser = options.get_training_parser()
-    args = options.parse_args_and_arch(parser, [str(data), "--user-dir", USER_DIR, "--task", "translation",
-                                                "--arch", "vanilla_transformer_tiny", "--share-all-embeddings",
-                                                "--optimizer", "adam", "--lr", "0.001",
-                                                "--criterion", "vanilla_label_smoothed_cross_entropy", *flags])
+    args = options.parse_args_and_arch(
+        parser,
+        [
+            str(data),
+            "--user-dir",
+            USER_DIR,
+            "--task",
+            "translation",
+            "--arch",
+            "vanilla_transformer_tiny",
+            "--share-all-embeddings",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.001",
+            "--criterion",
+            "vanilla_label_smoothed_cross_entropy",
+            *flags,
+        ],
+    )
     cfg = convert_namespace_to_omegaconf(args)
     return tasks.setup_task(cfg.task), cfg
 
@@ -53,9 +70,11 @@ def test_another_fairseq_version_warns_once_per_repair_naming_it(monkeypatch):
 
 def test_no_global_excepthook_and_errors_are_one_line_where_raised():
     assert sys.excepthook is sys.__excepthook__
-    code = ("import fairseq_vanilla; from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError\n"
-            "try:\n    raise CheckpointError('x.pt: caught')\nexcept Exception as e:\n    print('caught:', e)\n"
-            "raise CheckpointError('y.pt: refused to load')")
+    code = (
+        "import fairseq_vanilla; from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError\n"
+        "try:\n    raise CheckpointError('x.pt: caught')\nexcept Exception as e:\n    print('caught:', e)\n"
+        "raise CheckpointError('y.pt: refused to load')"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1 and proc.stdout == "caught: x.pt: caught\n"
     assert proc.stderr.strip().splitlines()[-1] == "error: y.pt: refused to load" and "Traceback" not in proc.stderr
@@ -64,8 +83,9 @@ def test_no_global_excepthook_and_errors_are_one_line_where_raised():
 # ---------------------------------------------------------------- checkpoint_safety
 
 
-def test_safe_loader_loads_what_torch_refuses_passes_arguments_and_never_turns_weights_only_off(tiny_checkpoint,
-                                                                                                 tmp_path):
+def test_safe_loader_loads_what_torch_refuses_passes_arguments_and_never_turns_weights_only_off(
+    tiny_checkpoint, tmp_path
+):
     from fairseq import checkpoint_utils
 
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, TorchWithSafeLoad
@@ -98,7 +118,7 @@ def test_a_kill_during_the_copy_of_checkpoint_last(tmp_path, monkeypatch, side):
     from fairseq import checkpoint_utils
 
     manager = checkpoint_utils.PathManager
-    manager = getattr(manager, "_inner") if side == "upstream" else manager
+    manager = manager._inner if side == "upstream" else manager
     src, dst = tmp_path / "checkpoint_best.pt", tmp_path / "checkpoint_last.pt"
     src.write_bytes(b"new" * 100000)
     dst.write_bytes(b"old complete checkpoint")
@@ -179,19 +199,57 @@ def test_size_filter_upstream_skips_silently_ours_only_when_asked(tiny_corpus, c
 
 
 def test_skip_flag_is_honoured_by_generate_and_train(tiny_corpus, tiny_checkpoint, tmp_path):
-    out = fairseq("fairseq-generate", tiny_corpus, "--user-dir", USER_DIR, "--path", tiny_checkpoint,
-                  "--max-source-positions", "6", "--max-target-positions", "6", "--skip-invalid-size-inputs-valid-test",
-                  "--batch-size", "8", "--beam", "1", "--max-len-b", "5")
+    out = fairseq(
+        "fairseq-generate",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        tiny_checkpoint,
+        "--max-source-positions",
+        "6",
+        "--max-target-positions",
+        "6",
+        "--skip-invalid-size-inputs-valid-test",
+        "--batch-size",
+        "8",
+        "--beam",
+        "1",
+        "--max-len-b",
+        "5",
+    )
     text = out.stdout + out.stderr
     skipped = re.search(r"skipped (\d+) example\(s\) longer than max_positions=.*?: ids (\[[\d, ]*\])", text)
     translated = {int(i) for i in re.findall(r"^H-(\d+)\t", out.stdout, re.M)}
     assert skipped and len(translated) + int(skipped.group(1)) == 61
     assert translated.isdisjoint(eval(skipped.group(2))) and len(eval(skipped.group(2))) == int(skipped.group(1))
-    out = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny",
-                  "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001", "--max-tokens", "1024",
-                  "--criterion", "vanilla_label_smoothed_cross_entropy", "--max-update", "1", "--no-save",
-                  "--max-source-positions", "8", "--max-target-positions", "8", "--skip-invalid-size-inputs-valid-test",
-                  "--save-dir", tmp_path)
+    out = fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        "--arch",
+        "vanilla_transformer_tiny",
+        "--share-all-embeddings",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.001",
+        "--max-tokens",
+        "1024",
+        "--criterion",
+        "vanilla_label_smoothed_cross_entropy",
+        "--max-update",
+        "1",
+        "--no-save",
+        "--max-source-positions",
+        "8",
+        "--max-target-positions",
+        "8",
+        "--skip-invalid-size-inputs-valid-test",
+        "--save-dir",
+        tmp_path,
+    )
     assert re.search(r"skipped [\d,]+ example\(s\) longer than max_positions=\(8, 8\)", out.stdout + out.stderr)
 
 
@@ -207,8 +265,15 @@ def test_batches_upstream_depend_on_the_start_epoch_ours_do_not(tiny_corpus):
 
     def batches(get, epoch):
         task.dataset_to_epoch_iter.clear()  # a new process: nothing cached
-        itr = get(task, dataset, max_tokens=2048, max_positions=(1024, 1024), required_batch_size_multiple=8,
-                  seed=1, epoch=epoch)
+        itr = get(
+            task,
+            dataset,
+            max_tokens=2048,
+            max_positions=(1024, 1024),
+            required_batch_size_multiple=8,
+            seed=1,
+            epoch=epoch,
+        )
         return itr, sorted(tuple(sorted(b)) for b in itr.frozen_batches)
 
     theirs = upstream(FairseqTask, "get_batch_iterator")
@@ -241,10 +306,14 @@ def test_dataloader_workers_see_the_epoch(side, monkeypatch):
     from fairseq.data import iterators
 
     if side == "upstream":
-        monkeypatch.setattr(iterators.EpochBatchIterator, "_get_iterator_for_epoch",
-                            upstream(iterators.EpochBatchIterator, "_get_iterator_for_epoch"))
-    itr = iterators.EpochBatchIterator(EpochItems(), torch.stack, [[0, 1], [2, 3]], num_workers=1,
-                                       reuse_dataloader=True, persistent_workers=True)
+        monkeypatch.setattr(
+            iterators.EpochBatchIterator,
+            "_get_iterator_for_epoch",
+            upstream(iterators.EpochBatchIterator, "_get_iterator_for_epoch"),
+        )
+    itr = iterators.EpochBatchIterator(
+        EpochItems(), torch.stack, [[0, 1], [2, 3]], num_workers=1, reuse_dataloader=True, persistent_workers=True
+    )
     seen = [sorted({int(b[0, 0]) for b in itr.next_epoch_itr(shuffle=False)}) for _ in range(3)]
     assert seen == ([[1], [1], [1]] if side == "upstream" else [[1], [2], [3]])
 

@@ -1,5 +1,6 @@
 """Table 3 row B: key/value sizes d_k, d_v apart from d_model/h (§3.2.2) — shapes, fused = plain, incremental =
 full, and parameter counts against the paper's formula and its Table 3 column."""
+
 import math
 
 import pytest
@@ -86,7 +87,8 @@ def test_parameter_counts_match_the_formula_and_table_3_row_b():
     """The paper's base with its 37k shared vocabulary: 65 M; d_k = 16: 58 M; d_k = 32: 60 M (Table 3). Our count
     equals the formula exactly; the paper's column is matched in the differences from base (its absolute 65 M
     counts something beyond a 37,000-entry shared table that the paper does not spell out)."""
-    from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel
+    from fairseq_vanilla.models.config import VanillaTransformerConfig
+    from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
 
     V = 37000
     counts = {}

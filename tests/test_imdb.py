@@ -1,4 +1,5 @@
-"""Issue 4: prepare-imdb.sh, the imdb_classification task, the classifier, its criterion and prediction."""
+"""prepare-imdb.sh, the imdb_classification task, the classifier, its criterion and prediction."""
+
 import math
 import random
 import re
@@ -12,24 +13,49 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from fairseq_vanilla.augmentation import random_deletion, random_swap
-from fairseq_vanilla.tasks.imdb_classification import (
+from conftest import ROOT, USER_DIR, fairseq
+from data import data_dir
+from fairseq_vanilla.tasks.review_dataset import (
     ReviewClassificationDataset,
     split_words,
     truncate,
     word_boundaries,
 )
-
-from conftest import ROOT, USER_DIR, fairseq
-from data import data_dir
+from fairseq_vanilla.text.augmentation import random_deletion, random_swap
 
 PREPARE = ROOT / "scripts" / "prepare-imdb.sh"
 TRAIN_FLAGS = (
-    "--user-dir", USER_DIR, "--task", "imdb_classification", "--arch", "vanilla_transformer_classifier_tiny",
-    "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64", "--encoder-layers", "1",
-    "--criterion", "vanilla_label_smoothed_classification", "--optimizer", "adam", "--lr", "0.003",
-    "--batch-size", "16", "--seed", "1", "--num-workers", "0", "--log-format", "simple", "--log-interval", "10",
-    "--max-positions", "64", "--no-epoch-checkpoints",
+    "--user-dir",
+    USER_DIR,
+    "--task",
+    "imdb_classification",
+    "--arch",
+    "vanilla_transformer_classifier_tiny",
+    "--encoder-embed-dim",
+    "32",
+    "--encoder-ffn-embed-dim",
+    "64",
+    "--encoder-layers",
+    "1",
+    "--criterion",
+    "vanilla_label_smoothed_classification",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.003",
+    "--batch-size",
+    "16",
+    "--seed",
+    "1",
+    "--num-workers",
+    "0",
+    "--log-format",
+    "simple",
+    "--log-interval",
+    "10",
+    "--max-positions",
+    "64",
+    "--no-epoch-checkpoints",
 )
 
 
@@ -95,8 +121,9 @@ def _dataset(deletion=0.0, swap=0.0, left_pad=False, max_positions=64):
     d = Dictionary()
     words = [d.add_symbol(f"w{i}") for i in range(30)]
     reviews = _Reviews([words[:25] + [d.eos()], words[5:8] + [d.eos()]])
-    return d, ReviewClassificationDataset(reviews, torch.tensor([1, 0]), d, max_positions, "head", left_pad,
-                                          deletion=deletion, swap=swap, seed=5)
+    return d, ReviewClassificationDataset(
+        reviews, torch.tensor([1, 0]), d, max_positions, "head", left_pad, deletion=deletion, swap=swap, seed=5
+    )
 
 
 def test_dataset_augmentation_depends_on_seed_epoch_and_review_only_and_keeps_labels():
@@ -134,9 +161,19 @@ def test_classifier_output_does_not_depend_on_padding_side():
     d, right = _dataset(max_positions=10)
     _, left = _dataset(max_positions=10, left_pad=True)
     for pooling in ("first", "mean"):
-        enc = VanillaTransformerEncoder(d, TokenEmbedding(len(d), 16, d.pad()), d_model=16, h=2, d_ff=32, N=2,
-                                        dropout=0.1, attention_dropout=0.0, activation_dropout=0.0,
-                                        positional_encoding="sinusoidal", max_positions=64)
+        enc = VanillaTransformerEncoder(
+            d,
+            TokenEmbedding(len(d), 16, d.pad()),
+            d_model=16,
+            h=2,
+            d_ff=32,
+            N=2,
+            dropout=0.1,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            positional_encoding="sinusoidal",
+            max_positions=64,
+        )
         model = VanillaTransformerClassifier(enc, 2, pooling, 0.1).eval()
         a = model(right.collater([right[0], right[1]])["net_input"]["src_tokens"])
         b = model(left.collater([left[0], left[1]])["net_input"]["src_tokens"])
@@ -179,7 +216,9 @@ def make_aclimdb(root: Path, n_train=(70, 40), n_test=(21, 20), seed=0) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 text = " ".join(rng.choice(FILL + words) for _ in range(rng.randint(8, 30)))
-                (folder / f"{i}_{7 if label == 'pos' else 2}.txt").write_text(f"{text}.<br /><br />{rng.choice(words)}!")
+                (folder / f"{i}_{7 if label == 'pos' else 2}.txt").write_text(
+                    f"{text}.<br /><br />{rng.choice(words)}!"
+                )
     return root / "aclImdb"
 
 
@@ -211,8 +250,22 @@ def test_prepare_imdb_layout_and_label_dictionary(synthetic_prepared):
 
 
 def test_train_validate_and_predict_map_labels_through_the_dictionary(synthetic_prepared, synthetic_model):
-    out = fairseq("fairseq-validate", synthetic_prepared / "bin", "--user-dir", USER_DIR, "--path", synthetic_model,
-                  "--task", "imdb_classification", "--valid-subset", "test", "--batch-size", "8", "--max-positions", "64")
+    out = fairseq(
+        "fairseq-validate",
+        synthetic_prepared / "bin",
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        synthetic_model,
+        "--task",
+        "imdb_classification",
+        "--valid-subset",
+        "test",
+        "--batch-size",
+        "8",
+        "--max-positions",
+        "64",
+    )
     log = out.stdout + out.stderr
     examples = int(re.search(r"examples (\d+)", log).group(1))
     accuracy = float(re.search(r"accuracy ([0-9.]+)", log).group(1))
@@ -220,8 +273,15 @@ def test_train_validate_and_predict_map_labels_through_the_dictionary(synthetic_
     assert accuracy >= 0.9  # the words give the label away
     reviews = synthetic_prepared / "reviews.txt"
     reviews.write_text("A great, wonderful and superb film.<br />Brilliant!\nAwful. Boring, dull and terrible.\n")
-    proc = run(sys.executable, ROOT / "scripts" / "predict-imdb.py", "--path", synthetic_model,
-               "--data", synthetic_prepared, reviews)
+    proc = run(
+        sys.executable,
+        ROOT / "scripts" / "predict-imdb.py",
+        "--path",
+        synthetic_model,
+        "--data",
+        synthetic_prepared,
+        reviews,
+    )
     got = [line.split("\t") for line in proc.stdout.splitlines()]
     assert [g[0] for g in got] == ["pos", "neg"]
     assert all(0.5 < float(g[1]) <= 1.0 for g in got)
@@ -246,8 +306,18 @@ def test_task_errors_name_the_problem(synthetic_prepared, tmp_path):
     (tmp_path / "t.label").write_text("pos\nmaybe\n")
     (tmp_path / "t.txt").write_text("great film\nfilm\n")
     for part, ext in (("input0", "txt"), ("label", "label")):
-        fairseq("fairseq-preprocess", "--only-source", "--testpref", tmp_path / f"t.{ext}", "--srcdict",
-                bad / part / "dict.txt", "--destdir", tmp_path / f"b_{part}", "--workers", "1")
+        fairseq(
+            "fairseq-preprocess",
+            "--only-source",
+            "--testpref",
+            tmp_path / f"t.{ext}",
+            "--srcdict",
+            bad / part / "dict.txt",
+            "--destdir",
+            tmp_path / f"b_{part}",
+            "--workers",
+            "1",
+        )
         for f in (tmp_path / f"b_{part}").glob("test.*"):
             f.rename(bad / part / f.name)
     task = ImdbClassificationTask.setup_task(ImdbClassificationConfig(data=str(bad), seed=1))
@@ -294,42 +364,125 @@ def test_real_aclimdb_slice_end_to_end(tmp_path):
             if not any(counts.values()):
                 break
     prep = tmp_path / "prep"
-    run("bash", PREPARE, "--from", small, "--out", prep, "--bpe-ops", "800", "--valid-size", "20", "--lower",
-        "--augment")
+    run(
+        "bash",
+        PREPARE,
+        "--from",
+        small,
+        "--out",
+        prep,
+        "--bpe-ops",
+        "800",
+        "--valid-size",
+        "20",
+        "--lower",
+        "--augment",
+    )
     assert len((prep / "aug" / "train.label").read_text().splitlines()) == 2 * 280  # Trans-2's doubled set
     save = tmp_path / "ckpt"
-    fairseq("fairseq-train", prep / "bin", *TRAIN_FLAGS, "--max-update", "20", "--save-dir", save,
-            "--truncation", "head_tail", "--random-deletion", "0.1", "--random-swap", "0.1", "--left-pad")
-    out = fairseq("fairseq-validate", prep / "bin", "--user-dir", USER_DIR, "--path", save / "checkpoint_last.pt",
-                  "--task", "imdb_classification", "--valid-subset", "test", "--batch-size", "16",
-                  "--max-positions", "64")
+    fairseq(
+        "fairseq-train",
+        prep / "bin",
+        *TRAIN_FLAGS,
+        "--max-update",
+        "20",
+        "--save-dir",
+        save,
+        "--truncation",
+        "head_tail",
+        "--random-deletion",
+        "0.1",
+        "--random-swap",
+        "0.1",
+        "--left-pad",
+    )
+    out = fairseq(
+        "fairseq-validate",
+        prep / "bin",
+        "--user-dir",
+        USER_DIR,
+        "--path",
+        save / "checkpoint_last.pt",
+        "--task",
+        "imdb_classification",
+        "--valid-subset",
+        "test",
+        "--batch-size",
+        "16",
+        "--max-positions",
+        "64",
+    )
     log = out.stdout + out.stderr
     assert int(re.search(r"examples (\d+)", log).group(1)) == 101
     assert 0.0 <= float(re.search(r"accuracy ([0-9.]+)", log).group(1)) <= 1.0
 
 
 def test_train_imdb_recipe_trains_and_reports_test_accuracy(synthetic_prepared, tmp_path):
-    proc = run("bash", ROOT / "scripts" / "train-imdb.sh", "--preset", "cpu", "--data", synthetic_prepared / "bin",
-               "--save", tmp_path / "cpu", "--", "--max-update", "30", "--num-workers", "0", "--log-interval", "5")
+    proc = run(
+        "bash",
+        ROOT / "scripts" / "train-imdb.sh",
+        "--preset",
+        "cpu",
+        "--data",
+        synthetic_prepared / "bin",
+        "--save",
+        tmp_path / "cpu",
+        "--",
+        "--max-update",
+        "30",
+        "--num-workers",
+        "0",
+        "--log-interval",
+        "5",
+    )
     line = next(line for line in proc.stdout.splitlines() if "valid on 'test' subset" in line)
     assert "examples 41" in line and float(re.search(r"accuracy ([0-9.]+)", line).group(1)) >= 0.0
-    bad = run("bash", ROOT / "scripts" / "train-imdb.sh", "--preset", "huge", "--data", synthetic_prepared / "bin",
-              "--save", tmp_path / "x", check=False)
+    bad = run(
+        "bash",
+        ROOT / "scripts" / "train-imdb.sh",
+        "--preset",
+        "huge",
+        "--data",
+        synthetic_prepared / "bin",
+        "--save",
+        tmp_path / "x",
+        check=False,
+    )
     assert bad.returncode == 2 and "--preset must be cpu" in bad.stderr
 
     # the hydra config is the same recipe: the same losses, update by update
-    hydra = fairseq("fairseq-hydra-train", "--config-dir", ROOT / "examples" / "hydra", "--config-name", "imdb",
-                    f"common.user_dir={USER_DIR}", f"task.data={synthetic_prepared / 'bin'}",
-                    f"checkpoint.save_dir={tmp_path / 'hydra'}", "optimization.max_update=30", "common.log_interval=5",
-                    "dataset.num_workers=0", cwd=tmp_path)
+    hydra = fairseq(
+        "fairseq-hydra-train",
+        "--config-dir",
+        ROOT / "examples" / "hydra",
+        "--config-name",
+        "imdb",
+        f"common.user_dir={USER_DIR}",
+        f"task.data={synthetic_prepared / 'bin'}",
+        f"checkpoint.save_dir={tmp_path / 'hydra'}",
+        "optimization.max_update=30",
+        "common.log_interval=5",
+        "dataset.num_workers=0",
+        cwd=tmp_path,
+    )
     losses = lambda text: re.findall(r"train_inner.*?\bloss=([0-9.]+)", text)  # noqa: E731
     assert len(losses(proc.stdout)) >= 3  # 5 epochs of the small synthetic set: about 20 updates
     assert losses(hydra.stdout + hydra.stderr) == losses(proc.stdout)
 
     # the run report: accuracy from test.log, the command, curves, predictions on the first test reviews
     report_dir = tmp_path / "report"
-    run(sys.executable, ROOT / "scripts" / "report.py", "--save", tmp_path / "cpu", "--data", synthetic_prepared,
-        "--out", report_dir, "--examples", "3")
+    run(
+        sys.executable,
+        ROOT / "scripts" / "report.py",
+        "--save",
+        tmp_path / "cpu",
+        "--data",
+        synthetic_prepared,
+        "--out",
+        report_dir,
+        "--examples",
+        "3",
+    )
     report = (report_dir / "report.md").read_text()
     accuracy = float(re.search(r"accuracy ([0-9.]+)", line).group(1))
     assert f"accuracy {accuracy:.4f} on 41 test reviews" in report
@@ -342,13 +495,34 @@ def test_train_imdb_recipe_trains_and_reports_test_accuracy(synthetic_prepared, 
 
 def test_plot_attention_of_the_classifier(synthetic_prepared, synthetic_model, tmp_path):
     review = "A great, wonderful and superb film.<br />Brilliant!"
-    proc = run(sys.executable, ROOT / "scripts" / "plot-attention.py", "--path", synthetic_model, "--data",
-               synthetic_prepared, "--review", review, "--out", tmp_path)
+    proc = run(
+        sys.executable,
+        ROOT / "scripts" / "plot-attention.py",
+        "--path",
+        synthetic_model,
+        "--data",
+        synthetic_prepared,
+        "--review",
+        review,
+        "--out",
+        tmp_path,
+    )
     assert proc.stdout.split() == [str(tmp_path / "classifier_self_attention.png")]
     weights, rows, cols = torch.load(tmp_path / "attention.pt", weights_only=True)["classifier_self_attention"]
     assert rows == cols and rows[0] == "<s>" and rows[-1] == "</s>"
     assert weights.shape == (4, len(rows), len(rows))  # the tiny classifier's 4 heads, one layer
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
-    bad = run(sys.executable, ROOT / "scripts" / "plot-attention.py", "--path", synthetic_model, "--data",
-              synthetic_prepared, "--sentence", "x", "--out", tmp_path / "bad", check=False)
+    bad = run(
+        sys.executable,
+        ROOT / "scripts" / "plot-attention.py",
+        "--path",
+        synthetic_model,
+        "--data",
+        synthetic_prepared,
+        "--sentence",
+        "x",
+        "--out",
+        tmp_path / "bad",
+        check=False,
+    )
     assert bad.returncode == 1 and "is a classifier: give --review" in bad.stderr

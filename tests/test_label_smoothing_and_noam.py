@@ -1,4 +1,5 @@
 """Label-smoothed loss against a table worked out by hand; §5.3's learning rate at chosen steps."""
+
 import math
 
 import pytest
@@ -13,10 +14,10 @@ P = torch.tensor([0.5, 0.25, 0.125, 0.125]).log()
 LN2 = math.log(2)
 HAND = [
     # (target, ε, loss, nll)
-    (0, 0.0, LN2, LN2),                                # 0.693147
-    (0, 0.1, 0.9 * LN2 + 0.025 * 9 * LN2, LN2),        # 0.779791
+    (0, 0.0, LN2, LN2),  # 0.693147
+    (0, 0.1, 0.9 * LN2 + 0.025 * 9 * LN2, LN2),  # 0.779791
     (2, 0.1, 0.9 * 3 * LN2 + 0.025 * 9 * LN2, 3 * LN2),  # 2.027955
-    (1, 0.2, 0.8 * 2 * LN2 + 0.05 * 9 * LN2, 2 * LN2),   # 1.420953
+    (1, 0.2, 0.8 * 2 * LN2 + 0.05 * 9 * LN2, 2 * LN2),  # 1.420953
 ]
 
 
@@ -41,12 +42,15 @@ def test_uniform_prediction_has_loss_ln_V_whatever_epsilon():
         assert float(loss) == pytest.approx(math.log(8), abs=1e-6)
 
 
-@pytest.mark.parametrize("step,expected", [
-    (1, 512 ** -0.5 * 4000 ** -1.5),       # 1.7469e-07
-    (2000, 512 ** -0.5 * 2000 * 4000 ** -1.5),
-    (4000, 512 ** -0.5 * 4000 ** -0.5),    # peak 6.9877e-04
-    (16000, 512 ** -0.5 * 16000 ** -0.5),  # 3.4939e-04
-])
+@pytest.mark.parametrize(
+    "step,expected",
+    [
+        (1, 512**-0.5 * 4000**-1.5),  # 1.7469e-07
+        (2000, 512**-0.5 * 2000 * 4000**-1.5),
+        (4000, 512**-0.5 * 4000**-0.5),  # peak 6.9877e-04
+        (16000, 512**-0.5 * 16000**-0.5),  # 3.4939e-04
+    ],
+)
 def test_noam_values(step, expected):
     assert noam_lr(step, 512, 4000) == pytest.approx(expected, rel=1e-12)
     assert noam_lr(4000, 512, 4000) == pytest.approx(6.98771e-04, rel=1e-5)
@@ -67,8 +71,8 @@ def test_noam_scheduler_drives_fairseq_optimizer():
     cfg = OmegaConf.create({"warmup_updates": 10, "lr": [2.0], "d_model": 64, "_name": "noam"})
     opt = SGD()
     sched = NoamSchedule(cfg, opt)
-    assert opt.get_lr() == pytest.approx(2.0 * 64 ** -0.5 * 1 * 10 ** -1.5)
+    assert opt.get_lr() == pytest.approx(2.0 * 64**-0.5 * 1 * 10**-1.5)
     sched.step_update(9)
-    assert opt.get_lr() == pytest.approx(2.0 * 64 ** -0.5 * 10 ** -0.5)
+    assert opt.get_lr() == pytest.approx(2.0 * 64**-0.5 * 10**-0.5)
     sched.step_update(39)
-    assert opt.get_lr() == pytest.approx(2.0 * 64 ** -0.5 * 40 ** -0.5)
+    assert opt.get_lr() == pytest.approx(2.0 * 64**-0.5 * 40**-0.5)

@@ -1,15 +1,16 @@
 """The memory planner: parameter and optimizer arithmetic by hand, the activation model against measured CPU peaks,
 the flags it derives, the batches it expects from a data folder, and scripts/fit-memory.py."""
+
 import re
 
 import pytest
 import torch
 
 import fairseq_vanilla  # noqa: F401  (registers)
+from conftest import ROOT, USER_DIR, run_script
 from fairseq_vanilla.experiments import memory as mem
 from fairseq_vanilla.experiments import memory_measure as measure
-
-from conftest import ROOT, USER_DIR, run_script
+from fairseq_vanilla.experiments.memory_report import data_facts
 
 # The issue's target for estimate vs measured peak is 15 %; on the CPU the counts are exact to a few bytes, so a
 # much tighter bound holds and is what we assert.
@@ -23,8 +24,21 @@ def test_parameter_count_by_hand_and_against_the_built_model():
     ffn = d * d_ff + d_ff + d_ff * d + d
     encoder_layer, decoder_layer = attention + ffn + 2 * 2 * d, 2 * attention + ffn + 3 * 2 * d
     assert mem.parameter_count(BASE) == V * d + N * encoder_layer + N * decoder_layer == 63_082_496
-    for size in (BASE, mem.ModelSize(d_model=64, d_ff=96, h=4, N_enc=2, N_dec=3, vocab=500, embedding_matrices=3,
-                                     d_k=24, d_v=8, max_positions=128)):
+    for size in (
+        BASE,
+        mem.ModelSize(
+            d_model=64,
+            d_ff=96,
+            h=4,
+            N_enc=2,
+            N_dec=3,
+            vocab=500,
+            embedding_matrices=3,
+            d_k=24,
+            d_v=8,
+            max_positions=128,
+        ),
+    ):
         model = measure.build_model(size)
         assert mem.parameter_count(size) == sum(p.numel() for p in model.parameters())
         tables = sum(b.numel() for b in model.buffers())
@@ -35,8 +49,14 @@ def test_optimizer_and_master_copy_bytes_by_hand():
     P = 63_082_496
     tables = 2 * 1024 * 512
     fp32 = mem.static_bytes(BASE, "fp32")
-    assert fp32 == dict(weights=4 * P, gradients=4 * P, master_weights=0, master_gradients=0, adam_state=8 * P,
-                        positional_tables=4 * tables)
+    assert fp32 == dict(
+        weights=4 * P,
+        gradients=4 * P,
+        master_weights=0,
+        master_gradients=0,
+        adam_state=8 * P,
+        positional_tables=4 * tables,
+    )
     fp16 = mem.static_bytes(BASE, "fp16")  # FP16Optimizer: half weights and grads + fp32 copies + Adam's m, v
     assert sum(fp16.values()) == (2 + 2 + 4 + 4 + 8) * P + 2 * tables == 1_263_747_072
     assert sum(mem.static_bytes(BASE, "memory-efficient-fp16").values()) == 12 * P + 2 * tables
@@ -98,8 +118,9 @@ def test_data_facts_match_fairseqs_own_batches(tiny_corpus):
     from fairseq import options, tasks
     from fairseq.data import Dictionary
 
-    args = options.parse_args_and_arch(options.get_training_parser(),
-                                       [str(tiny_corpus), "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny"])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(), [str(tiny_corpus), "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny"]
+    )
     task = tasks.setup_task(args)
     task.load_dataset("train")
     dataset = task.dataset("train")
@@ -107,11 +128,11 @@ def test_data_facts_match_fairseqs_own_batches(tiny_corpus):
         itr = task.get_batch_iterator(dataset, max_tokens=max_tokens, seed=1, disable_iterator_cache=True)
         batches = itr.frozen_batches
         expected = sum(int(dataset.tgt_sizes[b].sum()) for b in batches) / len(batches) / max_tokens
-        vocab, fill = measure.data_facts(str(tiny_corpus), max_tokens)
+        vocab, fill = data_facts(str(tiny_corpus), max_tokens)
         assert vocab == len(Dictionary.load(str(tiny_corpus / "dict.de.txt")))
         assert abs(fill / expected - 1) < 0.01, (max_tokens, fill, expected)
     with pytest.raises(ValueError, match="no train"):
-        measure.data_facts(str(ROOT / "examples"), 1024)
+        data_facts(str(ROOT / "examples"), 1024)
 
 
 def test_fit_memory_script_prints_the_plans_flags_and_breakdown():

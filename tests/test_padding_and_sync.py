@@ -1,12 +1,14 @@
 """Target padding is masked in decoder self-attention (causal and full-context passes, right and left padding), and
 the forward pass never waits for the device (no .any() on masks, no positions.max())."""
+
 import contextlib
 
 import pytest
 import torch
 from fairseq.data import Dictionary
 
-from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerDecoder, VanillaTransformerEncoder
+from fairseq_vanilla.models.decoder import VanillaTransformerDecoder
+from fairseq_vanilla.models.encoder import VanillaTransformerEncoder
 from fairseq_vanilla.modules import SinusoidalPositionalEncoding, TokenEmbedding, sinusoid_table
 
 D_MODEL, H, D_FF, N = 16, 2, 32, 2
@@ -19,8 +21,17 @@ def tiny_model(seed=0):
     for i in range(16):
         d.add_symbol(f"w{i}")
     embed = TokenEmbedding(len(d), D_MODEL, d.pad())
-    common = dict(d_model=D_MODEL, h=H, d_ff=D_FF, N=N, dropout=0.1, attention_dropout=0.1, activation_dropout=0.0,
-                  positional_encoding="sinusoidal", max_positions=8)
+    common = dict(
+        d_model=D_MODEL,
+        h=H,
+        d_ff=D_FF,
+        N=N,
+        dropout=0.1,
+        attention_dropout=0.1,
+        activation_dropout=0.0,
+        positional_encoding="sinusoidal",
+        max_positions=8,
+    )
     encoder = VanillaTransformerEncoder(d, embed, **common).eval()
     decoder = VanillaTransformerDecoder(d, embed, share_input_output_embed=True, **common).eval()
     return d, encoder, decoder
@@ -31,9 +42,9 @@ def pad(rows, pad_idx, width, left):
     out = torch.full((len(rows), width), pad_idx, dtype=torch.long)
     for i, row in enumerate(rows):
         if left:
-            out[i, width - len(row):] = torch.tensor(row)
+            out[i, width - len(row) :] = torch.tensor(row)
         else:
-            out[i, :len(row)] = torch.tensor(row)
+            out[i, : len(row)] = torch.tensor(row)
     return out
 
 
@@ -58,8 +69,9 @@ def test_weights_path_masks_target_padding_too():
     d, encoder, decoder = tiny_model()
     tokens = pad([[d.eos(), 9, 10, 11]], d.pad(), 6, left=False)
     with torch.no_grad():
-        _, extra = decoder(tokens, encoder(torch.tensor([[5, 6, d.eos()]])), full_context_alignment=True,
-                           return_all_attention=True)
+        _, extra = decoder(
+            tokens, encoder(torch.tensor([[5, 6, d.eos()]])), full_context_alignment=True, return_all_attention=True
+        )
     for weights in extra["self_attention"]:  # N × (B, h, T, T)
         assert torch.all(weights[0, :, :4, 4:] == 0)
 

@@ -1,7 +1,11 @@
-"""fairseq_vanilla.pipeline: the text utilities the scripts rely on, on hand-made inputs."""
+"""The text utilities the scripts rely on (``python -m fairseq_vanilla COMMAND``), on hand-made inputs."""
+
 import pytest
 
-from fairseq_vanilla.pipeline import PipelineError, clean, compound_split, extract_hypotheses, read_lines
+from fairseq_vanilla.__main__ import main
+from fairseq_vanilla.evaluation.translation import compound_split, extract_hypotheses
+from fairseq_vanilla.text.cleaning import clean
+from fairseq_vanilla.text.io import PipelineError, read_lines
 
 
 def test_compound_split_as_tensor2tensor(tmp_path):
@@ -9,7 +13,9 @@ def test_compound_split_as_tensor2tensor(tmp_path):
     inp.write_text("ein Haus-Boot und ein Fernseh @-@ Turm .\n-a- x-y\n", encoding="utf-8")
     compound_split(str(inp), str(tmp_path / "out"))
     assert read_lines(str(tmp_path / "out")) == [
-        "ein Haus ##AT##-##AT## Boot und ein Fernseh ##AT##-##AT## Turm .", "-a- x ##AT##-##AT## y"]
+        "ein Haus ##AT##-##AT## Boot und ein Fernseh ##AT##-##AT## Turm .",
+        "-a- x ##AT##-##AT## y",
+    ]
 
 
 def test_extract_hypotheses_orders_by_id_and_refuses_missing(tmp_path):
@@ -38,3 +44,15 @@ def test_read_lines_names_file_and_line(tmp_path):
         read_lines(str(bad))
     with pytest.raises(PipelineError, match="no such file"):
         read_lines(str(tmp_path / "nope"))
+
+
+def test_command_line_prints_results_and_reports_bad_input_as_one_error_line(tmp_path, capsys):
+    three = tmp_path / "three.txt"
+    three.write_text("a\nb\nc\n")
+    assert main(["count", str(three)]) == 0 and capsys.readouterr().out == "3\n"
+    assert main(["compound-split", str(three), str(tmp_path / "out")]) == 0 and capsys.readouterr().out == ""
+    assert main(["count", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope'}: no such file\n"
+    with pytest.raises(SystemExit) as usage:
+        main(["count"])
+    assert usage.value.code == 2

@@ -1,4 +1,5 @@
 """§3.5's sinusoids, the learned alternative (Table 3 E), and positions under left padding."""
+
 import math
 
 import pytest
@@ -50,3 +51,26 @@ def test_embedding_scaled_by_sqrt_d_model():
     tok = torch.tensor([[3, 1]])
     torch.testing.assert_close(emb(tok)[0, 0], emb.embedding.weight[3] * 4.0)
     assert torch.all(emb(tok)[0, 1] == 0)
+
+
+def test_input_embedding_adds_positions_and_owns_no_parameters():
+    """Dropout(E·√d_model + PE) (§3.4, §3.5, §5.4); the tables stay the owner's (saved under its names), and the
+    dropout follows the owner's train()/eval()."""
+    from torch import nn
+
+    from fairseq_vanilla.modules import InputEmbedding
+
+    owner = nn.Module()
+    owner.embed_tokens, owner.embed_positions = TokenEmbedding(10, 16, padding_idx=1), SinusoidalPositionalEncoding(16)
+    owner.input_embedding = InputEmbedding(owner.embed_tokens, owner.embed_positions, dropout=0.5)
+    assert list(owner.state_dict()) == ["embed_tokens.embedding.weight"]  # the sinusoid table is not saved
+    assert list(owner.input_embedding.parameters()) == []
+    tokens, positions = torch.tensor([[3, 4, 5]]), torch.tensor([[0, 1, 2]])
+    owner.eval()
+    expected = owner.embed_tokens.embedding.weight[[3, 4, 5]] * 4.0 + sinusoid_table(3, 16)  # (3, d_model)
+    torch.testing.assert_close(owner.input_embedding(tokens, positions)[0], expected)
+    # one step of incremental decoding: the newest token at its position, with the prefix's length
+    torch.testing.assert_close(owner.input_embedding(tokens[:, -1:], positions[:, -1:], 3)[0], expected[-1:])
+    owner.train()
+    torch.manual_seed(0)
+    assert (owner.input_embedding(tokens, positions) == 0).any()  # dropout p=0.5 on 48 values

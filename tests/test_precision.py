@@ -1,5 +1,6 @@
 """Half precision on the CPU: the model and criteria in fp16/bf16 (masks, fully padded rows, long sequences, fp32
 loss), fairseq's --fp16 / --memory-efficient-fp16 training paths, and --bf16 without a TPU (the repair)."""
+
 import math
 import re
 from types import SimpleNamespace
@@ -8,12 +9,11 @@ import pytest
 import torch
 
 import fairseq_vanilla  # noqa: F401  (registers, installs the repairs)
+from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
 from fairseq_vanilla.criterions.label_smoothed_classification import VanillaLabelSmoothedClassificationCriterion
 from fairseq_vanilla.criterions.label_smoothed_cross_entropy import VanillaLabelSmoothedCrossEntropyCriterion
 from fairseq_vanilla.fairseq_fixes import bf16 as bf16_repair
 from fairseq_vanilla.modules.attention import attention
-
-from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
 from test_model import make_model, make_task
 
 HALF = [torch.float16, torch.bfloat16]
@@ -23,8 +23,11 @@ TOLERANCE = {torch.float16: 0.02, torch.bfloat16: 0.1}
 
 def translation_sample(src, prev, pad=1):
     target = torch.cat([prev[:, 1:], torch.full((prev.size(0), 1), 2)], dim=1)  # (B, T): shifted by one
-    return {"net_input": {"src_tokens": src, "src_lengths": src.ne(pad).sum(1), "prev_output_tokens": prev},
-            "target": target, "ntokens": int(target.ne(pad).sum())}
+    return {
+        "net_input": {"src_tokens": src, "src_lengths": src.ne(pad).sum(1), "prev_output_tokens": prev},
+        "target": target,
+        "ntokens": int(target.ne(pad).sum()),
+    }
 
 
 @pytest.mark.parametrize("dtype", HALF)
@@ -54,8 +57,9 @@ def test_masked_attention_in_half_precision(dtype, fast):
     mask = torch.zeros(2, 6, dtype=torch.bool)
     mask[0, 4:] = True  # two padded keys
     mask[1] = True  # every key padded
-    out, weights = attention(q.to(dtype), k.to(dtype), v.to(dtype), key_padding_mask=mask, fast=fast,
-                             need_weights=not fast)
+    out, weights = attention(
+        q.to(dtype), k.to(dtype), v.to(dtype), key_padding_mask=mask, fast=fast, need_weights=not fast
+    )
     ref, ref_weights = attention(q, k, v, key_padding_mask=mask, fast=False, need_weights=True)
     assert torch.isfinite(out).all()
     assert (out[0].float() - ref[0]).abs().max() < 3 * TOLERANCE[dtype]
@@ -94,8 +98,11 @@ def test_criteria_compute_the_loss_in_fp32(dtype):
 
     classifier = torch.nn.Linear(16, 3).to(dtype)
     model = lambda src_tokens, **_: classifier(src_tokens)  # noqa: E731  (logits (B, 3) in half precision)
-    sample = {"net_input": {"src_tokens": torch.randn(5, 16).to(dtype)}, "target": torch.tensor([0, 1, 2, 1, 0]),
-              "ntokens": 5}
+    sample = {
+        "net_input": {"src_tokens": torch.randn(5, 16).to(dtype)},
+        "target": torch.tensor([0, 1, 2, 1, 0]),
+        "ntokens": 5,
+    }
     loss, n, _ = VanillaLabelSmoothedClassificationCriterion(task, label_smoothing=0.1)(model, sample)
     assert loss.dtype == torch.float32 and n == 5 and torch.isfinite(loss)
 
@@ -105,9 +112,20 @@ def test_upstream_bf16_implies_tpu_and_the_repair_unties_it():
     from fairseq import options
     from fairseq.distributed import utils as distributed_utils
 
-    args = options.parse_args_and_arch(options.get_training_parser(),
-                                       ["/nonexistent", "--user-dir", USER_DIR, "--arch", "vanilla_transformer_tiny",
-                                        "--task", "translation", "--memory-efficient-bf16", "--cpu"])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            "/nonexistent",
+            "--user-dir",
+            USER_DIR,
+            "--arch",
+            "vanilla_transformer_tiny",
+            "--task",
+            "translation",
+            "--memory-efficient-bf16",
+            "--cpu",
+        ],
+    )
     assert args.bf16 and args.tpu  # upstream
     common = SimpleNamespace(bf16=True, tpu=True)
     assert bf16_repair.tpu_implied_only(common, ["data", "--bf16"])
@@ -126,8 +144,20 @@ def trainer_losses(corpus, *flags, updates=3):
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.trainer import Trainer
 
-    argv = [str(corpus), "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--cpu", "--max-tokens", "512", "--dropout", "0",
-            "--warmup-updates", "1", *flags]
+    argv = [
+        str(corpus),
+        "--user-dir",
+        USER_DIR,
+        *TINY_TRAIN_FLAGS,
+        "--cpu",
+        "--max-tokens",
+        "512",
+        "--dropout",
+        "0",
+        "--warmup-updates",
+        "1",
+        *flags,
+    ]
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), argv))
     bf16_repair.untie_tpu_from_bf16(cfg, argv)  # what fairseq-train's call_main now does
     task = tasks.setup_task(cfg.task)
@@ -146,10 +176,12 @@ def test_fairseq_half_precision_paths_follow_fp32(tiny_corpus):
     reference, trainer = trainer_losses(tiny_corpus)
     assert reference[-1] < reference[0] - 0.5  # the same batch thrice: the loss falls
     assert trainer.model.encoder.embed_tokens.weight.dtype == torch.float32
-    for flags, dtype, tolerance in ((["--memory-efficient-fp16"], torch.float16, 0.005),
-                                    (["--fp16", "--fp16-no-flatten-grads"], torch.float16, 0.005),
-                                    (["--bf16"], torch.bfloat16, 0.01),
-                                    (["--memory-efficient-bf16"], torch.bfloat16, 0.01)):
+    for flags, dtype, tolerance in (
+        (["--memory-efficient-fp16"], torch.float16, 0.005),
+        (["--fp16", "--fp16-no-flatten-grads"], torch.float16, 0.005),
+        (["--bf16"], torch.bfloat16, 0.01),
+        (["--memory-efficient-bf16"], torch.bfloat16, 0.01),
+    ):
         losses, trainer = trainer_losses(tiny_corpus, *flags)
         assert trainer.model.encoder.embed_tokens.weight.dtype == dtype and not trainer.tpu, flags
         assert (trainer.optimizer.scaler is None) == (dtype == torch.bfloat16), flags
@@ -163,9 +195,24 @@ def test_bf16_trains_through_fairseq_train_on_the_cpu(tiny_corpus, tmp_path):
     config, and fairseq's loader reads it back."""
     from fairseq import checkpoint_utils
 
-    proc = fairseq("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--cpu", "--bf16",
-                   "--max-update", "3", "--max-tokens", "512", "--log-interval", "1", "--disable-validation",
-                   "--save-dir", tmp_path)
+    proc = fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        *TINY_TRAIN_FLAGS,
+        "--cpu",
+        "--bf16",
+        "--max-update",
+        "3",
+        "--max-tokens",
+        "512",
+        "--log-interval",
+        "1",
+        "--disable-validation",
+        "--save-dir",
+        tmp_path,
+    )
     log = proc.stdout + proc.stderr
     losses = [float(m) for m in re.findall(r"epoch \d+:\s+\d+ / \d+ loss=([\d.]+)", log)]
     assert len(losses) == 3 and all(map(math.isfinite, losses)), log[-2000:]
@@ -175,6 +222,7 @@ def test_bf16_trains_through_fairseq_train_on_the_cpu(tiny_corpus, tmp_path):
     assert {t.dtype for t in state["model"].values()} == {torch.float32}
     adam = next(iter(state["last_optimizer_state"]["state"].values()))
     assert adam["exp_avg"].dtype == adam["exp_avg_sq"].dtype == torch.float32 and adam["step"] == 3
-    models, _ = checkpoint_utils.load_model_ensemble([str(tmp_path / "checkpoint_last.pt")],
-                                                     arg_overrides={"data": str(tiny_corpus)})
+    models, _ = checkpoint_utils.load_model_ensemble(
+        [str(tmp_path / "checkpoint_last.pt")], arg_overrides={"data": str(tiny_corpus)}
+    )
     assert all(torch.isfinite(p).all() for p in models[0].parameters())

@@ -1,4 +1,5 @@
 """scripts/prepare-multi30k.sh on a slice of the real Multi30k, and its refusals of bad input."""
+
 import gzip
 import subprocess
 from pathlib import Path
@@ -38,7 +39,11 @@ def test_prepare_multi30k_slice_end_to_end(tmp_path):
     proc = run("--from", raw, "--out", out, "--bpe-ops", "500", "--lower")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "bin" / "splits.tsv").read_text().split("\n")[:4] == [
-        "train\ttrain", "valid\tval", "test\ttest_2016_flickr", "test1\ttest_2017_mscoco"]
+        "train\ttrain",
+        "valid\tval",
+        "test\ttest_2016_flickr",
+        "test1\ttest_2017_mscoco",
+    ]
     for split, n in (("train", 2000), ("valid", 101), ("test", 101), ("test1", 37)):
         assert len((out / "bpe" / f"{split}.en").read_text().splitlines()) == n
         assert (out / "bin" / f"{split}.en-de.de.bin").exists()
@@ -50,18 +55,55 @@ def test_prepare_multi30k_slice_end_to_end(tmp_path):
     assert again.returncode == 0 and again.stdout.count("done already") == 4
     # the recipes on it: scripts/train.sh (a few updates) and scripts/generate.sh (beam search, four scores)
     save = tmp_path / "ckpt"
-    train = subprocess.run(["bash", str(ROOT / "scripts" / "train.sh"), "--preset", "demo", "--data", str(out / "bin"),
-                            "--save", str(save), "--", "--max-update", "20", "--num-workers", "0"],
-                           capture_output=True, text=True, timeout=600)
+    train = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "train.sh"),
+            "--preset",
+            "demo",
+            "--data",
+            str(out / "bin"),
+            "--save",
+            str(save),
+            "--",
+            "--max-update",
+            "20",
+            "--num-workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0 and (save / "checkpoint_last.pt").exists(), train.stdout[-2000:] + train.stderr[-2000:]
-    gen = subprocess.run(["bash", str(ROOT / "scripts" / "generate.sh"), "--data", str(out), "--path",
-                          str(save / "checkpoint_last.pt"), "--out", str(tmp_path / "test"), "--beam", "2",
-                          "--split", "test1"], capture_output=True, text=True, timeout=600)
+    gen = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "scripts" / "generate.sh"),
+            "--data",
+            str(out),
+            "--path",
+            str(save / "checkpoint_last.pt"),
+            "--out",
+            str(tmp_path / "test"),
+            "--beam",
+            "2",
+            "--split",
+            "test1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert gen.returncode == 0, gen.stderr[-3000:]
     report = (tmp_path / "test" / "bleu.txt").read_text().splitlines()
     assert [line.split(":")[0] for line in report] == [
-        "sacreBLEU, detokenised", "fairseq-score, tokenised", "fairseq-score, tokenised, lower-cased",
-        "fairseq-score, tokenised, compound-split (as the paper's WMT14 numbers)", "hypotheses"]
+        "sacreBLEU, detokenised",
+        "fairseq-score, tokenised",
+        "fairseq-score, tokenised, lower-cased",
+        "fairseq-score, tokenised, compound-split (as the paper's WMT14 numbers)",
+        "hypotheses",
+    ]
     assert "case:lc" in report[0] and report[-1] == "hypotheses: 37 of 37 source sentences"
     assert len((tmp_path / "test" / "hyp.txt").read_text().splitlines()) == 37
 
@@ -75,12 +117,15 @@ def test_sentencepiece_variant(tmp_path):
     assert "segmentation=spm" in (out / "bin" / "pipeline.txt").read_text()
 
 
-@pytest.mark.parametrize("defect,message", [
-    ("mismatch", "train.en has 5 lines but"),
-    ("empty", "file is empty"),
-    ("non-utf8", "not valid UTF-8"),
-    ("missing", "missing"),
-])
+@pytest.mark.parametrize(
+    "defect,message",
+    [
+        ("mismatch", "train.en has 5 lines but"),
+        ("empty", "file is empty"),
+        ("non-utf8", "not valid UTF-8"),
+        ("missing", "missing"),
+    ],
+)
 def test_bad_input_stops_with_the_file_named(tmp_path, defect, message):
     src = tmp_path / "from"
     src.mkdir()

@@ -1,5 +1,6 @@
 """scripts/prepare-wmt16-en-de.sh: archives in the WMT layout served from a local HTTP server (download path),
 the same archives from --from, and bad input."""
+
 import functools
 import http.server
 import io
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from fairseq_vanilla.synthetic import generate
+from fairseq_vanilla.text.synthetic import generate
 
 SCRIPT = ROOT / "scripts" / "prepare-wmt16-en-de.sh"
 
@@ -32,19 +33,21 @@ def make_archives(folder: Path, sizes=(300, 200, 150), n_eval=(23, 17, 11)):
     """Tiny archives with the official names and inner paths, filled from the synthetic grammar."""
     folder.mkdir(parents=True, exist_ok=True)
     pairs = generate(sum(sizes) + sum(n_eval), seed=5)
-    corpora = [("training-parallel-europarl-v7.tgz", "training/europarl-v7.de-en"),
-               ("training-parallel-commoncrawl.tgz", "commoncrawl.de-en"),
-               ("training-parallel-nc-v11.tgz", "training-parallel-nc-v11/news-commentary-v11.de-en")]
+    corpora = [
+        ("training-parallel-europarl-v7.tgz", "training/europarl-v7.de-en"),
+        ("training-parallel-commoncrawl.tgz", "commoncrawl.de-en"),
+        ("training-parallel-nc-v11.tgz", "training-parallel-nc-v11/news-commentary-v11.de-en"),
+    ]
     start = 0
     for (archive, stem), n in zip(corpora, sizes):
-        chunk = pairs[start:start + n]
+        chunk = pairs[start : start + n]
         start += n
         with tarfile.open(folder / archive, "w:gz") as tar:
             add(tar, stem + ".en", "".join(p[0] + "\n" for p in chunk))
             add(tar, stem + ".de", "".join(p[1] + "\n" for p in chunk))
     evals = {}
     for (year, naming), n in zip(((2015, "ende"), (2014, "deen"), (2016, "ende")), n_eval):
-        evals[year] = (pairs[start:start + n], naming)
+        evals[year] = (pairs[start : start + n], naming)
         start += n
     for archive, folder_name, years in (("dev.tgz", "dev", (2015, 2014)), ("test.tgz", "test", (2016,))):
         with tarfile.open(folder / archive, "w:gz") as tar:
@@ -58,8 +61,13 @@ def make_archives(folder: Path, sizes=(300, 200, 150), n_eval=(23, 17, 11)):
 def run(*args, env=None):
     import os
 
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, **(env or {})))
+    return subprocess.run(
+        ["bash", str(SCRIPT), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, **(env or {})),
+    )
 
 
 @pytest.fixture
@@ -76,7 +84,10 @@ def server(tmp_path):
 def check_layout(out: Path):
     assert (out / "bin" / "splits.tsv").read_text().splitlines() == [
         "train\teuroparl-v7.de-en+commoncrawl.de-en+news-commentary-v11.de-en",
-        "valid\tnewstest2015", "test\tnewstest2014", "test1\tnewstest2016"]
+        "valid\tnewstest2015",
+        "test\tnewstest2014",
+        "test1\tnewstest2016",
+    ]
     for split, n in (("valid", 23), ("test", 17), ("test1", 11)):
         assert len((out / "raw" / f"{split}.de").read_text().splitlines()) == n
         assert (out / "bin" / f"{split}.en-de.en.bin").exists()

@@ -1,6 +1,7 @@
 """A fairseq-train killed with SIGKILL and started again with the same command ends bit for bit where an uninterrupted
 run ends: parameters, optimizer state and every logged loss, with dropout on, for translation and for the IMDB task
 (on-the-fly augmentation, a DataLoader worker); also when the kill comes while a checkpoint is being written."""
+
 import json
 import os
 import random
@@ -15,8 +16,17 @@ import torch
 from conftest import BIN, ROOT, TINY_TRAIN_FLAGS, USER_DIR
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
 
-TIMING = {"wps", "ups", "wpb_per_s", "wall", "train_wall", "gb_free", "cuda_gb_allocated", "cuda_gb_reserved",
-          "cuda_gb_free"}  # logged figures that measure time, not training
+TIMING = {
+    "wps",
+    "ups",
+    "wpb_per_s",
+    "wall",
+    "train_wall",
+    "gb_free",
+    "cuda_gb_allocated",
+    "cuda_gb_reserved",
+    "cuda_gb_free",
+}  # logged figures that measure time, not training
 MAX_UPDATE = 40
 SAVE_EVERY = 7  # 6 updates per epoch (translation), 7 (IMDB): every save before update 40 but 28 (IMDB) is mid-epoch
 
@@ -25,19 +35,67 @@ def translation_flags():
     flags = list(TINY_TRAIN_FLAGS)
     flags[flags.index("--log-format") + 1] = "json"
     flags[flags.index("--log-interval") + 1] = "1"
-    return ["--user-dir", USER_DIR, *flags, "--dropout", "0.1", "--attention-dropout", "0.1",
-            "--max-update", str(MAX_UPDATE), "--save-interval-updates", str(SAVE_EVERY),
-            "--keep-interval-updates", "2"]
+    return [
+        "--user-dir",
+        USER_DIR,
+        *flags,
+        "--dropout",
+        "0.1",
+        "--attention-dropout",
+        "0.1",
+        "--max-update",
+        str(MAX_UPDATE),
+        "--save-interval-updates",
+        str(SAVE_EVERY),
+        "--keep-interval-updates",
+        "2",
+    ]
 
 
 IMDB_FLAGS = [
-    "--user-dir", USER_DIR, "--task", "imdb_classification", "--arch", "vanilla_transformer_classifier_tiny",
-    "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64", "--encoder-layers", "1",
-    "--criterion", "vanilla_label_smoothed_classification", "--optimizer", "adam", "--lr", "0.003",
-    "--batch-size", "16", "--seed", "1", "--num-workers", "1", "--log-format", "json", "--log-interval", "1",
-    "--max-positions", "64", "--no-epoch-checkpoints", "--dropout", "0.1",
-    "--random-deletion", "0.1", "--random-swap", "0.1",
-    "--max-update", str(MAX_UPDATE), "--save-interval-updates", str(SAVE_EVERY), "--keep-interval-updates", "2",
+    "--user-dir",
+    USER_DIR,
+    "--task",
+    "imdb_classification",
+    "--arch",
+    "vanilla_transformer_classifier_tiny",
+    "--encoder-embed-dim",
+    "32",
+    "--encoder-ffn-embed-dim",
+    "64",
+    "--encoder-layers",
+    "1",
+    "--criterion",
+    "vanilla_label_smoothed_classification",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.003",
+    "--batch-size",
+    "16",
+    "--seed",
+    "1",
+    "--num-workers",
+    "1",
+    "--log-format",
+    "json",
+    "--log-interval",
+    "1",
+    "--max-positions",
+    "64",
+    "--no-epoch-checkpoints",
+    "--dropout",
+    "0.1",
+    "--random-deletion",
+    "0.1",
+    "--random-swap",
+    "0.1",
+    "--max-update",
+    str(MAX_UPDATE),
+    "--save-interval-updates",
+    str(SAVE_EVERY),
+    "--keep-interval-updates",
+    "2",
 ]
 
 
@@ -51,8 +109,9 @@ def environment():
 
 def train(data, flags, save_dir) -> str:
     """fairseq-train to the end; returns its log."""
-    proc = subprocess.run(command(data, flags, save_dir), capture_output=True, text=True, env=environment(),
-                          timeout=600)
+    proc = subprocess.run(
+        command(data, flags, save_dir), capture_output=True, text=True, env=environment(), timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -60,8 +119,13 @@ def train(data, flags, save_dir) -> str:
 def train_and_kill(data, flags, save_dir, log_path, kill_when) -> None:
     """Start fairseq-train in its own process group; SIGKILL the group as soon as ``kill_when(log, save_dir)``."""
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(command(data, flags, save_dir), stdout=log_file, stderr=subprocess.STDOUT,
-                                env=environment(), start_new_session=True)
+        proc = subprocess.Popen(
+            command(data, flags, save_dir),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=environment(),
+            start_new_session=True,
+        )
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline and not kill_when(log_path.read_text(), save_dir):
         time.sleep(0.002)
@@ -98,7 +162,11 @@ def assert_same_final_state(straight_dir, resumed_dir):
     assert opt_a["state"].keys() == opt_b["state"].keys()
     for i in opt_a["state"]:
         for key, value in opt_a["state"][i].items():
-            same = torch.equal(value, opt_b["state"][i][key]) if torch.is_tensor(value) else value == opt_b["state"][i][key]
+            same = (
+                torch.equal(value, opt_b["state"][i][key])
+                if torch.is_tensor(value)
+                else value == opt_b["state"][i][key]
+            )
             assert same, (i, key)
     assert a["optimizer_history"][-1]["lr_scheduler_state"] == b["optimizer_history"][-1]["lr_scheduler_state"]
     assert a["optimizer_history"][-1]["num_updates"] == b["optimizer_history"][-1]["num_updates"] == MAX_UPDATE
@@ -190,8 +258,18 @@ def imdb_bin(tmp_path_factory):
         (base / "raw" / "input0" / split).write_text("\n".join(reviews) + "\n")
         (base / "raw" / "label" / split).write_text("\n".join(labels) + "\n")
     for part in ("input0", "label"):
-        fairseq("fairseq-preprocess", "--only-source", "--trainpref", base / "raw" / part / "train",
-                "--validpref", base / "raw" / part / "valid", "--destdir", base / "bin" / part, "--workers", "1")
+        fairseq(
+            "fairseq-preprocess",
+            "--only-source",
+            "--trainpref",
+            base / "raw" / part / "train",
+            "--validpref",
+            base / "raw" / part / "valid",
+            "--destdir",
+            base / "bin" / part,
+            "--workers",
+            "1",
+        )
     return base / "bin"
 
 

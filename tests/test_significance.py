@@ -1,4 +1,5 @@
 """Paired bootstrap (sacreBLEU's own), corpus BLEU/chrF, seed spread, and scripts/compare.sh on hand-made systems."""
+
 import math
 
 import pytest

@@ -2,6 +2,7 @@
 
 Every search here is the real command on the tiny corpus with a 1-layer, 32-wide model and a handful of updates;
 objectives are checked against the validation losses each trial logged in its own hydra_train.log."""
+
 import csv
 import os
 import re
@@ -15,16 +16,35 @@ from omegaconf import OmegaConf
 
 from conftest import BIN, ROOT, USER_DIR
 
-TINY = ("model.encoder_layers=1", "model.decoder_layers=1", "model.encoder_embed_dim=32",
-        "model.decoder_embed_dim=32", "model.encoder_ffn_embed_dim=64", "model.decoder_ffn_embed_dim=64",
-        "model.encoder_attention_heads=2", "model.decoder_attention_heads=2", "dataset.num_workers=0",
-        "optimization.max_update=6", "lr_scheduler.warmup_updates=5")
+TINY = (
+    "model.encoder_layers=1",
+    "model.decoder_layers=1",
+    "model.encoder_embed_dim=32",
+    "model.decoder_embed_dim=32",
+    "model.encoder_ffn_embed_dim=64",
+    "model.decoder_ffn_embed_dim=64",
+    "model.encoder_attention_heads=2",
+    "model.decoder_attention_heads=2",
+    "dataset.num_workers=0",
+    "optimization.max_update=6",
+    "lr_scheduler.warmup_updates=5",
+)
 
 
 def command(config, folder, data, *overrides):
-    return [str(BIN / "fairseq-hydra-train"), "-m", "--config-dir", str(ROOT / "examples" / "hydra"),
-            "--config-name", config, f"common.user_dir={USER_DIR}", f"task.data={data}",
-            f"hydra.sweep.dir={folder}", *TINY, *overrides]
+    return [
+        str(BIN / "fairseq-hydra-train"),
+        "-m",
+        "--config-dir",
+        str(ROOT / "examples" / "hydra"),
+        "--config-name",
+        config,
+        f"common.user_dir={USER_DIR}",
+        f"task.data={data}",
+        f"hydra.sweep.dir={folder}",
+        *TINY,
+        *overrides,
+    ]
 
 
 def environment():
@@ -32,8 +52,14 @@ def environment():
 
 
 def sweep(config, folder, data, *overrides, check=True):
-    proc = subprocess.run(command(config, folder, data, *overrides), capture_output=True, text=True,
-                          cwd=folder.parent, env=environment(), timeout=600)
+    proc = subprocess.run(
+        command(config, folder, data, *overrides),
+        capture_output=True,
+        text=True,
+        cwd=folder.parent,
+        env=environment(),
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc
@@ -46,8 +72,10 @@ def trials(folder):
 
 def valid_losses(job):
     """The validation losses a trial logged, in order."""
-    return [float(x) for x in re.findall(r"valid on 'valid' subset \| loss ([0-9.]+)", (job / "hydra_train.log")
-                                         .read_text())]
+    return [
+        float(x)
+        for x in re.findall(r"valid on 'valid' subset \| loss ([0-9.]+)", (job / "hydra_train.log").read_text())
+    ]
 
 
 def test_second_trial_in_one_process_reports_its_own_worse_best(tiny_corpus, tmp_path):
@@ -61,14 +89,19 @@ def test_second_trial_in_one_process_reports_its_own_worse_best(tiny_corpus, tmp
     # upstream: trial 1 starts with trial 0's save_checkpoint.best and logs it as its best_loss
     log = (folder / "1" / "hydra_train.log").read_text()
     logged_best = [float(x) for x in re.findall(r"valid on 'valid' subset \|.*\| best_loss ([0-9.]+)", log)]
-    assert logged_best == [min(losses[1][:i + 1]) for i in range(1, len(losses[1]))]
+    assert logged_best == [min(losses[1][: i + 1]) for i in range(1, len(losses[1]))]
     best = OmegaConf.load(folder / "best.yaml")
     assert best.overrides == ["optimization.lr=[0.005]"] and best.objective == min(losses[0])
     # the same tables from the command a person runs on any sweep folder
     written = (folder / "trials.csv").read_text()
     (folder / "trials.csv").unlink()
-    subprocess.run([sys.executable, "-m", "fairseq_vanilla.experiments.sweeps", str(folder)], check=True,
-                   capture_output=True, env=environment(), cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "fairseq_vanilla.experiments.sweeps", str(folder)],
+        check=True,
+        capture_output=True,
+        env=environment(),
+        cwd=ROOT,
+    )
     assert (folder / "trials.csv").read_text() == written
 
 
@@ -76,8 +109,14 @@ def test_search_resumes_a_killed_sweep_and_writes_results(tiny_corpus, tmp_path)
     folder = tmp_path / "search"
     folder.mkdir()
     args = command("multi30k_search", folder, tiny_corpus, "hydra.sweeper.n_trials=2", "optimization.max_update=30")
-    killed = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-                              env=environment(), start_new_session=True)
+    killed = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=environment(),
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while not (folder / "1" / ".hydra").exists() and killed.poll() is None and time.time() < deadline:
         time.sleep(0.1)
@@ -95,8 +134,14 @@ def test_search_resumes_a_killed_sweep_and_writes_results(tiny_corpus, tmp_path)
     for row in (rows[0], rows[2]):
         assert float(row["objective"]) == min(valid_losses(folder / row["trial"]))
         assert int(row["updates"]) == 30 and float(row["wall_time_s"]) > 0
-    searched = {"optimization.lr", "lr_scheduler.warmup_updates", "model.dropout", "criterion.label_smoothing",
-                "accumulation", "common.seed"} - {"lr_scheduler.warmup_updates"}  # fixed on the command line
+    searched = {
+        "optimization.lr",
+        "lr_scheduler.warmup_updates",
+        "model.dropout",
+        "criterion.label_smoothing",
+        "accumulation",
+        "common.seed",
+    } - {"lr_scheduler.warmup_updates"}  # fixed on the command line
     assert searched <= set(rows[0])
     best = min((rows[0], rows[2]), key=lambda r: float(r["objective"]))
     saved = OmegaConf.load(folder / "best.yaml")
@@ -108,17 +153,33 @@ def test_search_resumes_a_killed_sweep_and_writes_results(tiny_corpus, tmp_path)
 
 def test_stock_optuna_sweeper_receives_the_objective(tiny_corpus, tmp_path):
     folder = tmp_path / "stock"
-    sweep("multi30k_search", folder, tiny_corpus, "hydra/sweeper=optuna", "hydra.sweeper.params=null",
-          "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", "model.dropout=interval(0.1,0.3)")
+    sweep(
+        "multi30k_search",
+        folder,
+        tiny_corpus,
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1",
+        "model.dropout=interval(0.1,0.3)",
+    )
     best = [min(valid_losses(folder / str(n))) for n in (0, 1)]
     assert OmegaConf.load(folder / "optimization_results.yaml").best_value == min(best)
 
 
 def test_parallel_launchers_record_a_diverged_trial_and_go_on(tiny_corpus, tmp_path):
     folder = tmp_path / "joblib"
-    sweep("multi30k_search", folder, tiny_corpus, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-          "hydra.sweeper.params=null", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=5",
-          "optimization.lr=choice([0.005],[1e30],[0.004])")
+    sweep(
+        "multi30k_search",
+        folder,
+        tiny_corpus,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.params=null",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.seed=5",
+        "optimization.lr=choice([0.005],[1e30],[0.004])",
+    )
     rows = {r["optimization.lr"]: r for r in trials(folder)}
     assert rows["[1e+30]"]["state"] == "FAIL"
     assert rows["[1e+30]"]["fail_reason"].startswith("diverged (FloatingPointError")
@@ -138,8 +199,9 @@ def test_submitit_local_launcher(tiny_corpus, tmp_path):
 
 def test_every_trial_failed_exits_nonzero(tiny_corpus, tmp_path):
     folder = tmp_path / "diverged"
-    proc = sweep("multi30k_search", folder, tiny_corpus, "hydra.sweeper.n_trials=2", "optimization.lr=[1e30]",
-                 check=False)
+    proc = sweep(
+        "multi30k_search", folder, tiny_corpus, "hydra.sweeper.n_trials=2", "optimization.lr=[1e30]", check=False
+    )
     assert proc.returncode != 0
     assert "every trial of the sweep" in proc.stderr and "failed (2 trials)" in proc.stderr
     rows = trials(folder)
@@ -168,7 +230,7 @@ def test_direction_follows_the_checkpoint_metric_and_reasons_name_the_divergence
         try:
             raise FloatingPointError("Minimum loss scale reached (0.0001).")
         except FloatingPointError:
-            raise StopIteration  # what fairseq's NaN detector raised while handling it
+            raise StopIteration from None  # what fairseq's NaN detector raised while handling it
     except StopIteration as error:
         assert failure_reason(error) == "diverged (FloatingPointError: Minimum loss scale reached (0.0001).)"
     assert failure_reason(RuntimeError("CUDA out of memory. Tried")).startswith("out of memory (RuntimeError")

@@ -1,5 +1,6 @@
 """The table-of-variations driver (scripts/table3.sh): table files, rows → flags at a scale, and a whole table of two
 rows × two seeds on the tiny prepared corpus, run twice (the second run redoes nothing)."""
+
 import json
 import os
 from pathlib import Path
@@ -38,15 +39,22 @@ def test_flags_build_the_row_model_through_fairseq_parser():
     row = next(r for r in table["rows"] if r["id"] == "B-dk16")
     flags = T.train_flags(table, row, "multi30k", seed=2)
     args = parse_arch("--criterion", "vanilla_label_smoothed_cross_entropy", *flags)
-    assert (args.attention_key_dim, args.attention_value_dim, args.encoder_embed_dim, args.decoder_layers) == \
-        (4, 16, 128, 6)
+    assert (args.attention_key_dim, args.attention_value_dim, args.encoder_embed_dim, args.decoder_layers) == (
+        4,
+        16,
+        128,
+        6,
+    )
     assert args.lr_scheduler == "noam" and args.adam_eps == 1e-9 and args.seed == 2 and args.max_update == 2500
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda t: t.replace("change: {h: 1,", "change: {heads: 1,"), "row A-h1: unknown symbol"),
-    (lambda t: t.replace("- {id: A-h4,", "- {id: A-h1,"), "unique id"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda t: t.replace("change: {h: 1,", "change: {heads: 1,"), "row A-h1: unknown symbol"),
+        (lambda t: t.replace("- {id: A-h4,", "- {id: A-h1,"), "unique id"),
+    ],
+)
 def test_bad_table_files_are_named(tmp_path, edit, message):
     bad = tmp_path / "bad.yaml"
     bad.write_text(edit(Path(TABLE3).read_text()))
@@ -59,7 +67,9 @@ def test_unknown_row_and_missing_data_are_named(tmp_path):
         T.select_rows(T.load_table(TABLE3), ["Z"])
     proc = __import__("subprocess").run(
         ["bash", str(ROOT / "scripts" / "table3.sh"), "--data", str(tmp_path), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True)
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and f"{tmp_path}/bin/pipeline.txt missing" in proc.stderr
 
 
@@ -89,8 +99,23 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     table_file = tmp_path / "tiny.yaml"
     table_file.write_text(TINY_TABLE)
     out, results = tmp_path / "work", tmp_path / "results"
-    cmd = ("table3.sh", "--table", table_file, "--data", prepared_model / "prep", "--out", out, "--scale", "tiny",
-           "--results", results, "--threads", "1", "--rows", "base,B")
+    cmd = (
+        "table3.sh",
+        "--table",
+        table_file,
+        "--data",
+        prepared_model / "prep",
+        "--out",
+        out,
+        "--scale",
+        "tiny",
+        "--results",
+        results,
+        "--threads",
+        "1",
+        "--rows",
+        "base,B",
+    )
     first = run_script(*cmd).stdout
     files = sorted(f for f in os.listdir(results) if f.endswith(".json"))
     assert files == ["B-dk16-seed1.json", "B-dk16-seed2.json", "base-seed1.json", "base-seed2.json"]
@@ -119,6 +144,7 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
 
     # a result made with other flags than the table now gives is not silently reused
     table_file.write_text(TINY_TABLE.replace('--max-tokens, "2048"', '--max-tokens, "1024"'))
-    proc = __import__("subprocess").run(["bash", str(ROOT / "scripts" / "table3.sh"), *map(str, cmd[1:])],
-                                        capture_output=True, text=True)
+    proc = __import__("subprocess").run(
+        ["bash", str(ROOT / "scripts" / "table3.sh"), *map(str, cmd[1:])], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "base-seed1.json was made with other flags" in proc.stderr

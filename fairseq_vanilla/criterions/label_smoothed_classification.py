@@ -1,4 +1,5 @@
 """Label-smoothed cross-entropy over classes (Szegedy et al. 2016) for sentence classification, with accuracy."""
+
 import math
 from dataclasses import dataclass, field
 
@@ -12,7 +13,10 @@ from .label_smoothed_cross_entropy import label_smoothed_nll_loss
 
 @dataclass
 class VanillaLabelSmoothedClassificationConfig(FairseqDataclass):
-    label_smoothing: float = field(default=0.1, metadata={"help": "ε: the smoothing mass spread uniformly over the classes; 0 = plain cross-entropy"})
+    label_smoothing: float = field(
+        default=0.1,
+        metadata={"help": "ε: the smoothing mass spread uniformly over the classes; 0 = plain cross-entropy"},
+    )
 
 
 @register_criterion("vanilla_label_smoothed_classification", dataclass=VanillaLabelSmoothedClassificationConfig)

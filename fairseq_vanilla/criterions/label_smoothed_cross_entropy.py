@@ -1,9 +1,9 @@
 """Label-smoothed cross-entropy (§5.4, ε_ls = 0.1; Szegedy et al. 2016) as a fairseq criterion."""
+
 import math
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-import torch
 from fairseq import metrics, utils
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
@@ -33,14 +33,17 @@ def label_smoothed_nll_loss(
 
 @dataclass
 class VanillaLabelSmoothedCrossEntropyConfig(FairseqDataclass):
-    label_smoothing: float = field(default=0.1, metadata={"help": "ε_ls, the label-smoothing mass (§5.4: 0.1); 0 = plain cross-entropy"})
+    label_smoothing: float = field(
+        default=0.1, metadata={"help": "ε_ls, the label-smoothing mass (§5.4: 0.1); 0 = plain cross-entropy"}
+    )
     report_accuracy: bool = field(default=False, metadata={"help": "also log token accuracy"})
     sentence_avg: bool = II("optimization.sentence_avg")
 
 
 @register_criterion("vanilla_label_smoothed_cross_entropy", dataclass=VanillaLabelSmoothedCrossEntropyConfig)
 class VanillaLabelSmoothedCrossEntropyCriterion(FairseqCriterion):
-    """Label-smoothed cross-entropy over target tokens, padding ignored; logs loss, nll_loss and ppl in bits like fairseq."""
+    """Label-smoothed cross-entropy over target tokens, padding ignored; logs loss, nll_loss and ppl in bits, as
+    fairseq does."""
 
     def __init__(self, task, label_smoothing: float, sentence_avg: bool, report_accuracy: bool = False):
         super().__init__(task)

@@ -5,10 +5,11 @@ target word j) that ``fairseq-preprocess --align-suffix`` binarised and the tran
 ``--load-alignments``; w_j = 1 / (number of links of target word j), so that every aligned target word carries
 weight 1, as in fairseq's ``label_smoothed_cross_entropy_with_alignment``.
 """
+
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-import math
 import torch
 from fairseq import metrics, utils
 from fairseq.criterions import register_criterion
@@ -34,16 +35,20 @@ def alignment_nll_loss(attn: Tensor, alignments: Tensor, weights: Tensor) -> Ten
 
 @dataclass
 class VanillaLabelSmoothedCrossEntropyWithAlignmentConfig(VanillaLabelSmoothedCrossEntropyConfig):
-    alignment_lambda: float = field(default=0.05, metadata={"help": "λ, the weight of the alignment loss (Garg et al.: 0.05)"})
+    alignment_lambda: float = field(
+        default=0.05, metadata={"help": "λ, the weight of the alignment loss (Garg et al.: 0.05)"}
+    )
 
 
-@register_criterion("vanilla_label_smoothed_cross_entropy_with_alignment",
-                    dataclass=VanillaLabelSmoothedCrossEntropyWithAlignmentConfig)
+@register_criterion(
+    "vanilla_label_smoothed_cross_entropy_with_alignment", dataclass=VanillaLabelSmoothedCrossEntropyWithAlignmentConfig
+)
 class VanillaLabelSmoothedCrossEntropyWithAlignmentCriterion(VanillaLabelSmoothedCrossEntropyCriterion):
     """Label-smoothed cross-entropy plus λ times the alignment NLL of the model's ``extra["attn"][0]``."""
 
-    def __init__(self, task, label_smoothing: float, sentence_avg: bool, alignment_lambda: float,
-                 report_accuracy: bool = False):
+    def __init__(
+        self, task, label_smoothing: float, sentence_avg: bool, alignment_lambda: float, report_accuracy: bool = False
+    ):
         super().__init__(task, label_smoothing, sentence_avg, report_accuracy)
         if alignment_lambda < 0:
             raise ValueError(f"--alignment-lambda must be ≥ 0, got {alignment_lambda}")
@@ -76,4 +81,6 @@ class VanillaLabelSmoothedCrossEntropyWithAlignmentCriterion(VanillaLabelSmoothe
         align_sum = sum(log.get("alignment_loss", 0) for log in logging_outputs)
         sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
         if any("alignment_loss" in log for log in logging_outputs):
-            metrics.log_scalar("alignment_loss", utils.item(align_sum) / sample_size / math.log(2), sample_size, round=3)
+            metrics.log_scalar(
+                "alignment_loss", utils.item(align_sum) / sample_size / math.log(2), sample_size, round=3
+            )

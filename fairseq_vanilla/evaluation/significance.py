@@ -3,6 +3,7 @@
 Pure functions over lists of detokenised sentences; sacreBLEU does the statistics (``sacrebleu.significance``),
 this module only calls it and returns small dictionaries. Also the spread of a figure over seeds.
 """
+
 import math
 import os
 import statistics
@@ -15,12 +16,20 @@ from sacrebleu.significance import PairedTest
 def corpus_scores(hyps: Sequence[str], refs: Sequence[str], lowercase: bool = False) -> Dict[str, float]:
     """Detokenised corpus BLEU and chrF of ``hyps`` against one reference each."""
     _check_lengths(hyps, refs)
-    return {"bleu": BLEU(lowercase=lowercase).corpus_score(hyps, [refs]).score,
-            "chrf": CHRF(lowercase=lowercase).corpus_score(hyps, [refs]).score}
+    return {
+        "bleu": BLEU(lowercase=lowercase).corpus_score(hyps, [refs]).score,
+        "chrf": CHRF(lowercase=lowercase).corpus_score(hyps, [refs]).score,
+    }
 
 
-def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], refs: Sequence[str], lowercase: bool = False,
-                     n_samples: int = 1000, seed: int = 12345) -> Dict[str, Dict[str, float]]:
+def paired_bootstrap(
+    baseline: Sequence[str],
+    system: Sequence[str],
+    refs: Sequence[str],
+    lowercase: bool = False,
+    n_samples: int = 1000,
+    seed: int = 12345,
+) -> Dict[str, Dict[str, float]]:
     """sacreBLEU's ``--paired-bs`` of ``system`` against ``baseline``: per metric (bleu, chrf) the two scores, their
     difference and the p-value (the share of resamples in which the difference is not bigger than observed around
     zero; small = the difference is unlikely to be chance)."""
@@ -30,8 +39,13 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], refs: Seque
     os.environ["SACREBLEU_SEED"] = str(seed)  # PairedTest reads its RNG seed from here
     try:
         metrics = {"bleu": BLEU(lowercase=lowercase), "chrf": CHRF(lowercase=lowercase)}
-        _, scores = PairedTest([("baseline", list(baseline)), ("system", list(system))], metrics, [list(refs)],
-                               test_type="bs", n_samples=n_samples)()
+        _, scores = PairedTest(
+            [("baseline", list(baseline)), ("system", list(system))],
+            metrics,
+            [list(refs)],
+            test_type="bs",
+            n_samples=n_samples,
+        )()
     finally:
         if previous is None:
             os.environ.pop("SACREBLEU_SEED", None)
@@ -43,8 +57,12 @@ def paired_bootstrap(baseline: Sequence[str], system: Sequence[str], refs: Seque
         delta = sys_.score - base.score
         # sacreBLEU (after multeval) counts only resamples strictly above the observed difference, so a system
         # compared with one of equal score gets p = 1/(n+1); an observed difference of 0 is no evidence: p = 1.
-        out[name] = {"baseline": base.score, "system": sys_.score, "delta": delta,
-                     "p_value": 1.0 if delta == 0.0 else float(sys_.p_value)}
+        out[name] = {
+            "baseline": base.score,
+            "system": sys_.score,
+            "delta": delta,
+            "p_value": 1.0 if delta == 0.0 else float(sys_.p_value),
+        }
     return out
 
 
@@ -67,8 +85,10 @@ def format_comparison(result: Dict[str, Dict[str, float]]) -> List[str]:
     lines = []
     for name, r in result.items():
         star = " (significant at 0.05)" if r["p_value"] < 0.05 else ""
-        lines.append(f"{name.upper():5} A {r['baseline']:6.2f}  B {r['system']:6.2f}  Δ {r['delta']:+6.2f}  "
-                     f"p = {r['p_value']:.4f}{star}")
+        lines.append(
+            f"{name.upper():5} A {r['baseline']:6.2f}  B {r['system']:6.2f}  Δ {r['delta']:+6.2f}  "
+            f"p = {r['p_value']:.4f}{star}"
+        )
     return lines
 
 
@@ -81,7 +101,7 @@ def main(argv=None) -> int:
     """``python -m fairseq_vanilla.evaluation.significance HYP_A HYP_B REF [--lowercase]`` (scripts/compare.sh)."""
     import argparse
 
-    from ..pipeline import PipelineError, read_lines
+    from ..text.io import PipelineError, read_lines
 
     p = argparse.ArgumentParser(description="paired bootstrap resampling (sacreBLEU's --paired-bs) of B against A")
     p.add_argument("hyp_a", help="detokenised hypotheses of system A (the baseline), one per line")

@@ -10,6 +10,7 @@ a:      the bytes one token (source and target side, padding included, since ``-
 The counts in :func:`activation_terms` were read off the code (``modules/``, the criterion) and are checked against
 the allocations the profiler records on the CPU (:mod:`.memory_measure`); ``CALIBRATION`` holds the fitted scales.
 """
+
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -71,11 +72,19 @@ def size_from_arch(arch: str, vocab: int = 37_000, share_all_embeddings: bool = 
     cfg.update(PRESETS[arch])
     cfg.update({k: v for k, v in flags.items() if v is not None})
     get = lambda name: cfg.get(f"decoder_{name}") or cfg[f"encoder_{name}"]  # noqa: E731
-    return ModelSize(d_model=cfg["encoder_embed_dim"], d_ff=cfg["encoder_ffn_embed_dim"],
-                     h=cfg["encoder_attention_heads"], N_enc=cfg["encoder_layers"], N_dec=get("layers"),
-                     vocab=vocab, embedding_matrices=1 if share_all_embeddings else 3, dropout=cfg["dropout"],
-                     d_k=cfg["attention_key_dim"], d_v=cfg["attention_value_dim"],
-                     max_positions=cfg["max_source_positions"])
+    return ModelSize(
+        d_model=cfg["encoder_embed_dim"],
+        d_ff=cfg["encoder_ffn_embed_dim"],
+        h=cfg["encoder_attention_heads"],
+        N_enc=cfg["encoder_layers"],
+        N_dec=get("layers"),
+        vocab=vocab,
+        embedding_matrices=1 if share_all_embeddings else 3,
+        dropout=cfg["dropout"],
+        d_k=cfg["attention_key_dim"],
+        d_v=cfg["attention_value_dim"],
+        max_positions=cfg["max_source_positions"],
+    )
 
 
 def parameter_count(s: ModelSize) -> int:
@@ -114,14 +123,16 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda") -> Dict
     mask = act if device == "cpu" else 1
     stat = act if device == "cpu" else 4  # LayerNorm mean and 1/σ
     d = s.d_model
-    hidden = (s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff)
-              + 2 * d)
+    hidden = s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff) + 2 * d
     masks = (2 * s.N_enc + 3 * s.N_dec + 2) * d if s.dropout > 0 else 0
     statistics = stat * 2 * (2 * s.N_enc + 3 * s.N_dec) + 4 * s.h * (s.N_enc + 2 * s.N_dec)  # + fp32 log-sum-exp
-    return {"hidden": CALIBRATION["hidden"] * act * hidden,
-            "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
-            "output_layer": CALIBRATION["output_layer"] * (act + 12) * s.vocab,
-            "statistics": statistics, "token_ids": TOKEN_BYTES}
+    return {
+        "hidden": CALIBRATION["hidden"] * act * hidden,
+        "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
+        "output_layer": CALIBRATION["output_layer"] * (act + 12) * s.vocab,
+        "statistics": statistics,
+        "token_ids": TOKEN_BYTES,
+    }
 
 
 def bytes_per_token(s: ModelSize, precision: str, device: str = "cuda") -> float:
@@ -163,9 +174,17 @@ class Plan:
         return sum(self.static.values()) + self.max_tokens * sum(self.per_token.values())
 
 
-def plan(s: ModelSize, precision: str, memory_bytes: float, device: str = "cuda", fill: float = DEFAULT_FILL,
-         gpus: int = 1, tokens_per_update: int = PAPER_TOKENS_PER_UPDATE, max_tokens_fit: Optional[int] = None,
-         granularity: int = 128) -> Plan:
+def plan(
+    s: ModelSize,
+    precision: str,
+    memory_bytes: float,
+    device: str = "cuda",
+    fill: float = DEFAULT_FILL,
+    gpus: int = 1,
+    tokens_per_update: int = PAPER_TOKENS_PER_UPDATE,
+    max_tokens_fit: Optional[int] = None,
+    granularity: int = 128,
+) -> Plan:
     """The largest --max-tokens within :func:`usable_bytes` (or ``max_tokens_fit`` as measured on a GPU), then the
     fewest --update-freq that reach ``tokens_per_update`` target tokens, with --max-tokens evened out over them."""
     static = static_bytes(s, precision)
@@ -174,12 +193,24 @@ def plan(s: ModelSize, precision: str, memory_bytes: float, device: str = "cuda"
         room = usable_bytes(memory_bytes) - sum(static.values())
         max_tokens_fit = int(room // sum(per_token.values()) // granularity * granularity) if room > 0 else 0
     if max_tokens_fit < granularity:
-        raise ValueError(f"{memory_bytes / GiB:.1f} GiB holds the {precision} model's static "
-                         f"{sum(static.values()) / GiB:.2f} GiB but not a batch of {granularity} tokens")
+        raise ValueError(
+            f"{memory_bytes / GiB:.1f} GiB holds the {precision} model's static "
+            f"{sum(static.values()) / GiB:.2f} GiB but not a batch of {granularity} tokens"
+        )
     update_freq = max(1, math.ceil(tokens_per_update / (fill * max_tokens_fit * gpus)))
     even = math.ceil(tokens_per_update / (fill * update_freq * gpus) / granularity) * granularity
-    return Plan(s, precision, memory_bytes, max_tokens_fit, min(max_tokens_fit, even), update_freq, fill, gpus,
-                static, per_token)
+    return Plan(
+        s,
+        precision,
+        memory_bytes,
+        max_tokens_fit,
+        min(max_tokens_fit, even),
+        update_freq,
+        fill,
+        gpus,
+        static,
+        per_token,
+    )
 
 
 def parse_memory(text: str) -> float:
@@ -195,18 +226,24 @@ def format_plan(p: Plan) -> str:
     """The flags, then the breakdown in GiB."""
     gb = lambda b: f"{b / GiB:7.2f} GiB"  # noqa: E731
     flag = {"fp32": "", "fp16": " --fp16", "bf16": " --bf16"}.get(p.precision, " --" + p.precision)
-    lines = [f"budget {p.memory_bytes / GiB:.2f} GiB, safety margin {SAFETY_FRACTION:.0%} + "
-             f"{SAFETY_BYTES / GiB:.0f} GiB → usable {usable_bytes(p.memory_bytes) / GiB:.2f} GiB; "
-             f"{parameter_count(p.size):,} parameters, {p.precision}",
-             f"largest --max-tokens that fits: {p.max_tokens_fit}",
-             f"flags: --max-tokens {p.max_tokens} --update-freq {p.update_freq}{flag}   (≈{p.tokens_per_update:,.0f} "
-             f"target tokens per update over {p.gpus} GPU(s), assuming {p.fill:.0%} of --max-tokens are real tokens)",
-             "breakdown at these flags:"]
+    lines = [
+        f"budget {p.memory_bytes / GiB:.2f} GiB, safety margin {SAFETY_FRACTION:.0%} + "
+        f"{SAFETY_BYTES / GiB:.0f} GiB → usable {usable_bytes(p.memory_bytes) / GiB:.2f} GiB; "
+        f"{parameter_count(p.size):,} parameters, {p.precision}",
+        f"largest --max-tokens that fits: {p.max_tokens_fit}",
+        f"flags: --max-tokens {p.max_tokens} --update-freq {p.update_freq}{flag}   (≈{p.tokens_per_update:,.0f} "
+        f"target tokens per update over {p.gpus} GPU(s), assuming {p.fill:.0%} of --max-tokens are real tokens)",
+        "breakdown at these flags:",
+    ]
     lines += [f"  {name:32s}{gb(b)}" for name, b in p.static.items()]
-    lines += [f"  {'activations: ' + name:32s}{gb(b * p.max_tokens)}   ({b / 1024:.1f} KiB/token)"
-              for name, b in p.per_token.items()]
+    lines += [
+        f"  {'activations: ' + name:32s}{gb(b * p.max_tokens)}   ({b / 1024:.1f} KiB/token)"
+        for name, b in p.per_token.items()
+    ]
     lines.append(f"  {'total (estimated peak)':32s}{gb(p.peak_bytes)}")
-    lines.append(f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
-                 f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
-                 f"{gb(4 * p.max_tokens * p.size.vocab).strip()}")
+    lines.append(
+        f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
+        f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
+        f"{gb(4 * p.max_tokens * p.size.vocab).strip()}"
+    )
     return "\n".join(lines)

@@ -6,27 +6,38 @@ Its peak above the weights and gradients is read, on the CPU, from the allocatio
 (``profile_memory=True``: every allocation and free with its size, in time order), on a CUDA GPU from
 ``torch.cuda.max_memory_allocated``.
 """
-import glob
-import os
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from .memory import (CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes)
+from .memory import CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "memory-efficient-fp16": torch.float16,
-          "bf16": torch.bfloat16, "memory-efficient-bf16": torch.bfloat16}
+DTYPES = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "memory-efficient-fp16": torch.float16,
+    "bf16": torch.bfloat16,
+    "memory-efficient-bf16": torch.bfloat16,
+}
 SENTENCE_LENGTH = 32  # T of the measured batches; the fused attention kernels keep nothing quadratic in T
 # small sizes that move every term of the activation model: (d_model, d_ff, h, N_enc, N_dec, vocab, dropout)
-CALIBRATION_SIZES = [(64, 256, 4, 2, 2, 1000, 0.1), (128, 256, 4, 2, 2, 1000, 0.1), (64, 512, 4, 2, 2, 1000, 0.1),
-                     (64, 256, 4, 3, 2, 1000, 0.1), (64, 256, 4, 2, 3, 1000, 0.1), (64, 256, 4, 2, 2, 3000, 0.1),
-                     (64, 256, 8, 2, 2, 1000, 0.0)]
+CALIBRATION_SIZES = [
+    (64, 256, 4, 2, 2, 1000, 0.1),
+    (128, 256, 4, 2, 2, 1000, 0.1),
+    (64, 512, 4, 2, 2, 1000, 0.1),
+    (64, 256, 4, 3, 2, 1000, 0.1),
+    (64, 256, 4, 2, 3, 1000, 0.1),
+    (64, 256, 4, 2, 2, 3000, 0.1),
+    (64, 256, 8, 2, 2, 1000, 0.0),
+]
 
 
 def calibration_size(d_model, d_ff, h, N_enc, N_dec, vocab, dropout) -> ModelSize:
-    return ModelSize(d_model=d_model, d_ff=d_ff, h=h, N_enc=N_enc, N_dec=N_dec, vocab=vocab, dropout=dropout,
-                     max_positions=256)
+    return ModelSize(
+        d_model=d_model, d_ff=d_ff, h=h, N_enc=N_enc, N_dec=N_dec, vocab=vocab, dropout=dropout, max_positions=256
+    )
 
 
 def build_model(s: ModelSize):
@@ -41,11 +52,19 @@ def build_model(s: ModelSize):
     for i in range(s.vocab - len(dictionary)):
         dictionary.add_symbol(f"w{i}")
     cfg = VanillaTransformerConfig(
-        encoder_embed_dim=s.d_model, encoder_ffn_embed_dim=s.d_ff, encoder_attention_heads=s.h,
-        encoder_layers=s.N_enc, decoder_layers=s.N_dec, dropout=s.dropout, attention_key_dim=s.d_k,
-        attention_value_dim=s.d_v, share_all_embeddings=s.embedding_matrices == 1,
-        share_decoder_input_output_embed=s.embedding_matrices == 2, max_source_positions=s.max_positions,
-        max_target_positions=s.max_positions)
+        encoder_embed_dim=s.d_model,
+        encoder_ffn_embed_dim=s.d_ff,
+        encoder_attention_heads=s.h,
+        encoder_layers=s.N_enc,
+        decoder_layers=s.N_dec,
+        dropout=s.dropout,
+        attention_key_dim=s.d_k,
+        attention_value_dim=s.d_v,
+        share_all_embeddings=s.embedding_matrices == 1,
+        share_decoder_input_output_embed=s.embedding_matrices == 2,
+        max_source_positions=s.max_positions,
+        max_target_positions=s.max_positions,
+    )
     task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
     return VanillaTransformerModel.build_model(cfg, task).train()
 
@@ -114,8 +133,9 @@ def fit_scales(points: Sequence[Tuple[ModelSize, str, str, int, int]]) -> Dict[s
     return dict(zip(CALIBRATION, map(float, solution)))
 
 
-def calibrate(precision: str = "fp32", device: str = "cpu", tokens: int = 512,
-              sizes: Optional[Sequence[tuple]] = None) -> Tuple[Dict[str, float], List[Tuple[ModelSize, int, float]]]:
+def calibrate(
+    precision: str = "fp32", device: str = "cpu", tokens: int = 512, sizes: Optional[Sequence[tuple]] = None
+) -> Tuple[Dict[str, float], List[Tuple[ModelSize, int, float]]]:
     """Measure the calibration sizes, fit the scales; returns (scales, [(size, measured, estimated), …])."""
     measured = []
     for args in sizes or CALIBRATION_SIZES:
@@ -125,8 +145,9 @@ def calibrate(precision: str = "fp32", device: str = "cpu", tokens: int = 512,
     return scales, [(s, m, tokens * bytes_per_token(s, precision, device)) for s, m in measured]
 
 
-def largest_fitting_tokens(s: ModelSize, precision: str, memory_bytes: float,
-                           granularity: int = 256) -> Tuple[int, List[Tuple[int, Optional[int], float]]]:
+def largest_fitting_tokens(
+    s: ModelSize, precision: str, memory_bytes: float, granularity: int = 256
+) -> Tuple[int, List[Tuple[int, Optional[int], float]]]:
     """On the GPU: the largest --max-tokens (a multiple of ``granularity``) whose measured step peak plus the static
     bytes fits :func:`usable_bytes`, by doubling then bisection; also every probe (tokens, measured|None, estimated)."""
     static = sum(static_bytes(s, precision).values())
@@ -152,96 +173,3 @@ def largest_fitting_tokens(s: ModelSize, precision: str, memory_bytes: float,
         middle = (low + high) // 2 // granularity * granularity
         low, high = (middle, high) if fits(middle) else (low, middle)
     return low, probes
-
-
-def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
-    """(vocabulary size, real target tokens per batch / --max-tokens) of a fairseq-preprocess folder's training split,
-    batched as fairseq-train batches it (sorted by source then target length, ``batch_by_size``)."""
-    from fairseq.data import Dictionary, data_utils
-
-    found = sorted(glob.glob(os.path.join(data, "train.*-*.*.idx")))
-    if not found:
-        raise ValueError(f"{data}: no train.SRC-TGT.LANG.idx there (run fairseq-preprocess or a prepare script)")
-    pair = os.path.basename(found[0]).split(".")[1]
-    src, tgt = pair.split("-")
-    dict_path = os.path.join(data, f"dict.{tgt}.txt")
-    if not os.path.isfile(dict_path):
-        raise ValueError(f"{dict_path}: missing (the target dictionary of {data})")
-    sizes = {}
-    for lang in (src, tgt):
-        dataset = data_utils.load_indexed_dataset(os.path.join(data, f"train.{pair}.{lang}"), None)
-        if dataset is None:
-            raise ValueError(f"{data}: cannot read train.{pair}.{lang}.bin/.idx")
-        sizes[lang] = np.asarray(dataset.sizes, dtype=np.int64)
-    order = np.lexsort((sizes[tgt], sizes[src]))  # by source length, ties by target length
-    num_tokens = np.maximum(sizes[src], sizes[tgt])
-    keep = order[num_tokens[order] <= max_tokens]
-    batches = data_utils.batch_by_size(keep, None, num_tokens_vec=num_tokens[keep], max_tokens=max_tokens)
-    target_per_batch = sizes[tgt][keep].sum() / max(1, len(batches))
-    return len(Dictionary.load(dict_path)), float(target_per_batch / max_tokens)
-
-
-def report(args) -> str:
-    """The planner's answer for parsed ``scripts/fit-memory.py`` flags: a calibration, a table, or one plan (measured
-    on the GPU with ``--measure``; ``--check-tokens N`` adds one measured step on this machine against the model)."""
-    from .memory import GiB, format_plan, parse_memory, plan, size_from_arch
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.calibrate:
-        lines = []
-        for precision in ("fp32", "fp16"):
-            scales, points = calibrate(precision, device)
-            fitted = ", ".join(f"{k} {v:.4f}" for k, v in scales.items())
-            lines.append(f"{precision} on {device}: fitted scales {fitted}")
-            lines += [f"  d_model {s.d_model:4d} d_ff {s.d_ff:4d} h {s.h} N {s.N_enc}+{s.N_dec} V {s.vocab:5d} dropout "
-                      f"{s.dropout}: measured {m / 2**20:7.2f} MiB, estimated {e / 2**20:7.2f} MiB ({e / m - 1:+.2%})"
-                      for s, m, e in points]
-        return "\n".join(lines)
-    vocab = args.vocab
-    if args.data:
-        vocab, _ = data_facts(args.data, 4096)
-    flags = {name: getattr(args, name) for name in ("encoder_layers", "decoder_layers", "encoder_embed_dim",
-                                                    "encoder_ffn_embed_dim", "encoder_attention_heads",
-                                                    "attention_key_dim", "attention_value_dim", "dropout")}
-    size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
-    common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
-
-    def planned(memory: float, precision: str, fit: Optional[int] = None):
-        p = plan(size, precision, memory, fill=args.fill or 0.9, max_tokens_fit=fit, **common)
-        for _ in range(3 if args.data and not args.fill else 0):  # the fill of batches of these flags, again
-            p = plan(size, precision, memory, fill=data_facts(args.data, p.max_tokens)[1], max_tokens_fit=fit,
-                     **common)
-        return p
-
-    if args.table:
-        lines = ["| GPU memory | precision | largest --max-tokens | flags for ≈25k target tokens/update | "
-                 "estimated peak |", "| --- | --- | --- | --- | --- |"]
-        for memory in args.table.split(","):
-            for precision in ("fp32", "fp16"):
-                p = planned(parse_memory(memory), precision)
-                lines.append(f"| {memory} | {precision} | {p.max_tokens_fit:,} | `--max-tokens {p.max_tokens} "
-                             f"--update-freq {p.update_freq}` | {p.peak_bytes / GiB:.1f} GiB |")
-        return "\n".join(lines)
-    if args.memory is None:
-        raise ValueError("--memory is required (e.g. --memory 15GB), or --table / --calibrate")
-    memory = parse_memory(args.memory)
-    lines = []
-    fit = None
-    if args.measure:
-        if device != "cuda":
-            raise ValueError("--measure needs a CUDA GPU (torch.cuda.is_available() is False here)")
-        fit, probes = largest_fitting_tokens(size, args.precision, memory)
-        lines.append(f"measured on {torch.cuda.get_device_name()}: forward + backward peaks above weights and "
-                     "gradients (tokens: measured / estimated)")
-        lines += [f"  {n:6d}: " + (f"{m / GiB:.3f} / {e / GiB:.3f} GiB ({e / m - 1:+.1%})" if m else "out of memory")
-                  for n, m, e in probes]
-    chosen = planned(memory, args.precision, fit)
-    if getattr(args, "flags_only", False):
-        return f"--max-tokens {chosen.max_tokens} --update-freq {chosen.update_freq}"
-    lines.append(format_plan(chosen))
-    if args.check_tokens:
-        measured = measure_peak(size, args.precision, args.check_tokens, device)
-        estimated = args.check_tokens * bytes_per_token(size, args.precision, device)
-        lines.append(f"check on {device}, {args.check_tokens} tokens: activations measured {measured / GiB:.3f} GiB, "
-                     f"estimated {estimated / GiB:.3f} GiB ({estimated / measured - 1:+.2%})")
-    return "\n".join(lines)

@@ -6,6 +6,7 @@
 
 A sweep folder is read through :func:`.sweeps.load_study` (its ``optuna.db``, or a grid's job folders).
 """
+
 import argparse
 import json
 import platform
@@ -20,18 +21,30 @@ def sweep_command(folder) -> str:
     from omegaconf import OmegaConf
 
     config = OmegaConf.load(Path(folder) / "multirun.yaml")
-    line = " ".join(["fairseq-hydra-train -m --config-dir examples/hydra --config-name",
-                     config.hydra.job.config_name, *(f"'{o}'" if "(" in o or "[" in o else o for o in [
-                         *(o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")),
-                         *config.hydra.overrides.task])])
+    line = " ".join(
+        [
+            "fairseq-hydra-train -m --config-dir examples/hydra --config-name",
+            config.hydra.job.config_name,
+            *(
+                f"'{o}'" if "(" in o or "[" in o else o
+                for o in [
+                    *(o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")),
+                    *config.hydra.overrides.task,
+                ]
+            ),
+        ]
+    )
     return line.replace(str(Path.cwd()), "$PWD")
 
 
 def trial_values(folder) -> list:
     """``[{"params", "objective", "updates"}]`` of the sweep's finished trials, in trial order."""
     study = sweeps.load_study(folder)
-    return [{"params": t.params, "objective": t.value, "updates": t.user_attrs.get("updates")}
-            for t in study.trials if t.state.name == "COMPLETE"]
+    return [
+        {"params": t.params, "objective": t.value, "updates": t.user_attrs.get("updates")}
+        for t in study.trials
+        if t.state.name == "COMPLETE"
+    ]
 
 
 def versions() -> dict:
@@ -39,14 +52,22 @@ def versions() -> dict:
     import optuna
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "fairseq": fairseq.__version__,
-            "optuna": optuna.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "fairseq": fairseq.__version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def record_search(random_dirs, grid_dirs) -> dict:
     """Per method and search seed: every trial, the best validation loss, and its mean/std over the seeds."""
-    record = {"experiment": "random vs grid search at equal budget", "metric": "best validation loss (base 2)",
-              "versions": versions(), "methods": {}}
+    record = {
+        "experiment": "random vs grid search at equal budget",
+        "metric": "best validation loss (base 2)",
+        "versions": versions(),
+        "methods": {},
+    }
     for method, dirs in (("random", random_dirs), ("grid", grid_dirs)):
         runs = [{"folder": Path(d).name, "command": sweep_command(d), "trials": trial_values(d)} for d in dirs]
         for run in runs:
@@ -62,43 +83,63 @@ def record_accumulation(dir_a, dir_b) -> dict:
     settings = {}
     for folder in (dir_a, dir_b):
         trials = trial_values(folder)
-        settings[Path(folder).name] = {"command": sweep_command(folder),
-                                       "by_seed": {str(t["params"]["common.seed"]): t["objective"] for t in trials}}
+        settings[Path(folder).name] = {
+            "command": sweep_command(folder),
+            "by_seed": {str(t["params"]["common.seed"]): t["objective"] for t in trials},
+        }
     (name_a, a), (name_b, b) = settings.items()
     seeds = sorted(set(a["by_seed"]) & set(b["by_seed"]), key=int)
     x, y = [a["by_seed"][s] for s in seeds], [b["by_seed"][s] for s in seeds]
     test = ttest_rel(x, y)
-    return {"experiment": "one batch vs accumulated batches at equal tokens per update and equal updates",
-            "metric": "best validation loss (base 2)", "versions": versions(), "settings": settings, "seeds": seeds,
-            "mean_std": {name_a: mean_std(x), name_b: mean_std(y)},
-            "paired_t": {"mean_difference": sum(p - q for p, q in zip(x, y)) / len(seeds),
-                         "t": float(test.statistic), "p": float(test.pvalue), "n": len(seeds)}}
+    return {
+        "experiment": "one batch vs accumulated batches at equal tokens per update and equal updates",
+        "metric": "best validation loss (base 2)",
+        "versions": versions(),
+        "settings": settings,
+        "seeds": seeds,
+        "mean_std": {name_a: mean_std(x), name_b: mean_std(y)},
+        "paired_t": {
+            "mean_difference": sum(p - q for p, q in zip(x, y)) / len(seeds),
+            "t": float(test.statistic),
+            "p": float(test.pvalue),
+            "n": len(seeds),
+        },
+    }
 
 
 def search_table(record) -> str:
     seeds = len(next(iter(record["methods"].values()))["runs"])
-    lines = [f"| search | {' | '.join(f'seed {n + 1}' for n in range(seeds))} | mean ± std | distinct lr values |",
-             "| --- |" + " --- |" * (seeds + 2)]
+    lines = [
+        f"| search | {' | '.join(f'seed {n + 1}' for n in range(seeds))} | mean ± std | distinct lr values |",
+        "| --- |" + " --- |" * (seeds + 2),
+    ]
     for method, result in record["methods"].items():
         bests = " | ".join(f"{r['best']:.3f}" for r in result["runs"])
         distinct = len({t["params"].get("optimization.lr") for t in result["runs"][0]["trials"]})
-        lines.append(f"| {method} | {bests} | {result['best']['mean']:.3f} ± {result['best']['std']:.3f} | "
-                     f"{distinct} |")
+        lines.append(
+            f"| {method} | {bests} | {result['best']['mean']:.3f} ± {result['best']['std']:.3f} | {distinct} |"
+        )
     return "\n".join(lines)
 
 
 def accumulation_table(record) -> str:
     names = list(record["settings"])
-    lines = [f"| setting | {' | '.join('seed ' + s for s in record['seeds'])} | mean ± std |",
-             "| --- |" + " --- |" * (len(record["seeds"]) + 1)]
+    lines = [
+        f"| setting | {' | '.join('seed ' + s for s in record['seeds'])} | mean ± std |",
+        "| --- |" + " --- |" * (len(record["seeds"]) + 1),
+    ]
     for name in names:
         by_seed = record["settings"][name]["by_seed"]
         stats = record["mean_std"][name]
-        lines.append(f"| {name} | {' | '.join(f'{by_seed[s]:.3f}' for s in record['seeds'])} | "
-                     f"{stats['mean']:.3f} ± {stats['std']:.3f} |")
+        lines.append(
+            f"| {name} | {' | '.join(f'{by_seed[s]:.3f}' for s in record['seeds'])} | "
+            f"{stats['mean']:.3f} ± {stats['std']:.3f} |"
+        )
     test = record["paired_t"]
-    lines.append(f"\nPaired t-test over seeds ({names[0]} − {names[1]}): mean difference "
-                 f"{test['mean_difference']:+.3f}, t = {test['t']:.2f}, p = {test['p']:.3f} (n = {test['n']}).")
+    lines.append(
+        f"\nPaired t-test over seeds ({names[0]} − {names[1]}): mean difference "
+        f"{test['mean_difference']:+.3f}, t = {test['t']:.2f}, p = {test['p']:.3f} (n = {test['n']})."
+    )
     return "\n".join(lines)
 
 

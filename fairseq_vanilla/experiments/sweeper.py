@@ -12,6 +12,7 @@ Hydra's Optuna sweeper (``hydra-optuna-sweeper``) with four changes a fairseq se
 
 List-valued fairseq fields (``optimization.lr``, ``optimization.update_freq``) take a sampled scalar as ``[x]``.
 """
+
 import dataclasses
 import logging
 import math
@@ -84,8 +85,10 @@ def study_direction(direction, config: DictConfig) -> str:
     given = getattr(direction, "name", direction)
     if given not in (None, "auto", wanted):
         metric = OmegaConf.select(config, "checkpoint.best_checkpoint_metric", default="loss")
-        raise ValueError(f"hydra.sweeper.direction={given} contradicts checkpoint.best_checkpoint_metric={metric} "
-                         f"with maximize_best_checkpoint_metric={maximize}: the study must {wanted}")
+        raise ValueError(
+            f"hydra.sweeper.direction={given} contradicts checkpoint.best_checkpoint_metric={metric} "
+            f"with maximize_best_checkpoint_metric={maximize}: the study must {wanted}"
+        )
     return wanted
 
 
@@ -168,9 +171,11 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
             distributions.pop(name, None)
         unknown = unknown_search_fields(self.config, list(distributions) + list(fixed))
         if unknown:
-            raise ValueError(f"search parameter(s) {', '.join(unknown)} name no field of the config "
-                             f"{config_file(self.config)} (nor of its model/task/criterion): "
-                             "check the spelling in hydra.sweeper.params or on the command line")
+            raise ValueError(
+                f"search parameter(s) {', '.join(unknown)} name no field of the config "
+                f"{config_file(self.config)} (nor of its model/task/criterion): "
+                "check the spelling in hydra.sweeper.params or on the command line"
+            )
         direction = study_direction(self.direction, self.config)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -178,8 +183,9 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
         storage = self.storage or f"sqlite:///{sweep_dir.resolve() / 'optuna.db'}"
         if not isinstance(self.sampler, optuna.samplers.BaseSampler):
             raise ValueError("hydra/sweeper/sampler=grid is not supported here: use the basic sweeper for a grid")
-        study = optuna.create_study(study_name=self.study_name, storage=storage, sampler=self.sampler,
-                                    direction=direction, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, sampler=self.sampler, direction=direction, load_if_exists=True
+        )
         for stale in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             study._storage.set_trial_user_attr(stale._trial_id, "fail_reason", INTERRUPTED)
             study._storage.set_trial_state(stale._trial_id, optuna.trial.TrialState.FAIL)
@@ -188,8 +194,10 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
         seed = OmegaConf.select(self.config, "hydra.sweeper.sampler.seed", default=None)
         if trials and seed is not None:
             reseed(self.sampler, seed + len(trials))
-        log.info(f"study {self.study_name!r} in {storage}: {done} of {self.n_trials} trials already done, "
-                 f"{direction}, sampler {type(self.sampler).__name__}")
+        log.info(
+            f"study {self.study_name!r} in {storage}: {done} of {self.n_trials} trials already done, "
+            f"{direction}, sampler {type(self.sampler).__name__}"
+        )
         self.job_idx = len(trials)
         to_go, batch = self.n_trials - done, self._parallel_jobs()
         while to_go > 0:

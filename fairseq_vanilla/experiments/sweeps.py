@@ -6,6 +6,7 @@ grid (Hydra's basic sweeper) is read back from its job folders (``.hydra/overrid
 
     python -m fairseq_vanilla.experiments.sweeps SWEEP_DIR     # (re)write the tables and plots of any sweep
 """
+
 import argparse
 import csv
 import json
@@ -56,9 +57,13 @@ def write_tables(folder, study) -> None:
     if complete:
         best = study.best_trial
         overrides = best.user_attrs.get("overrides") or [f"{k}={v}" for k, v in best.params.items()]
-        record = {"trial": best.number, "objective": best.value,
-                  "direction": study.direction.name.lower(), "overrides": list(overrides),
-                  "command_line": " ".join(overrides)}
+        record = {
+            "trial": best.number,
+            "objective": best.value,
+            "direction": study.direction.name.lower(),
+            "overrides": list(overrides),
+            "command_line": " ".join(overrides),
+        }
         OmegaConf.save(OmegaConf.create(record), folder / "best.yaml")
 
 
@@ -70,8 +75,9 @@ def plot_importances(study, path) -> None:
     import matplotlib.pyplot as plt
     from optuna.importance import MeanDecreaseImpurityImportanceEvaluator
 
-    importances = optuna.importance.get_param_importances(study, evaluator=MeanDecreaseImpurityImportanceEvaluator(
-        seed=0))
+    importances = optuna.importance.get_param_importances(
+        study, evaluator=MeanDecreaseImpurityImportanceEvaluator(seed=0)
+    )
     names = list(importances)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(names)))
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
@@ -104,8 +110,10 @@ def write_plots(folder, study) -> list:
 
     plots = [("optimization_history.png", lambda p: save_optuna(p, ovm.plot_optimization_history))]
     if len(complete) >= 2 and complete[0].params:
-        plots += [("param_importances.png", lambda p: plot_importances(study, folder / p)),
-                  ("slice.png", lambda p: save_optuna(p, ovm.plot_slice))]
+        plots += [
+            ("param_importances.png", lambda p: plot_importances(study, folder / p)),
+            ("slice.png", lambda p: save_optuna(p, ovm.plot_slice)),
+        ]
     for name, draw in plots:
         try:
             draw(name)
@@ -122,14 +130,19 @@ def finish(folder, study) -> None:
     complete = study.get_trials(deepcopy=False, states=(STATES.COMPLETE,))
     if not complete:
         reasons = sorted({t.user_attrs.get("fail_reason", t.state.name) for t in study.trials})
-        raise RuntimeError(f"every trial of the sweep in {folder} failed ({len(study.trials)} trials): "
-                           + "; ".join(reasons))
+        raise RuntimeError(
+            f"every trial of the sweep in {folder} failed ({len(study.trials)} trials): " + "; ".join(reasons)
+        )
     plots = write_plots(folder, study)
     best = study.best_trial
-    OmegaConf.save(OmegaConf.create({"name": "optuna", "best_params": best.params, "best_value": best.value}),
-                   folder / "optimization_results.yaml")
-    log.info(f"best trial {best.number}: {best.value} with {best.params}; trials.csv, best.yaml, "
-             f"{', '.join(plots)} in {folder}")
+    OmegaConf.save(
+        OmegaConf.create({"name": "optuna", "best_params": best.params, "best_value": best.value}),
+        folder / "optimization_results.yaml",
+    )
+    log.info(
+        f"best trial {best.number}: {best.value} with {best.params}; trials.csv, best.yaml, "
+        f"{', '.join(plots)} in {folder}"
+    )
 
 
 def parse_value(text: str):
@@ -145,8 +158,9 @@ def parse_value(text: str):
 def grid_study(folder):
     """An in-memory study of a finished or partial grid (Hydra's basic sweeper) rebuilt from its job folders."""
     folder = Path(folder)
-    jobs = sorted((p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml")), key=lambda p: (
-        len(p.name), p.name))
+    jobs = sorted(
+        (p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml")), key=lambda p: (len(p.name), p.name)
+    )
     overrides = [dict(o.split("=", 1) for o in OmegaConf.load(job / ".hydra" / "overrides.yaml")) for job in jobs]
     keys = sorted({k for o in overrides for k in o})
     searched = [k for k in keys if len({o.get(k) for o in overrides}) > 1] or keys
@@ -159,12 +173,21 @@ def grid_study(folder):
         value = record.get("objective")
         ok = value is not None and math.isfinite(value)
         params = {k: parse_value(given[k]) for k in searched if k in given}
-        study.add_trial(optuna.trial.create_trial(
-            state=STATES.COMPLETE if ok else STATES.FAIL, value=value if ok else None, params=params,
-            distributions={k: optuna.distributions.CategoricalDistribution(choices[k]) for k in params},
-            user_attrs={"overrides": [f"{k}={given[k]}" for k in params], "job_dir": str(job),
-                        "updates": record.get("updates"), "wall_time_s": record.get("wall_time_s"),
-                        "fail_reason": None if ok else (f"objective {value}" if record else f"no {OBJECTIVE_FILE}")}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=STATES.COMPLETE if ok else STATES.FAIL,
+                value=value if ok else None,
+                params=params,
+                distributions={k: optuna.distributions.CategoricalDistribution(choices[k]) for k in params},
+                user_attrs={
+                    "overrides": [f"{k}={given[k]}" for k in params],
+                    "job_dir": str(job),
+                    "updates": record.get("updates"),
+                    "wall_time_s": record.get("wall_time_s"),
+                    "fail_reason": None if ok else (f"objective {value}" if record else f"no {OBJECTIVE_FILE}"),
+                },
+            )
+        )
     return study
 
 

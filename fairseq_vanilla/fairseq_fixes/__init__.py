@@ -4,12 +4,22 @@ Each module states, at module level: ``DEFECT`` (the upstream defect, one line),
 or code location), ``CHECKED_AGAINST`` (the fairseq version it was written and tested against) and ``install()``
 (idempotent). :func:`install_all` warns once, naming the repair, when the installed fairseq is another version.
 """
+
 import importlib
 import warnings
 
 # Order matters only where one repair builds on another; each module says so if it does.
-REPAIRS = ("checkpoint_safety", "atomic_checkpoints", "architecture_mismatch", "no_sentence_lost", "exact_resume",
-           "epoch_workers", "replace_unk", "hydra_objective", "bf16")
+REPAIRS = (
+    "checkpoint_safety",
+    "atomic_checkpoints",
+    "architecture_mismatch",
+    "no_sentence_lost",
+    "exact_resume",
+    "epoch_workers",
+    "replace_unk",
+    "hydra_objective",
+    "bf16",
+)
 
 
 def repair_modules():

@@ -5,11 +5,14 @@ and mis-sized parameters) and raises a bare ``Exception("Cannot load model param
 ensure that the architectures match.")`` in its place: a traceback, with the useful part in the chained exception
 above it. Here that exception becomes a :class:`CheckpointError` whose one line names the file and the mismatch.
 """
+
 from .checkpoint_safety import CheckpointError
 from .patching import replace, upstream
 
-DEFECT = ("fairseq-train reports a checkpoint of another architecture as a bare Exception and a traceback, the "
-          "parameters that do not fit buried in the chained error")
+DEFECT = (
+    "fairseq-train reports a checkpoint of another architecture as a bare Exception and a traceback, the "
+    "parameters that do not fit buried in the chained error"
+)
 UPSTREAM = "fairseq/trainer.py Trainer.load_checkpoint: raise Exception('Cannot load model parameters from checkpoint')"
 CHECKED_AGAINST = "0.12.3.1"
 
@@ -26,11 +29,13 @@ def load_checkpoint(self, filename, *args, **kwargs):
     except Exception as error:
         if isinstance(error, CheckpointError) or not str(error).startswith(PREFIX):
             raise
-        path = str(error)[len(PREFIX):].split(";")[0]
+        path = str(error)[len(PREFIX) :].split(";")[0]
         cause = " ".join(str(error.__cause__ or error.__context__ or "").split())
         more = "…" if len(cause) > SHOWN else ""
-        raise CheckpointError(f"{path}: a checkpoint of another architecture or size than --arch and the size "
-                              f"flags build ({cause[:SHOWN]}{more})") from error
+        raise CheckpointError(
+            f"{path}: a checkpoint of another architecture or size than --arch and the size "
+            f"flags build ({cause[:SHOWN]}{more})"
+        ) from error
 
 
 def install() -> None:

@@ -6,9 +6,12 @@ fairseq 0.12 saves the first checkpoint of a save atomically (``NAME.tmp``, then
 fairseq's ``checkpoint_utils`` sees a ``PathManager`` whose ``copy`` writes ``DEST.tmp``, syncs it and renames it: a
 kill leaves the previous complete ``checkpoint_last.pt`` (and at worst a ``.tmp`` that nothing reads).
 """
+
 import os
 import shutil
 import types
+
+from ..text.io import atomic_path
 
 DEFECT = "checkpoint_last.pt and the other copies of a save are plain copies: a kill mid-copy leaves a truncated file"
 UPSTREAM = "fairseq/checkpoint_utils.py save_checkpoint: PathManager.copy(checkpoints[0], cp, overwrite=True)"
@@ -30,15 +33,10 @@ class AtomicCopyPathManager(types.SimpleNamespace):
             return self._inner.copy(src_path, dst_path, overwrite)
         if os.path.exists(dst_path) and not overwrite:
             return False
-        tmp = dst_path + ".tmp"
-        try:
+        with atomic_path(dst_path) as tmp:
             shutil.copyfile(src_path, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-            os.replace(tmp, dst_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return True
 
 

@@ -13,14 +13,17 @@ hand their configuration to ``main`` after the command line was parsed (the plug
 late to change it): when ``common.bf16`` is set and the command line did not say ``--tpu``, ``common.tpu`` is reset to
 ``False``. ``fairseq-hydra-train`` never implied the TPU and is unaffected.
 """
+
 import sys
 from typing import Optional, Sequence
 
 from .patching import replace, upstream
 
 DEFECT = "--bf16 (and --memory-efficient-bf16) sets --tpu, so bf16 cannot train on a CUDA GPU or the CPU"
-UPSTREAM = ("fairseq/options.py parse_args_and_arch: `if args.bf16: args.tpu = True`; "
-            "https://github.com/facebookresearch/fairseq/issues/4696 (bf16 with A100 GPUs, open)")
+UPSTREAM = (
+    "fairseq/options.py parse_args_and_arch: `if args.bf16: args.tpu = True`; "
+    "https://github.com/facebookresearch/fairseq/issues/4696 (bf16 with A100 GPUs, open)"
+)
 CHECKED_AGAINST = "0.12.3.1"
 
 

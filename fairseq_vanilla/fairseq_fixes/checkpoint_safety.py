@@ -11,6 +11,7 @@ torch's), so no other caller of ``torch.load`` gets the allow-list. Why not just
 should be one line naming it (:class:`CheckpointError`), not a traceback. The caller's keyword arguments
 (``map_location``, ``mmap``, …) are passed on; ``weights_only=False`` is refused, never honoured.
 """
+
 import argparse
 import collections
 import pickle
@@ -23,7 +24,9 @@ import torch
 
 from .errors import OneLineError
 
-DEFECT = "fairseq's checkpoint_utils calls torch.load without an allow-list: torch>=2.6 refuses fairseq's own checkpoints"
+DEFECT = (
+    "fairseq's checkpoint_utils calls torch.load without an allow-list: torch>=2.6 refuses fairseq's own checkpoints"
+)
 UPSTREAM = "fairseq/checkpoint_utils.py load_checkpoint_to_cpu: torch.load(f, map_location=cpu)"
 CHECKED_AGAINST = "0.12.3.1"
 
@@ -35,8 +38,7 @@ class CheckpointError(OneLineError):
 def _numpy_globals():
     """numpy scalars and dtypes, under both the numpy 2 names and the numpy 1 names old checkpoints use."""
     multiarray = getattr(np, "_core", None) or np.core
-    allowed = [np.dtype, (multiarray.multiarray.scalar, "numpy.core.multiarray.scalar"),
-               multiarray.multiarray.scalar]
+    allowed = [np.dtype, (multiarray.multiarray.scalar, "numpy.core.multiarray.scalar"), multiarray.multiarray.scalar]
     for name in ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool_"):
         allowed.append(type(np.dtype(getattr(np, name))))
     return allowed
@@ -46,14 +48,37 @@ def _omegaconf_globals():
     from omegaconf import DictConfig, ListConfig, nodes
     from omegaconf.base import ContainerMetadata, Metadata
 
-    return [DictConfig, ListConfig, ContainerMetadata, Metadata, nodes.AnyNode, nodes.StringNode,
-            nodes.IntegerNode, nodes.FloatNode, nodes.BooleanNode]
+    return [
+        DictConfig,
+        ListConfig,
+        ContainerMetadata,
+        Metadata,
+        nodes.AnyNode,
+        nodes.StringNode,
+        nodes.IntegerNode,
+        nodes.FloatNode,
+        nodes.BooleanNode,
+    ]
 
 
 def allowed_globals() -> list:
     """Exactly the non-tensor types found in fairseq checkpoints."""
-    return ([argparse.Namespace, collections.defaultdict, collections.OrderedDict, typing.Any, dict, list, int,
-             float, str, bool] + _numpy_globals() + _omegaconf_globals())
+    return (
+        [
+            argparse.Namespace,
+            collections.defaultdict,
+            collections.OrderedDict,
+            typing.Any,
+            dict,
+            list,
+            int,
+            float,
+            str,
+            bool,
+        ]
+        + _numpy_globals()
+        + _omegaconf_globals()
+    )
 
 
 def _name(f) -> str:
@@ -75,8 +100,10 @@ def safe_torch_load(f, map_location="cpu", **kwargs):
         raise CheckpointError(f"{name}: no such checkpoint file") from e
     except pickle.UnpicklingError as e:
         lines = str(e).splitlines()
-        detail = next((ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln),
-                      "weights_only unpickler refused it")
+        detail = next(
+            (ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln),
+            "weights_only unpickler refused it",
+        )
         raise CheckpointError(
             f"{name}: refused to load: it holds something other than tensors and the types fairseq "
             f"checkpoints use ({detail}); nothing in it was run"

@@ -12,12 +12,17 @@ differ from update 8 on; resumed in epoch 3, the run differs from its first upda
 Here, for a dataset that listens to the epoch (it overrides ``set_epoch``), the iterator of a new epoch starts new
 workers, which copy the dataset as it is after ``set_epoch``. Datasets that ignore the epoch keep their workers.
 """
+
 from .patching import replace, upstream
 
-DEFECT = ("persistent DataLoader workers keep the dataset copy of the epoch they started in: set_epoch never reaches "
-          "them, so epoch-dependent items (on-the-fly augmentation) repeat and a resumed run gets other data")
-UPSTREAM = ("fairseq/data/iterators.py EpochBatchIterator._get_iterator_for_epoch: reuse_dataloader with "
-            "persistent_workers; next_epoch_itr calls dataset.set_epoch in the main process only")
+DEFECT = (
+    "persistent DataLoader workers keep the dataset copy of the epoch they started in: set_epoch never reaches "
+    "them, so epoch-dependent items (on-the-fly augmentation) repeat and a resumed run gets other data"
+)
+UPSTREAM = (
+    "fairseq/data/iterators.py EpochBatchIterator._get_iterator_for_epoch: reuse_dataloader with "
+    "persistent_workers; next_epoch_itr calls dataset.set_epoch in the main process only"
+)
 CHECKED_AGAINST = "0.12.3.1"
 
 WORKERS_EPOCH = "fairseq_vanilla_workers_epoch"  # the epoch whose dataset copy the current workers hold
@@ -34,11 +39,16 @@ def get_iterator_for_epoch(self, epoch, shuffle, fix_batches_to_gpus=False, offs
     """``EpochBatchIterator._get_iterator_for_epoch``, with new workers when the epoch changed under them."""
     from fairseq.data.iterators import EpochBatchIterator
 
-    if (self.dataloader is not None and self.num_workers > 0 and getattr(self, WORKERS_EPOCH, epoch) != epoch
-            and listens_to_epoch(self.dataset)):
+    if (
+        self.dataloader is not None
+        and self.num_workers > 0
+        and getattr(self, WORKERS_EPOCH, epoch) != epoch
+        and listens_to_epoch(self.dataset)
+    ):
         self.dataloader = None  # its workers hold the dataset of an earlier epoch: let upstream build a new one
-    iterator = upstream(EpochBatchIterator, "_get_iterator_for_epoch")(self, epoch, shuffle, fix_batches_to_gpus,
-                                                                       offset)
+    iterator = upstream(EpochBatchIterator, "_get_iterator_for_epoch")(
+        self, epoch, shuffle, fix_batches_to_gpus, offset
+    )
     setattr(self, WORKERS_EPOCH, epoch)
     return iterator
 

@@ -15,12 +15,15 @@ datasets that cannot reuse them) are unchanged, since they already depend on the
 Not covered: ``--update-ordered-indices-seed`` (off by default) adds the start epoch to the iterator's seed in the
 trainer itself, so a resumed run still shuffles differently with it.
 """
+
 import inspect
 
 from .patching import replace, upstream
 
-DEFECT = ("the batches of a reusable epoch iterator are built with numpy_seed(seed + start epoch): a run resumed in "
-          "epoch E trains on other batches than the uninterrupted run")
+DEFECT = (
+    "the batches of a reusable epoch iterator are built with numpy_seed(seed + start epoch): a run resumed in "
+    "epoch E trains on other batches than the uninterrupted run"
+)
 UPSTREAM = "fairseq/tasks/fairseq_task.py get_batch_iterator make_batches: numpy_seed(seed + epoch)"
 CHECKED_AGAINST = "0.12.3.1"
 
@@ -34,8 +37,12 @@ def get_batch_iterator(self, dataset, *args, **kwargs):
     call.apply_defaults()
     options = call.arguments
     epoch = options["epoch"]
-    reusable = (not options["disable_iterator_cache"] and not options["update_epoch_batch_itr"]
-                and self.can_reuse_epoch_itr(dataset) and not getattr(self.cfg, "rebuild_batches", False))
+    reusable = (
+        not options["disable_iterator_cache"]
+        and not options["update_epoch_batch_itr"]
+        and self.can_reuse_epoch_itr(dataset)
+        and not getattr(self.cfg, "rebuild_batches", False)
+    )
     if epoch == 1 or not reusable or dataset in self.dataset_to_epoch_iter:
         return original(**options)
     options["epoch"] = 1

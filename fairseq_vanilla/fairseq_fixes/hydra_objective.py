@@ -28,20 +28,24 @@ The originals (``fairseq_vanilla_original_<name>``, :mod:`.patching`'s conventio
 runs this file on its own as ``hydra_plugins.fairseq_vanilla_sweeper._objective``) and the trial's record live on
 fairseq's own modules, so two copies of this module install once and share one state.
 """
+
 import json
 import math
 import os
 import random
 import time
 
-DEFECT = ("fairseq-hydra-train's hydra_main drops the objective (returns None), and save_checkpoint.best leaks "
-          "from one trial into the next in the same process")
-UPSTREAM = ("fairseq_cli/hydra_train.py hydra_main: `_hydra_main(cfg)` without return; "
-            "fairseq/checkpoint_utils.py save_checkpoint.best (a function attribute)")
+DEFECT = (
+    "fairseq-hydra-train's hydra_main drops the objective (returns None), and save_checkpoint.best leaks "
+    "from one trial into the next in the same process"
+)
+UPSTREAM = (
+    "fairseq_cli/hydra_train.py hydra_main: `_hydra_main(cfg)` without return; "
+    "fairseq/checkpoint_utils.py save_checkpoint.best (a function attribute)"
+)
 CHECKED_AGAINST = "0.12.3.1"
 
 OBJECTIVE_FILE = "objective.json"
-
 
 
 def trial_state() -> dict:
@@ -49,8 +53,9 @@ def trial_state() -> dict:
     plugin's, the package's, one unpickled in a launcher's worker) reads and writes the same one."""
     from fairseq_cli import hydra_train
 
-    return hydra_train.__dict__.setdefault("fairseq_vanilla_trial", {
-        "best": None, "last": None, "updates": 0, "validations": 0, "start": time.time()})
+    return hydra_train.__dict__.setdefault(
+        "fairseq_vanilla_trial", {"best": None, "last": None, "updates": 0, "validations": 0, "start": time.time()}
+    )
 
 
 def better(a, b, maximize: bool):
@@ -77,8 +82,10 @@ def reset_trial_state(cfg) -> None:
     from fairseq import checkpoint_utils, metrics
     from fairseq_cli import train
 
-    for holder, names in ((checkpoint_utils.save_checkpoint, ("best",)),
-                          (train.should_stop_early, ("best", "num_runs"))):
+    for holder, names in (
+        (checkpoint_utils.save_checkpoint, ("best",)),
+        (train.should_stop_early, ("best", "num_runs")),
+    ):
         for name in names:
             if hasattr(holder, name):
                 delattr(holder, name)
@@ -165,7 +172,7 @@ def clean_hydra_main(cfg, **kwargs) -> float:
     try:
         hydra_train.fairseq_vanilla_original__hydra_main(cfg, **kwargs)
     except Exception as error:
-        raise divergence_in(error) or error
+        raise (divergence_in(error) or error) from error
     return objective(bool(cfg.checkpoint.maximize_best_checkpoint_metric))
 
 

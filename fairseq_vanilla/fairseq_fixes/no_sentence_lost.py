@@ -15,6 +15,7 @@ which and the flags), for every split, unless the user asked for skipping with
 ``--skip-invalid-size-inputs-valid-test``: then, for training as for validation and generation, the examples are
 skipped and the count and ids are logged.
 """
+
 import logging
 
 import numpy as np
@@ -22,10 +23,14 @@ import numpy as np
 from .errors import OneLineError
 from .patching import replace, upstream
 
-DEFECT = ("batch_by_size drops the last batch when its size is not a multiple of --required-batch-size-multiple; "
-          "fairseq-train skips too-long examples even without --skip-invalid-size-inputs-valid-test")
-UPSTREAM = ("fairseq/data/data_utils.py batch_by_size `b = b[:-1]`; fairseq/trainer.py get_train_iterator "
-            "ignore_invalid_inputs=True")
+DEFECT = (
+    "batch_by_size drops the last batch when its size is not a multiple of --required-batch-size-multiple; "
+    "fairseq-train skips too-long examples even without --skip-invalid-size-inputs-valid-test"
+)
+UPSTREAM = (
+    "fairseq/data/data_utils.py batch_by_size `b = b[:-1]`; fairseq/trainer.py get_train_iterator "
+    "ignore_invalid_inputs=True"
+)
 CHECKED_AGAINST = "0.12.3.1"
 
 logger = logging.getLogger(__name__)
@@ -33,15 +38,29 @@ SHOWN_IDS = 100  # ids listed in the skip message; the count is always complete
 SKIP_FLAG_ATTR = "fairseq_vanilla_skip_invalid_size"  # set on the task by the trainer's train iterator
 
 
-def batch_by_size(indices, num_tokens_fn, num_tokens_vec=None, max_tokens=None, max_sentences=None,
-                  required_batch_size_multiple=1, fixed_shapes=None):
+def batch_by_size(
+    indices,
+    num_tokens_fn,
+    num_tokens_vec=None,
+    max_tokens=None,
+    max_sentences=None,
+    required_batch_size_multiple=1,
+    fixed_shapes=None,
+):
     """fairseq's ``data_utils.batch_by_size`` without the final ``b = b[:-1]``: no example is dropped."""
     from fairseq.data import data_utils
     from fairseq.data.data_utils_fast import batch_by_size_fn, batch_by_size_vec
 
     if fixed_shapes is not None:  # upstream's fixed-shape path drops nothing
-        return upstream(data_utils, "batch_by_size")(indices, num_tokens_fn, num_tokens_vec, max_tokens,
-                                                     max_sentences, required_batch_size_multiple, fixed_shapes)
+        return upstream(data_utils, "batch_by_size")(
+            indices,
+            num_tokens_fn,
+            num_tokens_vec,
+            max_tokens,
+            max_sentences,
+            required_batch_size_multiple,
+            fixed_shapes,
+        )
     max_tokens = int(max_tokens) if max_tokens is not None else -1
     max_sentences = max_sentences if max_sentences is not None else -1
     if not isinstance(indices, np.ndarray):
@@ -77,10 +96,13 @@ def filter_indices_by_size(self, indices, dataset, max_positions=None, ignore_in
             f"example {ids[0]} of size {_size(dataset, ids[0])}; ids {ids[:10]}: raise "
             f"--max-source-positions/--max-target-positions (or the task's --max-positions), drop long pairs "
             f"before binarising (the prepare scripts' clean stage), or skip them with "
-            f"--skip-invalid-size-inputs-valid-test; fairseq-vanilla never skips examples silently")
+            f"--skip-invalid-size-inputs-valid-test; fairseq-vanilla never skips examples silently"
+        )
     more = f" (and {len(ids) - SHOWN_IDS:,} more)" if len(ids) > SHOWN_IDS else ""
-    logger.warning(f"--skip-invalid-size-inputs-valid-test: skipped {len(ids):,} example(s) longer than "
-                   f"max_positions={max_positions}: ids {sorted(ids)[:SHOWN_IDS]}{more}")
+    logger.warning(
+        f"--skip-invalid-size-inputs-valid-test: skipped {len(ids):,} example(s) longer than "
+        f"max_positions={max_positions}: ids {sorted(ids)[:SHOWN_IDS]}{more}"
+    )
     return kept
 
 

@@ -3,6 +3,7 @@
 Not a repair. The original is stored once, as ``owner.fairseq_vanilla_original_<name>``: installing twice, or from
 two copies of a module (the package's and one a launcher unpickled), never wraps a wrapper or loses upstream's code.
 """
+
 PREFIX = "fairseq_vanilla_original_"
 
 

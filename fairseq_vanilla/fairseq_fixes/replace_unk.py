@@ -7,12 +7,15 @@ probabilities per target position (TypeError on the first ``<unk>``). Here the b
 source word" (fairseq's documented behaviour), pairs are read as pairs, a soft row by its most probable source
 token, and a missing alignment is an error that says to add ``--print-alignment``.
 """
+
 from typing import Dict, Optional
 
 from .patching import replace, upstream
 
-DEFECT = ("--replace-unk without a file opens the constant '@@ ' as a file, and replace_unk indexes "
-          "--print-alignment's (source, target) pairs by target position (TypeError on the first <unk>)")
+DEFECT = (
+    "--replace-unk without a file opens the constant '@@ ' as a file, and replace_unk indexes "
+    "--print-alignment's (source, target) pairs by target position (TypeError on the first <unk>)"
+)
 UPSTREAM = "fairseq/utils.py load_align_dict and replace_unk; fairseq/options.py --replace-unk const='@@ '"
 CHECKED_AGAINST = "0.12.3.1"
 

@@ -16,40 +16,26 @@ The exported folder also holds what raw text needs (``pipeline.txt``, the BPE co
 sentencepiece model), so that :class:`fairseq_vanilla.inference.fast_translator.FastTranslator` translates raw text
 from the folder alone. The checkpoint is read through the project's safe loader.
 """
+
 import argparse
 import os
 import shutil
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
-
 from ..fairseq_fixes.checkpoint_safety import safe_torch_load
-from ..modules.positional_encoding import sinusoid_table
-from ..pipeline import read_settings
+from ..text.io import read_settings
+from .ctranslate2_spec import ExportError, build_spec
 
 SUPPORTED_MODELS = ("vanilla_transformer", "vanilla_transformer_align")
 QUANTIZATIONS = ("float32", "int8", "int8_float32")
-LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by modules/residual.py
 ASSET_FILES = {"bpe": ("codes",), "spm": ("spm.model",)}
-
-
-class ExportError(ValueError):
-    """A checkpoint or data folder that cannot be exported; the message names the file and the problem."""
-
-
-def import_ctranslate2():
-    """The ``ctranslate2`` module, or an error that says how to install it."""
-    try:
-        import ctranslate2
-    except ImportError as e:
-        raise ImportError("ctranslate2 is not installed: pip install -e '.[fast]' (scripts/setup.sh does)") from e
-    return ctranslate2
 
 
 def read_checkpoint(path: str) -> Tuple[Dict, Dict]:
     """(model config as a dict, state dict of numpy arrays) of a ``vanilla_transformer(_align)`` checkpoint."""
-    import fairseq_vanilla  # noqa: F401  (registers our architectures)
     from fairseq.models import ARCH_MODEL_NAME_REGISTRY
+
+    import fairseq_vanilla  # noqa: F401  (registers our architectures)
 
     if not os.path.isfile(path):
         raise ExportError(f"{path}: no such checkpoint")
@@ -67,9 +53,11 @@ def read_checkpoint(path: str) -> Tuple[Dict, Dict]:
     arch = cfg.get("_name") or cfg.get("arch")
     model = ARCH_MODEL_NAME_REGISTRY.get(arch, arch)
     if model not in SUPPORTED_MODELS:
-        raise ExportError(f"{path}: architecture {arch!r} (model {model!r}) cannot be exported by this converter; "
-                          f"it exports {', '.join(SUPPORTED_MODELS)} (for fairseq's own models use "
-                          "ct2-fairseq-converter)")
+        raise ExportError(
+            f"{path}: architecture {arch!r} (model {model!r}) cannot be exported by this converter; "
+            f"it exports {', '.join(SUPPORTED_MODELS)} (for fairseq's own models use "
+            "ct2-fairseq-converter)"
+        )
     weights = {k: v.float().numpy() for k, v in state["model"].items()}
     return cfg, weights
 
@@ -84,113 +72,27 @@ def read_dictionary(path: str) -> List[str]:
     return ["<blank>" if s == "<pad>" else s for s in Dictionary.load(path).symbols]
 
 
-def _linear(spec, weights: Dict[str, np.ndarray], name: str) -> None:
-    spec.weight = weights[f"{name}.weight"]
-    if f"{name}.bias" in weights:
-        spec.bias = weights[f"{name}.bias"]
-
-
-def _fused(spec, weights: Dict[str, np.ndarray], names: List[str]) -> None:
-    """Concatenate linear maps along the output dimension: ``[W_1; W_2; …]`` ``(sum d_out_i, d_in)``."""
-    spec.weight = np.concatenate([weights[f"{n}.weight"] for n in names])  # (sum d_out, d_in)
-    spec.bias = np.concatenate([weights[f"{n}.bias"] for n in names])  # (sum d_out,)
-
-
-def _attention(spec, weights, prefix: str, residual: str, self_attention: bool, d_model: int, path: str) -> None:
-    """Set a MultiHeadAttentionSpec from ``prefix.W_{Q,K,V,O}`` and its post-norm ``residual.layer_norm``."""
-    d_q, d_v = weights[f"{prefix}.W_Q.weight"].shape[0], weights[f"{prefix}.W_V.weight"].shape[0]
-    if d_q != d_model or d_v != d_model:
-        raise ExportError(f"{path}: {prefix} projects to h·d_k={d_q}, h·d_v={d_v} instead of d_model={d_model} "
-                          "(--attention-key-dim/--attention-value-dim): CTranslate2's Transformer needs "
-                          "d_k = d_v = d_model/h")
-    if self_attention:
-        _fused(spec.linear[0], weights, [f"{prefix}.W_Q", f"{prefix}.W_K", f"{prefix}.W_V"])
-    else:
-        _linear(spec.linear[0], weights, f"{prefix}.W_Q")
-        _fused(spec.linear[1], weights, [f"{prefix}.W_K", f"{prefix}.W_V"])
-    _linear(spec.linear[-1], weights, f"{prefix}.W_O")
-    _layer_norm(spec.layer_norm, weights, f"{residual}.layer_norm")
-
-
-def _layer_norm(spec, weights, name: str) -> None:
-    spec.gamma, spec.beta = weights[f"{name}.weight"], weights[f"{name}.bias"]
-
-
-def _ffn(spec, weights, prefix: str) -> None:
-    _linear(spec.linear_0, weights, f"{prefix}.ffn.W_1")
-    _linear(spec.linear_1, weights, f"{prefix}.ffn.W_2")
-    _layer_norm(spec.layer_norm, weights, f"{prefix}.ffn_residual.layer_norm")
-
-
-def _inputs(spec, weights, side: str, cfg: Dict, d_model: int) -> None:
-    """Token embedding (scaled by √d_model, §3.4) and the positional table of §3.5, row t = our position t."""
-    embeddings = spec.embeddings[0] if isinstance(spec.embeddings, list) else spec.embeddings
-    embeddings.weight = weights[f"{side}.embed_tokens.embedding.weight"]
-    spec.scale_embeddings = True  # × √d_model
-    if cfg.get("positional_encoding", "sinusoidal") == "learned":
-        spec.position_encodings.encodings = weights[f"{side}.embed_positions.weight"]  # (P, d_model)
-    else:
-        rows = int(cfg.get(f"max_{'source' if side == 'encoder' else 'target'}_positions") or 1024)
-        spec.position_encodings.encodings = sinusoid_table(rows, d_model).numpy()  # (P, d_model), interleaved
-
-
-def _size(cfg: Dict, name: str):
-    value = cfg.get(name)
-    return cfg.get("encoder_" + name[len("decoder_"):]) if value is None and name.startswith("decoder_") else value
-
-
-def build_spec(cfg: Dict, weights: Dict[str, np.ndarray], src_vocab: List[str], tgt_vocab: List[str],
-               path: str = "<checkpoint>"):
-    """CTranslate2 ``TransformerSpec`` of a post-norm, ReLU ``vanilla_transformer`` (weights as numpy arrays)."""
-    import_ctranslate2()
-    from ctranslate2.specs import common_spec, transformer_spec
-
-    d_model = int(cfg["encoder_embed_dim"])
-    h_enc, h_dec = int(cfg["encoder_attention_heads"]), int(_size(cfg, "decoder_attention_heads"))
-    if h_enc != h_dec:
-        raise ExportError(f"{path}: encoder and decoder have {h_enc} and {h_dec} heads; CTranslate2's Transformer "
-                          "has one head count")
-    for side, vocab in (("encoder", src_vocab), ("decoder", tgt_vocab)):
-        rows = weights[f"{side}.embed_tokens.embedding.weight"].shape[0]
-        if rows != len(vocab):
-            raise ExportError(f"{path}: the {side} embedding has {rows} rows but its dictionary has {len(vocab)} "
-                              "symbols: the dictionary is not the one the model was trained with")
-    n_enc, n_dec = int(cfg["encoder_layers"]), int(_size(cfg, "decoder_layers"))
-    spec = transformer_spec.TransformerSpec.from_config(
-        (n_enc, n_dec), h_enc, pre_norm=False, activation=common_spec.Activation.RELU,
-        alignment_layer=int(cfg.get("alignment_layer", -1)), alignment_heads=int(cfg.get("alignment_heads") or 1))
-    _inputs(spec.encoder, weights, "encoder", cfg, d_model)
-    _inputs(spec.decoder, weights, "decoder", cfg, d_model)
-    for i, layer in enumerate(spec.encoder.layer):
-        p = f"encoder.layers.{i}"
-        _attention(layer.self_attention, weights, f"{p}.self_attn", f"{p}.self_attn_residual", True, d_model, path)
-        _ffn(layer.ffn, weights, p)
-    for i, layer in enumerate(spec.decoder.layer):
-        p = f"decoder.layers.{i}"
-        _attention(layer.self_attention, weights, f"{p}.self_attn", f"{p}.self_attn_residual", True, d_model, path)
-        _attention(layer.attention, weights, f"{p}.cross_attn", f"{p}.cross_attn_residual", False, d_model, path)
-        _ffn(layer.ffn, weights, p)
-    # pre-softmax linear map (§3.4): tied to the decoder's embedding unless the checkpoint has its own
-    spec.decoder.projection.weight = weights.get("decoder.output_projection.weight",
-                                                 weights["decoder.embed_tokens.embedding.weight"])
-    spec.register_source_vocabulary(src_vocab)
-    spec.register_target_vocabulary(tgt_vocab)
-    spec.config.decoder_start_token = spec.config.eos_token  # fairseq-generate starts the decoder with </s>
-    spec.config.add_source_eos = True  # fairseq's sources end with </s>
-    spec.config.layer_norm_epsilon = LAYER_NORM_EPS
-    return spec
-
-
-def write_model(checkpoint: str, bin_dir: str, out: str, quantization: str = "float32",
-                src: Optional[str] = None, tgt: Optional[str] = None) -> str:
+def write_model(
+    checkpoint: str,
+    bin_dir: str,
+    out: str,
+    quantization: str = "float32",
+    src: Optional[str] = None,
+    tgt: Optional[str] = None,
+) -> str:
     """Export ``checkpoint`` with the dictionaries of ``bin_dir`` (``dict.SRC.txt``, ``dict.TGT.txt``) into ``out``."""
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     cfg, weights = read_checkpoint(checkpoint)
     src = src or cfg.get("source_lang") or "en"
     tgt = tgt or cfg.get("target_lang") or "de"
-    spec = build_spec(cfg, weights, read_dictionary(os.path.join(bin_dir, f"dict.{src}.txt")),
-                      read_dictionary(os.path.join(bin_dir, f"dict.{tgt}.txt")), path=checkpoint)
+    spec = build_spec(
+        cfg,
+        weights,
+        read_dictionary(os.path.join(bin_dir, f"dict.{src}.txt")),
+        read_dictionary(os.path.join(bin_dir, f"dict.{tgt}.txt")),
+        path=checkpoint,
+    )
     spec.validate()
     spec.optimize(quantization=quantization)
     tmp = out.rstrip("/") + ".tmp"

@@ -10,34 +10,55 @@ beam size; ``--lenpen`` α, by which both divide a finished hypothesis' log-prob
 no ``</s>`` as the first token (fairseq's ``min_len=1``); the best ``nbest`` hypotheses; stop when ``beam``
 hypotheses have finished (CTranslate2's ``patience=1``). One difference is repaired after the search: a hypothesis
 stopped by the maximum length gets fairseq's forced ``</s>`` and its log-probability (re-scored, finalists re-ranked);
-beam search can still differ there, since fairseq's last step finalises every live beam. Raw text goes through the prepare scripts' own steps,
-read from the folder's ``pipeline.txt``: Moses (sacremoses) + subword-nmt BPE with the per-language vocabulary
-filter, or sentencepiece; and back: BPE removal as ``fairseq-generate --remove-bpe``, then Moses detokenisation.
+beam search can still differ there, since fairseq's last step finalises every live beam. Raw text goes through the
+prepare scripts' own steps, read from the folder's ``pipeline.txt``: Moses (sacremoses) + subword-nmt BPE with the
+per-language vocabulary filter, or sentencepiece; and back: BPE removal as ``fairseq-generate --remove-bpe``, then Moses
+detokenisation.
 """
+
 import math
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
-from ..pipeline import read_settings
-from .ctranslate2 import ExportError, import_ctranslate2
+from ..text.io import read_settings
+from .ctranslate2_spec import ExportError, import_ctranslate2
 
 MAX_POSITIONS = 1024  # max_target_positions of the presets; fairseq caps the output at one less
 
 
-def search_options(beam: int = 5, lenpen: float = 1.0, max_len_a: float = 0, max_len_b: int = 200,
-                   nbest: int = 1, max_positions: int = MAX_POSITIONS, **unsupported) -> Dict[str, object]:
+def search_options(
+    beam: int = 5,
+    lenpen: float = 1.0,
+    max_len_a: float = 0,
+    max_len_b: int = 200,
+    nbest: int = 1,
+    max_positions: int = MAX_POSITIONS,
+    **unsupported,
+) -> Dict[str, object]:
     """fairseq-generate's search flags as ``ctranslate2.Translator.translate_batch`` keyword arguments."""
     if unsupported:
-        raise ValueError(f"not supported by the CTranslate2 engine: {', '.join(sorted(unsupported))} "
-                         "(it takes beam, lenpen, max_len_b, nbest, batch_size)")
+        raise ValueError(
+            f"not supported by the CTranslate2 engine: {', '.join(sorted(unsupported))} "
+            "(it takes beam, lenpen, max_len_b, nbest, batch_size)"
+        )
     if max_len_a != 0:
         raise ValueError("max_len_a must be 0 with CTranslate2 (its maximum length is one number per batch)")
     if beam < 1 or nbest < 1 or nbest > beam:
         raise ValueError(f"need 1 <= nbest ({nbest}) <= beam ({beam})")
-    return dict(beam_size=beam, length_penalty=lenpen, patience=1, num_hypotheses=nbest,
-                max_decoding_length=min(int(max_len_b), max_positions - 1), min_decoding_length=1,
-                return_scores=True, return_end_token=False, sampling_topk=1, repetition_penalty=1,
-                no_repeat_ngram_size=0, disable_unk=False)
+    return dict(
+        beam_size=beam,
+        length_penalty=lenpen,
+        patience=1,
+        num_hypotheses=nbest,
+        max_decoding_length=min(int(max_len_b), max_positions - 1),
+        min_decoding_length=1,
+        return_scores=True,
+        return_end_token=False,
+        sampling_topk=1,
+        repetition_penalty=1,
+        no_repeat_ngram_size=0,
+        disable_unk=False,
+    )
 
 
 class TextPipeline:
@@ -50,7 +71,7 @@ class TextPipeline:
         settings = read_settings(path)
         lower = settings.get("lower") == "1"
         src, tgt = settings.get("src", "en"), settings.get("tgt", "de")
-        from ..pipeline import moses_detokenizer, moses_tokenizer
+        from ..text.moses import moses_detokenizer, moses_tokenizer
 
         if settings.get("segmentation", "bpe") == "spm":  # sentencepiece ran on the raw (lower-cased) text
             import sentencepiece as spm
@@ -80,17 +101,20 @@ class TextPipeline:
 
 
 class FastTranslator:
-    """An exported model in CTranslate2, with the fairseq hub's ``translate(sentences, beam=5, verbose=False, **kwargs)``."""
+    """An exported model in CTranslate2, with the fairseq hub's
+    ``translate(sentences, beam=5, verbose=False, **kwargs)``."""
 
-    def __init__(self, model_dir: str, compute_type: str = "default", threads: int = 0,
-                 batch_size: int = 64, **search):
+    def __init__(self, model_dir: str, compute_type: str = "default", threads: int = 0, batch_size: int = 64, **search):
         ctranslate2 = import_ctranslate2()
         if not os.path.isfile(os.path.join(model_dir, "model.bin")):
-            raise ExportError(f"{model_dir}: no CTranslate2 model here (model.bin missing); "
-                              "make one with scripts/export-ctranslate2.py")
+            raise ExportError(
+                f"{model_dir}: no CTranslate2 model here (model.bin missing); "
+                "make one with scripts/export-ctranslate2.py"
+            )
         threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-        self.translator = ctranslate2.Translator(model_dir, device="cpu", compute_type=compute_type,
-                                                 inter_threads=1, intra_threads=threads)
+        self.translator = ctranslate2.Translator(
+            model_dir, device="cpu", compute_type=compute_type, inter_threads=1, intra_threads=threads
+        )
         self.model_dir, self.batch_size, self.search = model_dir, batch_size, search
         self._text: Optional[TextPipeline] = None
 
@@ -121,7 +145,7 @@ class FastTranslator:
         nbest, ct2["num_hypotheses"] = ct2["num_hypotheses"], ct2["beam_size"]  # all finalists, for the cut ones
         results = []
         for i in range(0, len(sources), batch_size):
-            batch = sources[i:i + batch_size]
+            batch = sources[i : i + batch_size]
             for src, out in zip(batch, self.translator.translate_batch(batch, max_batch_size=batch_size, **ct2)):
                 hyps = [{"tokens": toks, "score": score} for toks, score in zip(out.hypotheses, out.scores)]
                 results.append(self._end_cut_hypotheses(src, hyps, ct2)[:nbest])
@@ -140,8 +164,9 @@ class FastTranslator:
             h["score"] = sum(scored.log_probs) / len(scored.log_probs) ** alpha  # (|y| + 1)^α, </s> included
         return sorted(hyps, key=lambda h: -h["score"])
 
-    def translate(self, sentences: Union[str, List[str]], beam: int = 5, verbose: bool = False,
-                  **kwargs) -> Union[str, List[str]]:
+    def translate(
+        self, sentences: Union[str, List[str]], beam: int = 5, verbose: bool = False, **kwargs
+    ) -> Union[str, List[str]]:
         """Raw sentence(s) → detokenised translation(s), the best hypothesis of each."""
         single = isinstance(sentences, str)
         batch = [sentences] if single else list(sentences)
@@ -164,8 +189,9 @@ class FastTranslator:
             yield from self.translate(batch, **kwargs)
 
 
-def generate_split(translator: FastTranslator, bin_dir: str, split: str, src: str, tgt: str, remove_bpe: str,
-                   **search) -> Iterator[str]:
+def generate_split(
+    translator: FastTranslator, bin_dir: str, split: str, src: str, tgt: str, remove_bpe: str, **search
+) -> Iterator[str]:
     """``fairseq-generate``'s ``S-i``/``H-i`` lines for a binarised split: the same source token ids (fairseq's
     own dataset reader), one best hypothesis per sentence, score in base 2 as fairseq prints it."""
     from fairseq.data import Dictionary, data_utils

@@ -1,4 +1,5 @@
 """lrate = scale · d_model^-0.5 · min(step^-0.5, step · warmup_steps^-1.5) (§5.3), as fairseq LR scheduler ``noam``."""
+
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import List

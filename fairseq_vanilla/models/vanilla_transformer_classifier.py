@@ -1,10 +1,11 @@
 """fairseq glue for a sentence classifier on the paper's encoder (§3.1): encoder → pooling → dropout → linear.
 
-The encoder is :class:`~fairseq_vanilla.models.vanilla_transformer.VanillaTransformerEncoder`, the very class the
-translation model uses (same modules, no copy). Pooling reads the ``<s>`` the ``imdb_classification`` task puts
+The encoder is :class:`~fairseq_vanilla.models.encoder.VanillaTransformerEncoder`, the very class the translation
+model uses (same modules, no copy). Pooling reads the ``<s>`` the ``imdb_classification`` task puts
 first ("first", BERT's choice), or averages over the non-padding positions ("mean"). Not in the paper, which
 has no classifier.
 """
+
 import logging
 from dataclasses import dataclass, field
 from typing import Dict, Optional
@@ -16,12 +17,8 @@ from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
 from ..modules import TokenEmbedding
-from .vanilla_transformer import (
-    VanillaEncoderConfig,
-    VanillaTransformerEncoder,
-    check_config,
-    register_presets,
-)
+from .config import VanillaEncoderConfig, check_config, register_presets
+from .encoder import VanillaTransformerEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +29,26 @@ POOLING_CHOICES = ChoiceEnum(["first", "mean"])
 class VanillaTransformerClassifierConfig(VanillaEncoderConfig):
     """Flags of ``vanilla_transformer_classifier``: the encoder's, plus pooling, head dropout and word vectors."""
 
-    pooling: POOLING_CHOICES = field(default="first", metadata={"help": "sentence vector: the first token's (<s>) encoder output, or the mean over non-padding tokens"})
-    pooler_dropout: float = field(default=0.0, metadata={"help": "dropout on the pooled encoder output, before the classification layer"})
-    encoder_embed_path: Optional[str] = field(default=None, metadata={"help": "pretrained word vectors (text format: optional 'count dim' header, then 'word v1 … v_d_model' a line) for the input embedding"})
-    freeze_embeddings: bool = field(default=False, metadata={"help": "keep the input embedding fixed during training (with --encoder-embed-path: Trans-1)"})
+    pooling: POOLING_CHOICES = field(
+        default="first",
+        metadata={
+            "help": "sentence vector: the first token's (<s>) encoder output, or the mean over non-padding tokens"
+        },
+    )
+    pooler_dropout: float = field(
+        default=0.0, metadata={"help": "dropout on the pooled encoder output, before the classification layer"}
+    )
+    encoder_embed_path: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "pretrained word vectors (text format: optional 'count dim' header, then 'word v1 … v_d_model' a "
+            "line) for the input embedding"
+        },
+    )
+    freeze_embeddings: bool = field(
+        default=False,
+        metadata={"help": "keep the input embedding fixed during training (with --encoder-embed-path: Trans-1)"},
+    )
 
 
 def load_word_vectors(path: str, dictionary, embedding: TokenEmbedding) -> int:
@@ -49,8 +62,10 @@ def load_word_vectors(path: str, dictionary, embedding: TokenEmbedding) -> int:
             if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
                 continue  # word2vec header: count and dimension
             if len(parts) != d_model + 1:
-                raise ValueError(f"{path}:{lineno}: {len(parts) - 1} numbers after the word, but d_model "
-                                 f"(--encoder-embed-dim) is {d_model}")
+                raise ValueError(
+                    f"{path}:{lineno}: {len(parts) - 1} numbers after the word, but d_model "
+                    f"(--encoder-embed-dim) is {d_model}"
+                )
             if parts[0] in index:
                 try:
                     vector = torch.tensor([float(x) for x in parts[1:]])
@@ -88,11 +103,20 @@ class VanillaTransformerClassifier(BaseFairseqModel):
         if cfg.freeze_embeddings:
             embed.embedding.weight.requires_grad_(False)
         encoder = VanillaTransformerEncoder(
-            dictionary, embed, d_model=cfg.encoder_embed_dim, h=cfg.encoder_attention_heads,
-            d_ff=cfg.encoder_ffn_embed_dim, N=cfg.encoder_layers, dropout=cfg.dropout,
-            attention_dropout=cfg.attention_dropout, activation_dropout=cfg.activation_dropout,
-            positional_encoding=cfg.positional_encoding, max_positions=cfg.max_source_positions,
-            d_k=cfg.attention_key_dim, d_v=cfg.attention_value_dim)
+            dictionary,
+            embed,
+            d_model=cfg.encoder_embed_dim,
+            h=cfg.encoder_attention_heads,
+            d_ff=cfg.encoder_ffn_embed_dim,
+            N=cfg.encoder_layers,
+            dropout=cfg.dropout,
+            attention_dropout=cfg.attention_dropout,
+            activation_dropout=cfg.activation_dropout,
+            positional_encoding=cfg.positional_encoding,
+            max_positions=cfg.max_source_positions,
+            d_k=cfg.attention_key_dim,
+            d_v=cfg.attention_value_dim,
+        )
         return cls(encoder, task.num_classes, cfg.pooling, cfg.pooler_dropout)
 
     def pool(self, x: Tensor, padding_mask: Tensor) -> Tensor:
@@ -103,8 +127,9 @@ class VanillaTransformerClassifier(BaseFairseqModel):
         first = (~padding_mask).to(torch.int8).argmax(dim=1)  # (B,): the <s>, after any left padding
         return x[torch.arange(x.size(0), device=x.device), first]
 
-    def forward(self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False,
-                **unused) -> Tensor:
+    def forward(
+        self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False, **unused
+    ) -> Tensor:
         """src_tokens ``(B, T)`` → class logits ``(B, classes)``."""
         out = self.encoder(src_tokens, src_lengths, return_all_attention=return_all_attention)
         sentence = self.pool(out["encoder_out"][0], out["encoder_padding_mask"][0])  # (B, d_model)
@@ -115,10 +140,11 @@ class VanillaTransformerClassifier(BaseFairseqModel):
         return self.encoder.max_positions()
 
 
-# Presets: the paper's base encoder (Trans-Base in issue 4's table: N=6, h=8) and a CPU-sized one.
+# Presets: the paper's base encoder (N=6, h=8: Trans-Base in examples/imdb/README.md) and a CPU-sized one.
 CLASSIFIER_PRESETS: Dict[str, Dict] = {
     "vanilla_transformer_classifier": {},
-    "vanilla_transformer_classifier_tiny": dict(encoder_embed_dim=128, encoder_ffn_embed_dim=512,
-                                                encoder_attention_heads=4, encoder_layers=2, pooling="mean"),
+    "vanilla_transformer_classifier_tiny": dict(
+        encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4, encoder_layers=2, pooling="mean"
+    ),
 }
 register_presets("vanilla_transformer_classifier", CLASSIFIER_PRESETS, VanillaTransformerClassifierConfig)

@@ -3,6 +3,7 @@
 Pure functions, no fairseq. Tensors are batch-first: ``(B, h, T, d_k)``.
 Masks use fairseq's convention: ``True`` marks a position that must get zero weight.
 """
+
 import math
 from typing import Optional, Tuple
 
@@ -11,9 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def build_mask(
-    key_padding_mask: Optional[Tensor], causal: bool, tq: int, tk: int, device
-) -> Optional[Tensor]:
+def build_mask(key_padding_mask: Optional[Tensor], causal: bool, tq: int, tk: int, device) -> Optional[Tensor]:
     """Combine a key-padding mask ``(B, T_k)`` and a causal mask into one ``(B|1, 1, T_q, T_k)`` bool mask.
 
     The causal mask lets query ``i`` see keys ``j ≤ i + (T_k - T_q)``: with a cache of earlier keys the
@@ -29,7 +28,7 @@ def build_mask(
     return mask
 
 
-def scaled_dot_product_attention(
+def reference_attention(
     q: Tensor,
     k: Tensor,
     v: Tensor,
@@ -71,7 +70,7 @@ def attention(
     """softmax(QKᵀ/√d_k + M)V (§3.2.1) with M built from padding and causality; returns ``(output, weights|None)``.
 
     ``fast=True`` and ``need_weights=False`` use ``torch.nn.functional.scaled_dot_product_attention``
-    (fused kernels); otherwise the plain formula above runs and its weights are returned.
+    (fused kernels); otherwise the plain formula (:func:`reference_attention`) runs and its weights are returned.
     """
     tq, tk = q.size(-2), k.size(-2)
     if fast and not need_weights:
@@ -79,19 +78,13 @@ def attention(
             # no mask at all (a single decoding step sees every cached key)
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p if training else 0.0)
         elif key_padding_mask is None and tq == tk:
-            out = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=dropout_p if training else 0.0, is_causal=True
-            )
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p if training else 0.0, is_causal=True)
         else:
             mask = build_mask(key_padding_mask, causal, tq, tk, q.device)
             # SDPA's boolean masks mean "may attend"; an additive mask with the dtype's minimum keeps
             # all-masked rows finite (uniform weights) rather than NaN.
-            bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(
-                mask, torch.finfo(q.dtype).min
-            )
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=bias, dropout_p=dropout_p if training else 0.0
-            )
+            bias = torch.zeros(mask.shape, dtype=q.dtype, device=q.device).masked_fill(mask, torch.finfo(q.dtype).min)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p if training else 0.0)
         return out, None
     mask = build_mask(key_padding_mask, causal, tq, tk, q.device)
-    return scaled_dot_product_attention(q, k, v, mask, dropout_p, training)
+    return reference_attention(q, k, v, mask, dropout_p, training)

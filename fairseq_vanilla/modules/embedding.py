@@ -1,6 +1,12 @@
-"""Token embeddings multiplied by √d_model (§3.4). Plain PyTorch."""
-import math
+"""The stacks' input (§3.4, §3.5, §5.4): token embeddings · √d_model, plus positional encodings, then dropout.
 
+Plain PyTorch.
+"""
+
+import math
+from typing import Optional
+
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -22,3 +28,32 @@ class TokenEmbedding(nn.Module):
     def forward(self, tokens: Tensor) -> Tensor:
         """tokens ``(B, T)`` → ``(B, T, d_model)``."""
         return self.embedding(tokens) * self.scale
+
+
+class InputEmbedding(nn.Module):
+    """Dropout(Embedding(x) · √d_model + PE(pos)) (§3.4, §3.5, §5.4): what the encoder and decoder stacks read.
+
+    It refers to the token embedding and the positional encoding without owning them: they stay sub-modules of
+    the encoder or decoder that passes them in (``embed_tokens``, ``embed_positions``), because one token embedding
+    may serve the encoder, the decoder and the pre-softmax projection (§3.4), and because saved parameters are named
+    after those attributes (``encoder.embed_tokens.embedding.weight``). This module holds no parameters; its
+    ``training`` flag, which switches the dropout, follows its owner's ``train()``/``eval()``.
+    """
+
+    def __init__(self, embed_tokens: TokenEmbedding, embed_positions: nn.Module, dropout: float):
+        super().__init__()
+        # object.__setattr__: plain references, kept out of this module's sub-modules and state dict
+        object.__setattr__(self, "embed_tokens", embed_tokens)
+        object.__setattr__(self, "embed_positions", embed_positions)
+        self.dropout = dropout
+
+    def forward(self, tokens: Tensor, positions: Tensor, seq_len: Optional[int] = None) -> Tensor:
+        """tokens, positions ``(B, T)`` → ``(B, T, d_model)``.
+
+        ``seq_len``: length of the sequences the positions were counted in (default ``T``); incremental decoding
+        passes the newest token and its position with the whole prefix's length."""
+        x = self.embed_tokens(tokens) + self.embed_positions(positions, seq_len)  # (B, T, d_model)
+        return F.dropout(x, p=self.dropout, training=self.training)
+
+    def extra_repr(self) -> str:
+        return f"dropout={self.dropout}"

@@ -1,4 +1,5 @@
 """FFN(x) = max(0, x W_1 + b_1) W_2 + b_2 (§3.3). Plain PyTorch."""
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 

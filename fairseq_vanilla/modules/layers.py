@@ -3,6 +3,7 @@
 Plain PyTorch, batch-first ``(B, T, d_model)``. A decoder layer takes an explicit ``cache`` dict for
 incremental decoding: ``{"self_attn": {...}, "cross_attn": {...}}``, filled by the attention modules.
 """
+
 from typing import Dict, Optional, Tuple
 
 from torch import Tensor, nn
@@ -15,17 +16,28 @@ from .residual import PostNormResidual
 class EncoderLayer(nn.Module):
     """x ← LayerNorm(x + Dropout(SelfAttn(x))); x ← LayerNorm(x + Dropout(FFN(x))) (§3.1, encoder)."""
 
-    def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
-                 activation_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None):
+    def __init__(
+        self,
+        d_model: int,
+        h: int,
+        d_ff: int,
+        dropout: float,
+        attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        d_k: Optional[int] = None,
+        d_v: Optional[int] = None,
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
         self.ffn_residual = PostNormResidual(d_model, dropout)
 
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None,
-                need_weights: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
-        """x ``(B, S, d_model)``, padding_mask ``(B, S)`` (True = pad) → ``(x, self-attention weights (B, h, S, S)|None)``."""
+    def forward(
+        self, x: Tensor, padding_mask: Optional[Tensor] = None, need_weights: bool = False
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """x ``(B, S, d_model)``, padding_mask ``(B, S)`` (True = pad) → x ``(B, S, d_model)`` and the
+        self-attention weights ``(B, h, S, S)`` (None unless ``need_weights``)."""
         attn_out, weights = self.self_attn(x, x, key_padding_mask=padding_mask, need_weights=need_weights)
         x = self.self_attn_residual(x, attn_out)
         x = self.ffn_residual(x, self.ffn(x))
@@ -33,10 +45,19 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Masked self-attention, then encoder-decoder attention, then FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder)."""
+    """Masked self-attention, encoder-decoder attention, FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder)."""
 
-    def __init__(self, d_model: int, h: int, d_ff: int, dropout: float, attention_dropout: float = 0.0,
-                 activation_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None):
+    def __init__(
+        self,
+        d_model: int,
+        h: int,
+        d_ff: int,
+        dropout: float,
+        attention_dropout: float = 0.0,
+        activation_dropout: float = 0.0,
+        d_k: Optional[int] = None,
+        d_v: Optional[int] = None,
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
@@ -56,7 +77,8 @@ class DecoderLayer(nn.Module):
         causal: bool = True,
         self_padding_mask: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
-        """x ``(B, T, d_model)``, memory ``(B, S, d_model)`` → ``(x, self weights (B,h,T,T')|None, cross weights (B,h,T,S)|None)``.
+        """x ``(B, T, d_model)``, memory ``(B, S, d_model)`` → x ``(B, T, d_model)``, the self-attention weights
+        ``(B, h, T, T')`` and the cross-attention weights ``(B, h, T, S)`` (each None unless asked for).
 
         Weights are computed (by the plain formula, not the fused kernel) only where asked for.
         With a cache, ``x`` holds only the newest position(s) and earlier keys/values come from the cache.
@@ -66,13 +88,20 @@ class DecoderLayer(nn.Module):
         the paper's decoder; it exists for Garg et al.'s full-context alignment pass, never for prediction.
         """
         self_out, self_w = self.self_attn(
-            x, x, key_padding_mask=self_padding_mask, causal=causal,
-            cache=None if cache is None else cache["self_attn"], need_weights=need_self_weights,
+            x,
+            x,
+            key_padding_mask=self_padding_mask,
+            causal=causal,
+            cache=None if cache is None else cache["self_attn"],
+            need_weights=need_self_weights,
         )
         x = self.self_attn_residual(x, self_out)
         cross_out, cross_w = self.cross_attn(
-            x, memory, key_padding_mask=memory_padding_mask,
-            cache=None if cache is None else cache["cross_attn"], static_kv=True,
+            x,
+            memory,
+            key_padding_mask=memory_padding_mask,
+            cache=None if cache is None else cache["cross_attn"],
+            static_kv=True,
             need_weights=need_cross_weights,
         )
         x = self.cross_attn_residual(x, cross_out)

@@ -4,6 +4,7 @@ Plain PyTorch. Activations are batch-first ``(B, T, d_model)``; fairseq's own Tr
 ``T×B×C`` between its modules, this package keeps batch-first everywhere so that no transpose is
 needed before the fused attention kernel.
 """
+
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -24,8 +25,9 @@ class MultiHeadAttention(nn.Module):
     computed from the encoder output once and reused at every later step.
     """
 
-    def __init__(self, d_model: int, h: int, attention_dropout: float = 0.0, d_k: Optional[int] = None,
-                 d_v: Optional[int] = None):
+    def __init__(
+        self, d_model: int, h: int, attention_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None
+    ):
         super().__init__()
         if (d_k is None or d_v is None) and d_model % h != 0:
             raise ValueError(f"d_model={d_model} is not divisible by the number of heads h={h}")
@@ -60,7 +62,8 @@ class MultiHeadAttention(nn.Module):
         static_kv: bool = False,
         need_weights: bool = False,
     ) -> Tuple[Tensor, Optional[Tensor]]:
-        """query ``(B, T_q, d_model)``, key_value ``(B, T_k, d_model)`` → ``((B, T_q, d_model), (B, h, T_q, T_k)|None)``."""
+        """query ``(B, T_q, d_model)``, key_value ``(B, T_k, d_model)`` → output ``(B, T_q, d_model)``, weights
+        ``(B, h, T_q, T_k)|None``."""
         b, tq, _ = query.shape
         q = self._split_heads(self.W_Q(query))  # (B, h, T_q, d_k)
         if cache is not None and static_kv and "k" in cache:

@@ -5,6 +5,7 @@ the first real token is position 0, so a sentence is encoded the same whatever b
 The table's size is decided from the sequence length, a number the host already has: reading the largest
 position off the tensor (``positions.max()``) would wait for the device at every call.
 """
+
 from typing import Optional
 
 import torch
@@ -70,3 +71,10 @@ class LearnedPositionalEncoding(nn.Module):
                 "(raise --max-source-positions/--max-target-positions)"
             )
         return self.weight[positions]
+
+
+def make_positional_encoding(kind: str, d_model: int, max_positions: int) -> nn.Module:
+    """``"sinusoidal"`` (§3.5) or ``"learned"`` (Table 3 row E) positional encoding of ``d_model`` dimensions."""
+    if kind == "learned":
+        return LearnedPositionalEncoding(d_model, max_positions)
+    return SinusoidalPositionalEncoding(d_model, max_positions)

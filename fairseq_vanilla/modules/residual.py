@@ -1,4 +1,5 @@
 """Post-norm residual sub-layer: LayerNorm(x + Dropout(Sublayer(x))) (§3.1, dropout as in §5.4). Plain PyTorch."""
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -3,6 +3,7 @@
 
 An importable name matters: a launcher (joblib, submitit) pickles Hydra's task function, and with it the repaired
 ``_hydra_main``, by reference to this module; a worker process imports it back from here."""
+
 from pathlib import Path
 
 REPAIR = Path(__file__).resolve().parents[2] / "fairseq_vanilla" / "fairseq_fixes" / "hydra_objective.py"

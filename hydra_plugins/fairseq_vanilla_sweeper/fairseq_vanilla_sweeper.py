@@ -5,6 +5,7 @@ When the running program is ``fairseq-hydra-train`` (``fairseq_cli.hydra_train``
 from :mod:`._objective` (the repair's file, not the ``fairseq_vanilla`` package, so that a ``common.user_dir``
 pointing at another checkout still imports cleanly); the sweeper is imported only when a config selects it.
 """
+
 import sys
 from dataclasses import dataclass
 from typing import Any, List, Optional
@@ -30,8 +31,9 @@ class FairseqOptunaSweeperConf(OptunaSweeperConf):
     n_jobs: Optional[int] = None
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="fairseq_optuna", node=FairseqOptunaSweeperConf,
-                             provider="fairseq_vanilla")
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="fairseq_optuna", node=FairseqOptunaSweeperConf, provider="fairseq_vanilla"
+)
 
 
 class FairseqOptunaSweeper(Sweeper):

@@ -1,13 +1,17 @@
-"""Random deletion and random swap (Wei & Zou 2019, "EDA", §2): text augmentation for classification. Plain Python.
+"""Random deletion and random swap (Wei & Zou 2019, "EDA", §2): text augmentation for classification.
 
 Both act on a list of *words*; a word may be any object (a string, or the list of subword ids that spell it),
 so the same functions serve the offline augmentation of tokenised text (``scripts/prepare-imdb.sh --augment``)
 and the on-the-fly augmentation of binarised BPE pieces (``imdb_classification --random-deletion/--random-swap``).
 Neither changes a label; both take an explicit ``numpy.random.Generator`` so that a seed fixes the result.
+Plain Python and numpy; :func:`augment_file` is the offline case over a text file and its labels.
 """
+
 from typing import List, Sequence, TypeVar
 
 import numpy as np
+
+from .io import PipelineError, read_lines, write_lines
 
 W = TypeVar("W")
 
@@ -41,3 +45,19 @@ def random_swap(words: Sequence[W], p: float, rng: np.random.Generator) -> List[
 def augment(words: Sequence[W], deletion: float, swap: float, rng: np.random.Generator) -> List[W]:
     """Random deletion, then random swap (either may be 0)."""
     return random_swap(random_deletion(words, deletion, rng), swap, rng)
+
+
+def augment_file(
+    text_in: str, label_in: str, text_out: str, label_out: str, deletion: float, swap: float, seed: int
+) -> int:
+    """Offline EDA (Trans-2): every review, then an augmented copy of it (word-level random deletion, then swap).
+
+    The output holds twice the lines of the input, labels copied; returns that count."""
+    texts, labels = read_lines(text_in), read_lines(label_in)
+    if len(texts) != len(labels):
+        raise PipelineError(f"{text_in} has {len(texts)} lines but {label_in} has {len(labels)}")
+    rng = np.random.default_rng(seed)
+    aug = [" ".join(augment(t.split(), deletion, swap, rng)) for t in texts]
+    write_lines(text_out, texts + aug)
+    write_lines(label_out, labels + labels)
+    return 2 * len(texts)

@@ -5,6 +5,7 @@ rows, so each sums to 1 over the unpadded keys). Translation: encoder self-atten
 self-attention (target × target, causal) and encoder-decoder attention (target × source), teacher-forced on
 the given or the beam-search translation. Classifier: the encoder's self-attention over the review.
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -17,8 +18,9 @@ def _labels(dictionary, tokens: torch.Tensor) -> List[str]:
 
 
 @torch.no_grad()
-def translation_attention(hub, sentence: str, target: Optional[str] = None, layer: int = -1,
-                          beam: int = 5) -> Dict[str, AttentionMap]:
+def translation_attention(
+    hub, sentence: str, target: Optional[str] = None, layer: int = -1, beam: int = 5
+) -> Dict[str, AttentionMap]:
     """The three maps of one layer for ``sentence`` and its translation (``target`` raw text, else beam search)."""
     model = hub.models[0]
     src = hub.encode(sentence)  # (S,): BPE ids, </s> last

@@ -10,41 +10,67 @@ model learn attention rather than copying:
   and a subordinate clause sends the finite verb to the end ("… that the dog sees the cat" →
   "…, dass der Hund die Katze sieht").
 
-``python -m fairseq_vanilla.synthetic --out DIR`` writes ``{train,valid,test}.{en,de}``.
+``python -m fairseq_vanilla synthetic --out DIR`` writes ``{train,valid,test}.{en,de}``.
 """
-import argparse
+
 import os
 import random
 from typing import List, Tuple
 
+from .io import write_lines
+
 # noun: (english singular, english plural, german singular, german plural, gender)
 NOUNS = [
-    ("man", "men", "Mann", "Männer", "m"), ("dog", "dogs", "Hund", "Hunde", "m"),
-    ("teacher", "teachers", "Lehrer", "Lehrer", "m"), ("boy", "boys", "Junge", "Jungen", "m"),
-    ("woman", "women", "Frau", "Frauen", "f"), ("cat", "cats", "Katze", "Katzen", "f"),
-    ("girl", "girls", "Mädchen", "Mädchen", "n"), ("child", "children", "Kind", "Kinder", "n"),
-    ("horse", "horses", "Pferd", "Pferde", "n"), ("bird", "birds", "Vogel", "Vögel", "m"),
-    ("doctor", "doctors", "Ärztin", "Ärztinnen", "f"), ("student", "students", "Student", "Studenten", "m"),
-    ("farmer", "farmers", "Bauer", "Bauern", "m"), ("cook", "cooks", "Köchin", "Köchinnen", "f"),
-    ("baby", "babies", "Baby", "Babys", "n"), ("neighbour", "neighbours", "Nachbar", "Nachbarn", "m"),
-    ("sister", "sisters", "Schwester", "Schwestern", "f"), ("brother", "brothers", "Bruder", "Brüder", "m"),
-    ("mouse", "mice", "Maus", "Mäuse", "f"), ("sheep", "sheep", "Schaf", "Schafe", "n"),
-    ("king", "kings", "König", "Könige", "m"), ("queen", "queens", "Königin", "Königinnen", "f"),
-    ("pupil", "pupils", "Schüler", "Schüler", "m"), ("nurse", "nurses", "Pflegerin", "Pflegerinnen", "f"),
+    ("man", "men", "Mann", "Männer", "m"),
+    ("dog", "dogs", "Hund", "Hunde", "m"),
+    ("teacher", "teachers", "Lehrer", "Lehrer", "m"),
+    ("boy", "boys", "Junge", "Jungen", "m"),
+    ("woman", "women", "Frau", "Frauen", "f"),
+    ("cat", "cats", "Katze", "Katzen", "f"),
+    ("girl", "girls", "Mädchen", "Mädchen", "n"),
+    ("child", "children", "Kind", "Kinder", "n"),
+    ("horse", "horses", "Pferd", "Pferde", "n"),
+    ("bird", "birds", "Vogel", "Vögel", "m"),
+    ("doctor", "doctors", "Ärztin", "Ärztinnen", "f"),
+    ("student", "students", "Student", "Studenten", "m"),
+    ("farmer", "farmers", "Bauer", "Bauern", "m"),
+    ("cook", "cooks", "Köchin", "Köchinnen", "f"),
+    ("baby", "babies", "Baby", "Babys", "n"),
+    ("neighbour", "neighbours", "Nachbar", "Nachbarn", "m"),
+    ("sister", "sisters", "Schwester", "Schwestern", "f"),
+    ("brother", "brothers", "Bruder", "Brüder", "m"),
+    ("mouse", "mice", "Maus", "Mäuse", "f"),
+    ("sheep", "sheep", "Schaf", "Schafe", "n"),
+    ("king", "kings", "König", "Könige", "m"),
+    ("queen", "queens", "Königin", "Königinnen", "f"),
+    ("pupil", "pupils", "Schüler", "Schüler", "m"),
+    ("nurse", "nurses", "Pflegerin", "Pflegerinnen", "f"),
 ]
 # transitive verb: (en 3sg, en base, en participle, de 3sg, de 3pl, de participle)
 TRANSITIVE = [
-    ("sees", "see", "seen", "sieht", "sehen", "gesehen"), ("likes", "like", "liked", "mag", "mögen", "gemocht"),
-    ("finds", "find", "found", "findet", "finden", "gefunden"), ("helps", "help", "helped", "hilft", "helfen", "geholfen"),
-    ("calls", "call", "called", "ruft", "rufen", "gerufen"), ("visits", "visit", "visited", "besucht", "besuchen", "besucht"),
-    ("hears", "hear", "heard", "hört", "hören", "gehört"), ("asks", "ask", "asked", "fragt", "fragen", "gefragt"),
-    ("follows", "follow", "followed", "folgt", "folgen", "gefolgt"), ("feeds", "feed", "fed", "füttert", "füttern", "gefüttert"),
-    ("paints", "paint", "painted", "malt", "malen", "gemalt"), ("thanks", "thank", "thanked", "dankt", "danken", "gedankt"),
+    ("sees", "see", "seen", "sieht", "sehen", "gesehen"),
+    ("likes", "like", "liked", "mag", "mögen", "gemocht"),
+    ("finds", "find", "found", "findet", "finden", "gefunden"),
+    ("helps", "help", "helped", "hilft", "helfen", "geholfen"),
+    ("calls", "call", "called", "ruft", "rufen", "gerufen"),
+    ("visits", "visit", "visited", "besucht", "besuchen", "besucht"),
+    ("hears", "hear", "heard", "hört", "hören", "gehört"),
+    ("asks", "ask", "asked", "fragt", "fragen", "gefragt"),
+    ("follows", "follow", "followed", "folgt", "folgen", "gefolgt"),
+    ("feeds", "feed", "fed", "füttert", "füttern", "gefüttert"),
+    ("paints", "paint", "painted", "malt", "malen", "gemalt"),
+    ("thanks", "thank", "thanked", "dankt", "danken", "gedankt"),
 ]
 DATIVE_VERBS = {"hilft", "folgt", "dankt"}  # their object is in the dative
 # preposition: (english, german, case)
-PREPOSITIONS = [("with", "mit", "dat"), ("without", "ohne", "acc"), ("for", "für", "acc"), ("near", "bei", "dat"),
-                ("behind", "hinter", "dat"), ("after", "nach", "dat")]
+PREPOSITIONS = [
+    ("with", "mit", "dat"),
+    ("without", "ohne", "acc"),
+    ("for", "für", "acc"),
+    ("near", "bei", "dat"),
+    ("behind", "hinter", "dat"),
+    ("after", "nach", "dat"),
+]
 # intransitive verb: (en 3sg, en base, en participle, de 3sg, de 3pl, de participle, de auxiliary is "sein")
 INTRANSITIVE = [
     ("sleeps", "sleep", "slept", "schläft", "schlafen", "geschlafen", False),
@@ -54,21 +80,57 @@ INTRANSITIVE = [
     ("swims", "swim", "swum", "schwimmt", "schwimmen", "geschwommen", True),
 ]
 # adjective: (english, german stem)
-ADJECTIVES = [("big", "groß"), ("small", "klein"), ("old", "alt"), ("young", "jung"), ("happy", "glücklich"),
-              ("tired", "müde"), ("red", "rot"), ("clever", "klug"),
-              ("hungry", "hungrig"), ("friendly", "freundlich"), ("brave", "mutig"), ("quiet", "leise"),
-              ("strong", "stark"), ("lazy", "faul"), ("new", "neu"), ("poor", "arm")]
+ADJECTIVES = [
+    ("big", "groß"),
+    ("small", "klein"),
+    ("old", "alt"),
+    ("young", "jung"),
+    ("happy", "glücklich"),
+    ("tired", "müde"),
+    ("red", "rot"),
+    ("clever", "klug"),
+    ("hungry", "hungrig"),
+    ("friendly", "freundlich"),
+    ("brave", "mutig"),
+    ("quiet", "leise"),
+    ("strong", "stark"),
+    ("lazy", "faul"),
+    ("new", "neu"),
+    ("poor", "arm"),
+]
 ADVERBS = [("today", "heute"), ("now", "jetzt"), ("yesterday", "gestern"), ("often", "oft"), ("tomorrow", "morgen")]
 MATRIX = [("I know", "ich weiß"), ("she says", "sie sagt"), ("we believe", "wir glauben"), ("he thinks", "er denkt")]
 
 # definite article by (gender or "pl", case)
-ARTICLE = {("m", "nom"): "der", ("f", "nom"): "die", ("n", "nom"): "das", ("pl", "nom"): "die",
-           ("m", "acc"): "den", ("f", "acc"): "die", ("n", "acc"): "das", ("pl", "acc"): "die",
-           ("m", "dat"): "dem", ("f", "dat"): "der", ("n", "dat"): "dem", ("pl", "dat"): "den"}
+ARTICLE = {
+    ("m", "nom"): "der",
+    ("f", "nom"): "die",
+    ("n", "nom"): "das",
+    ("pl", "nom"): "die",
+    ("m", "acc"): "den",
+    ("f", "acc"): "die",
+    ("n", "acc"): "das",
+    ("pl", "acc"): "die",
+    ("m", "dat"): "dem",
+    ("f", "dat"): "der",
+    ("n", "dat"): "dem",
+    ("pl", "dat"): "den",
+}
 # weak adjective ending after the definite article
-ADJ_ENDING = {("m", "nom"): "e", ("f", "nom"): "e", ("n", "nom"): "e", ("pl", "nom"): "en",
-              ("m", "acc"): "en", ("f", "acc"): "e", ("n", "acc"): "e", ("pl", "acc"): "en",
-              ("m", "dat"): "en", ("f", "dat"): "en", ("n", "dat"): "en", ("pl", "dat"): "en"}
+ADJ_ENDING = {
+    ("m", "nom"): "e",
+    ("f", "nom"): "e",
+    ("n", "nom"): "e",
+    ("pl", "nom"): "en",
+    ("m", "acc"): "en",
+    ("f", "acc"): "e",
+    ("n", "acc"): "e",
+    ("pl", "acc"): "en",
+    ("m", "dat"): "en",
+    ("f", "dat"): "en",
+    ("n", "dat"): "en",
+    ("pl", "dat"): "en",
+}
 
 
 def noun_phrase(rng: random.Random, case: str) -> Tuple[str, str, bool]:
@@ -148,6 +210,7 @@ def sentence_pair(rng: random.Random) -> Tuple[str, str]:
 
 
 def generate(n: int, seed: int) -> List[Tuple[str, str]]:
+    """``n`` (english, german) sentence pairs, the same for the same seed."""
     rng = random.Random(seed)
     return [sentence_pair(rng) for _ in range(n)]
 
@@ -158,22 +221,4 @@ def write_corpus(out: str, sizes=(("train", 12000), ("valid", 500), ("test", 500
     for i, (split, n) in enumerate(sizes):
         pairs = generate(n, seed * 1000 + i)
         for lang, col in (("en", 0), ("de", 1)):
-            tmp = os.path.join(out, f"{split}.{lang}.tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(p[col] + "\n" for p in pairs)
-            os.replace(tmp, os.path.join(out, f"{split}.{lang}"))
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--train", type=int, default=12000, help="training pairs")
-    parser.add_argument("--valid", type=int, default=500, help="validation pairs")
-    parser.add_argument("--test", type=int, default=500, help="test pairs")
-    parser.add_argument("--seed", type=int, default=1, help="random seed")
-    args = parser.parse_args(argv)
-    write_corpus(args.out, (("train", args.train), ("valid", args.valid), ("test", args.test)), args.seed)
-
-
-if __name__ == "__main__":
-    main()
+            write_lines(os.path.join(out, f"{split}.{lang}"), [p[col] for p in pairs])

@@ -1,10 +1,14 @@
 """Word alignments in Pharaoh format ("i-j": source token i, target token j, 0-based): symmetrisation and agreement.
 
-Pure Python, no fairseq. Used by ``scripts/prepare-alignments.sh`` (eflomal's two directions → one training
-alignment) and by ``python -m fairseq_vanilla.pipeline align-agreement`` (a model's attention alignment against a
-reference).
+Pure Python, no fairseq. Used by ``scripts/prepare-alignments.sh`` (``python -m fairseq_vanilla symmetrize``:
+eflomal's two directions → one training alignment) and by ``python -m fairseq_vanilla align-agreement`` (a model's
+attention alignment against a reference).
 """
+
+import re
 from typing import Dict, Iterable, List, Set, Tuple
+
+from ..text.io import PipelineError, read_lines, write_lines
 
 Link = Tuple[int, int]
 
@@ -43,8 +47,11 @@ def grow_diag_final_and(forward: Set[Link], reverse: Set[Link]) -> Set[Link]:
         for i, j in sorted(alignment):
             for di, dj in NEIGHBOURS:
                 cand = (i + di, j + dj)
-                if cand in union and cand not in alignment and (
-                        cand[0] not in aligned_src or cand[1] not in aligned_tgt):
+                if (
+                    cand in union
+                    and cand not in alignment
+                    and (cand[0] not in aligned_src or cand[1] not in aligned_tgt)
+                ):
                     alignment.add(cand)
                     aligned_src.add(cand[0])
                     aligned_tgt.add(cand[1])
@@ -71,5 +78,48 @@ def agreement(predicted: List[Set[Link]], reference: List[Set[Link]]) -> Dict[st
     precision = hits / n_pred if n_pred else 0.0
     recall = hits / n_ref if n_ref else 0.0
     f1 = 2 * hits / (n_pred + n_ref) if n_pred + n_ref else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "aer": 1.0 - f1,
-            "links_predicted": n_pred, "links_reference": n_ref, "sentences": len(predicted)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "aer": 1.0 - f1,
+        "links_predicted": n_pred,
+        "links_reference": n_ref,
+        "sentences": len(predicted),
+    }
+
+
+def symmetrize(forward: str, reverse: str, out: str, expect: int) -> None:
+    """Two directions of "i-j" links (e.g. eflomal's -f and -r) → grow-diag-final-and, one line per sentence pair."""
+    fwd = read_lines(forward, allow_empty_file=True)
+    rev = read_lines(reverse, allow_empty_file=True)
+    for path, lines in ((forward, fwd), (reverse, rev)):
+        if len(lines) != expect:
+            raise PipelineError(f"{path}: {len(lines)} alignment lines for {expect} sentence pairs")
+    write_lines(
+        out,
+        [
+            format_links(grow_diag_final_and(parse_links(f, f"{forward}:{n}: "), parse_links(r, f"{reverse}:{n}: ")))
+            for n, (f, r) in enumerate(zip(fwd, rev), start=1)
+        ],
+    )
+
+
+ALIGN = re.compile(r"^A-(\d+)\t(.*)$")
+
+
+def alignment_agreement(gen_out: str, reference: str) -> Dict[str, float]:
+    """Agreement of ``fairseq-generate --print-alignment`` links (``A-`` lines) with a reference alignment file."""
+    ref_lines = read_lines(reference, allow_empty_file=True)
+    ref = [parse_links(line, f"{reference}:{n}: ") for n, line in enumerate(ref_lines, 1)]
+    pred = {}
+    for line in read_lines(gen_out, allow_empty_file=True):
+        m = ALIGN.match(line)
+        if m and int(m.group(1)) not in pred:
+            pred[int(m.group(1))] = parse_links(m.group(2), f"{gen_out}: A-{m.group(1)}: ")
+    if set(pred) != set(range(len(ref))):
+        raise PipelineError(
+            f"{gen_out}: alignments for {len(pred)} sentences, {reference} has {len(ref)} "
+            "(was fairseq-generate run with --print-alignment on the same split?)"
+        )
+    return agreement([pred[i] for i in range(len(ref))], ref)

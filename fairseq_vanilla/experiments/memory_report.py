@@ -1,0 +1,126 @@
+"""The memory planner's answer for ``scripts/fit-memory.py``: facts of the binarised data, a calibration, a table
+of plans or one plan (measured on the GPU with ``--measure``)."""
+
+import glob
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from .memory import bytes_per_token
+from .memory_measure import calibrate, largest_fitting_tokens, measure_peak
+
+
+def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
+    """(vocabulary size, real target tokens per batch / --max-tokens) of a fairseq-preprocess folder's training split,
+    batched as fairseq-train batches it (sorted by source then target length, ``batch_by_size``)."""
+    from fairseq.data import Dictionary, data_utils
+
+    found = sorted(glob.glob(os.path.join(data, "train.*-*.*.idx")))
+    if not found:
+        raise ValueError(f"{data}: no train.SRC-TGT.LANG.idx there (run fairseq-preprocess or a prepare script)")
+    pair = os.path.basename(found[0]).split(".")[1]
+    src, tgt = pair.split("-")
+    dict_path = os.path.join(data, f"dict.{tgt}.txt")
+    if not os.path.isfile(dict_path):
+        raise ValueError(f"{dict_path}: missing (the target dictionary of {data})")
+    sizes = {}
+    for lang in (src, tgt):
+        dataset = data_utils.load_indexed_dataset(os.path.join(data, f"train.{pair}.{lang}"), None)
+        if dataset is None:
+            raise ValueError(f"{data}: cannot read train.{pair}.{lang}.bin/.idx")
+        sizes[lang] = np.asarray(dataset.sizes, dtype=np.int64)
+    order = np.lexsort((sizes[tgt], sizes[src]))  # by source length, ties by target length
+    num_tokens = np.maximum(sizes[src], sizes[tgt])
+    keep = order[num_tokens[order] <= max_tokens]
+    batches = data_utils.batch_by_size(keep, None, num_tokens_vec=num_tokens[keep], max_tokens=max_tokens)
+    target_per_batch = sizes[tgt][keep].sum() / max(1, len(batches))
+    return len(Dictionary.load(dict_path)), float(target_per_batch / max_tokens)
+
+
+def report(args) -> str:
+    """The planner's answer for parsed ``scripts/fit-memory.py`` flags: a calibration, a table, or one plan (measured
+    on the GPU with ``--measure``; ``--check-tokens N`` adds one measured step on this machine against the model)."""
+    from .memory import GiB, format_plan, parse_memory, plan, size_from_arch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.calibrate:
+        lines = []
+        for precision in ("fp32", "fp16"):
+            scales, points = calibrate(precision, device)
+            fitted = ", ".join(f"{k} {v:.4f}" for k, v in scales.items())
+            lines.append(f"{precision} on {device}: fitted scales {fitted}")
+            lines += [
+                f"  d_model {s.d_model:4d} d_ff {s.d_ff:4d} h {s.h} N {s.N_enc}+{s.N_dec} V {s.vocab:5d} dropout "
+                f"{s.dropout}: measured {m / 2**20:7.2f} MiB, estimated {e / 2**20:7.2f} MiB ({e / m - 1:+.2%})"
+                for s, m, e in points
+            ]
+        return "\n".join(lines)
+    vocab = args.vocab
+    if args.data:
+        vocab, _ = data_facts(args.data, 4096)
+    flags = {
+        name: getattr(args, name)
+        for name in (
+            "encoder_layers",
+            "decoder_layers",
+            "encoder_embed_dim",
+            "encoder_ffn_embed_dim",
+            "encoder_attention_heads",
+            "attention_key_dim",
+            "attention_value_dim",
+            "dropout",
+        )
+    }
+    size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
+    common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
+
+    def planned(memory: float, precision: str, fit: Optional[int] = None):
+        p = plan(size, precision, memory, fill=args.fill or 0.9, max_tokens_fit=fit, **common)
+        for _ in range(3 if args.data and not args.fill else 0):  # the fill of batches of these flags, again
+            p = plan(size, precision, memory, fill=data_facts(args.data, p.max_tokens)[1], max_tokens_fit=fit, **common)
+        return p
+
+    if args.table:
+        lines = [
+            "| GPU memory | precision | largest --max-tokens | flags for ≈25k target tokens/update | estimated peak |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for memory in args.table.split(","):
+            for precision in ("fp32", "fp16"):
+                p = planned(parse_memory(memory), precision)
+                lines.append(
+                    f"| {memory} | {precision} | {p.max_tokens_fit:,} | `--max-tokens {p.max_tokens} "
+                    f"--update-freq {p.update_freq}` | {p.peak_bytes / GiB:.1f} GiB |"
+                )
+        return "\n".join(lines)
+    if args.memory is None:
+        raise ValueError("--memory is required (e.g. --memory 15GB), or --table / --calibrate")
+    memory = parse_memory(args.memory)
+    lines = []
+    fit = None
+    if args.measure:
+        if device != "cuda":
+            raise ValueError("--measure needs a CUDA GPU (torch.cuda.is_available() is False here)")
+        fit, probes = largest_fitting_tokens(size, args.precision, memory)
+        lines.append(
+            f"measured on {torch.cuda.get_device_name()}: forward + backward peaks above weights and "
+            "gradients (tokens: measured / estimated)"
+        )
+        lines += [
+            f"  {n:6d}: " + (f"{m / GiB:.3f} / {e / GiB:.3f} GiB ({e / m - 1:+.1%})" if m else "out of memory")
+            for n, m, e in probes
+        ]
+    chosen = planned(memory, args.precision, fit)
+    if getattr(args, "flags_only", False):
+        return f"--max-tokens {chosen.max_tokens} --update-freq {chosen.update_freq}"
+    lines.append(format_plan(chosen))
+    if args.check_tokens:
+        measured = measure_peak(size, args.precision, args.check_tokens, device)
+        estimated = args.check_tokens * bytes_per_token(size, args.precision, device)
+        lines.append(
+            f"check on {device}, {args.check_tokens} tokens: activations measured {measured / GiB:.3f} GiB, "
+            f"estimated {estimated / GiB:.3f} GiB ({estimated / measured - 1:+.2%})"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Stock fairseq binaries as resumable stages of a job: each stage runs once, logs to a file in the job's folder and
+leaves a marker when it succeeds, so a killed job continues where it stopped; and the figures read back from the logs.
+"""
+
+import datetime
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+from ..text.io import read_lines
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+USER_DIR = os.path.join(ROOT, "fairseq_vanilla")
+
+
+def binary(name: str) -> str:
+    """A fairseq console script: the running interpreter's own (a venv's) first, else PATH's."""
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    return here if os.path.exists(here) else name
+
+
+def log(message: str) -> None:
+    """A progress line with the time."""
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def run(cmd: List[str], logfile: str, threads: int) -> None:
+    """Run ``cmd`` with ``threads`` OpenMP threads, appending its output to ``logfile``; a failure raises with the
+    log's tail."""
+    env = dict(
+        os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    with open(logfile, "a", encoding="utf-8") as f:
+        f.write("$ " + shlex.join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        with open(logfile, encoding="utf-8", errors="replace") as f:
+            tail = f.readlines()[-15:]
+        raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}); log {logfile}:\n{''.join(tail)}")
+
+
+def versions() -> Dict[str, str]:
+    """The versions a result depends on, with the project's commit."""
+    import fairseq
+    import sacrebleu
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "torch": torch.__version__,
+        "fairseq": fairseq.__version__,
+        "sacrebleu": sacrebleu.__version__,
+        "fairseq_vanilla_commit": commit,
+        "python": sys.version.split()[0],
+    }
+
+
+def train(work: str, train_cmd: List[str], threads: int, label: str) -> float:
+    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings."""
+    done, seconds_file = os.path.join(work, "train.done"), os.path.join(work, "train_seconds.txt")
+    if not os.path.exists(done):
+        log(f"{label}: train → {work}/train.log")
+        start = time.time()
+        try:
+            run(train_cmd, os.path.join(work, "train.log"), threads)
+        finally:
+            with open(seconds_file, "a") as f:
+                f.write(f"{time.time() - start:.1f}\n")
+        open(done, "w").close()
+    return sum(float(x) for x in read_lines(seconds_file))
+
+
+def validate(work: str, cmd: List[str], threads: int, label: str) -> str:
+    """Stage 2: fairseq-validate once; returns its log."""
+    valid_log = os.path.join(work, "validate.log")
+    if not os.path.exists(valid_log + ".done"):
+        log(f"{label}: validate")
+        open(valid_log, "w").close()
+        run(cmd, valid_log, threads)
+        os.rename(valid_log, valid_log + ".done")
+    return valid_log + ".done"
+
+
+def last_float(path: str, key: str) -> float:
+    """The last figure after ``key`` in a fairseq log (``key 4.2`` or ``key=4.2``)."""
+    found = re.findall(re.escape(key) + r"[ =|]*([0-9.]+)", open(path, encoding="utf-8", errors="replace").read())
+    if not found:
+        raise RuntimeError(f"{path}: no '{key}' figure found")
+    return float(found[-1].rstrip("."))
+
+
+def tokenised_bleu(bleu_txt: str, lower: bool) -> float:
+    """generate.sh's fairseq-score BLEU on Moses-tokenised text (the lower-cased line for lower-cased data)."""
+    want = "tokenised, lower-cased:" if lower else "fairseq-score, tokenised:"
+    for line in read_lines(bleu_txt):
+        if want in line:
+            return float(re.search(r"BLEU4 = ([0-9.]+)", line).group(1).rstrip("."))
+    raise RuntimeError(f"{bleu_txt}: no '{want}' line")
+
+
+def last_int(path: str, key: str) -> int:
+    """The last integer after ``key`` in a fairseq log."""
+    return int(last_float(path, key))
+
+
+def parameter_count(train_log: str) -> int:
+    """The model's parameter count, as fairseq-train logged it."""
+    found = re.findall(
+        r"num\. shared model params: ([\d,]+)", open(train_log, encoding="utf-8", errors="replace").read()
+    )
+    if not found:
+        raise RuntimeError(f"{train_log}: fairseq-train did not log its parameter count")
+    return int(found[-1].replace(",", ""))

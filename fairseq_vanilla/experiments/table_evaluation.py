@@ -1,0 +1,172 @@
+"""The evaluation stages of a table job: dev perplexity (fairseq-validate), beam search on the dev set
+(scripts/generate.sh), BLEU/chrF and the paired bootstrap against the base, alignment error; accuracy for a
+classification table."""
+
+import os
+import re
+from typing import Dict
+
+from ..evaluation.alignment import alignment_agreement
+from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
+from ..text.io import read_lines, read_settings
+from . import table as T
+from .stages import (
+    ROOT,
+    USER_DIR,
+    binary,
+    last_float,
+    log,
+    run,
+    tokenised_bleu,
+    validate,
+)
+
+
+def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, base_hyps):
+    """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh), the hypotheses, and
+    the paired bootstrap against the base row's hypotheses."""
+    ckpt = os.path.join(ckpt_dir, "checkpoint_last.pt")
+    symbols = T.row_symbols(table, row, args.scale)
+    decode = table["decode"]
+    valid_log = validate(
+        work,
+        [
+            binary("fairseq-validate"),
+            data,
+            "--user-dir",
+            USER_DIR,
+            "--path",
+            ckpt,
+            "--task",
+            "translation",
+            "--valid-subset",
+            decode["split"],
+            "--criterion",
+            criterion,
+            *extra,
+            "--label-smoothing",
+            str(symbols["eps_ls"]),
+            "--max-tokens",
+            "4096",
+            "--num-workers",
+            "0",
+        ],
+        threads,
+        label,
+    )
+    nll = last_float(valid_log, "nll_loss")
+    gen_dir = os.path.join(work, decode["split"])
+    if not os.path.isdir(gen_dir):
+        log(f"{label}: decode {decode['split']} (beam {decode['beam']}, lenpen {decode['lenpen']})")
+        run(
+            [
+                "bash",
+                os.path.join(ROOT, "scripts", "generate.sh"),
+                "--data",
+                args.data,
+                "--path",
+                ckpt,
+                "--out",
+                gen_dir,
+                "--split",
+                decode["split"],
+                "--beam",
+                str(decode["beam"]),
+                "--lenpen",
+                str(decode["lenpen"]),
+            ],
+            os.path.join(work, "generate.log"),
+            threads,
+        )
+    pipeline = read_settings(os.path.join(args.data, "bin", "pipeline.txt"))
+    lower = pipeline.get("lower") == "1"
+    splits = dict(line.split("\t") for line in read_lines(os.path.join(args.data, "bin", "splits.tsv")))
+    ref_file = os.path.join(args.data, "raw", f"{decode['split']}.{pipeline['tgt']}")
+    hyps, refs = read_lines(os.path.join(gen_dir, "hyp.txt"), allow_empty_file=True), read_lines(ref_file)
+    scores = corpus_scores(hyps, refs, lowercase=lower)
+    agreement = alignment_error(
+        work, data, ckpt, os.path.join(args.data, "align", f"{decode['split']}.align"), decode["split"], threads, label
+    )
+    return {
+        **agreement,
+        "symbols": symbols,
+        "arch": row.get("arch") or "vanilla_transformer",
+        "ppl": perplexity(nll),
+        "nll_loss": nll,
+        "bleu": scores["bleu"],
+        "chrf": scores["chrf"],
+        "bleu_tokenised": tokenised_bleu(os.path.join(gen_dir, "bleu.txt"), lower),
+        "decode": decode,
+        "dev_set": splits.get(decode["split"], decode["split"]),
+        "lowercase": lower,
+        "hypotheses": hyps,
+        "significance": None
+        if base_hyps is None or row["row"] == "base"
+        else paired_bootstrap(base_hyps, hyps, refs, lowercase=lower),
+    }
+
+
+def alignment_error(work, data, ckpt, reference, split, threads, label) -> Dict[str, float]:
+    """Where the prepared folder has reference links (scripts/prepare-alignments.sh), the agreement of the model's
+    alignment (``--print-alignment`` on the reference translation) with them: precision, recall, AER."""
+    if not os.path.isfile(reference):
+        return {}
+    out = os.path.join(work, f"{split}.align.out")
+    if not os.path.exists(out):
+        log(f"{label}: alignment of the reference translations (--score-reference --print-alignment)")
+        run(
+            [
+                binary("fairseq-generate"),
+                data,
+                "--user-dir",
+                USER_DIR,
+                "--path",
+                ckpt,
+                "--gen-subset",
+                split,
+                "--score-reference",
+                "--print-alignment",
+                "--max-tokens",
+                "4096",
+                "--results-path",
+                out + ".tmp",
+            ],
+            os.path.join(work, "align.log"),
+            threads,
+        )
+        os.replace(os.path.join(out + ".tmp", f"generate-{split}.txt"), out)
+    found = alignment_agreement(out, reference)
+    return {"alignment": {k: found[k] for k in ("precision", "recall", "aer")}}
+
+
+def evaluate_classification(work, data, ckpt_dir, threads, label):
+    """Validation and test accuracy of the best checkpoint (by validation accuracy), fairseq-validate."""
+    valid_log = validate(
+        work,
+        [
+            binary("fairseq-validate"),
+            data,
+            "--user-dir",
+            USER_DIR,
+            "--task",
+            "imdb_classification",
+            "--path",
+            os.path.join(ckpt_dir, "checkpoint_best.pt"),
+            "--valid-subset",
+            "valid,test",
+            "--batch-size",
+            "64",
+            "--num-workers",
+            "0",
+        ],
+        threads,
+        label,
+    )
+    text = open(valid_log, encoding="utf-8", errors="replace").read()
+    acc = {}
+    for subset in ("valid", "test"):
+        found = re.findall(rf"valid on '{subset}' subset .*?accuracy ([0-9.]+)", text)
+        if not found:
+            raise RuntimeError(f"{valid_log}: no accuracy for subset {subset}")
+        acc[f"accuracy_{subset}"] = float(found[-1])
+    return acc

@@ -1,0 +1,150 @@
+"""A table of variations as Markdown and CSV from its result files: the paper's columns beside ours, seed mean ± std,
+ΔBLEU and p against the base; accuracy with seed spread for a classification table."""
+
+import csv
+import io
+from typing import Any, Dict, List, Tuple
+
+from ..evaluation.significance import mean_std
+
+# (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
+COLUMNS = (
+    ("row", "", 2),
+    ("variant", "", 2),
+    ("N", "N", 2),
+    ("d_model", "d_model", 2),
+    ("d_ff", "d_ff", 2),
+    ("h", "h", 2),
+    ("d_k", "d_k", 2),
+    ("d_v", "d_v", 2),
+    ("P_drop", "P_drop", 2),
+    ("eps_ls", "ε_ls", 2),
+    ("steps", "steps", 2),
+    ("seeds", "seeds", 2),
+    ("ppl_dev", "PPL (dev)", 2),
+    ("bleu_dev", "BLEU (dev)", 2),
+    ("chrf_dev", "chrF", 2),
+    ("delta_bleu", "ΔBLEU", 2),
+    ("p_value", "p", 3),
+    ("aer", "AER", 2),
+    ("params_millions", "params ×10⁶", 1),
+    ("train_minutes", "train min", 1),
+    ("paper_ppl", "paper PPL", 2),
+    ("paper_bleu", "paper BLEU", 2),
+    ("paper_params", "paper params", 2),
+)
+
+
+def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
+    against the base mean, and the p-value of the paired bootstrap against base seed 1 (stored in the result)."""
+    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == "base"]
+    lines = []
+    for row in table["rows"]:
+        runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
+        if not runs:
+            continue
+        sym = runs[0]["symbols"]
+        ppl, bleu, chrf = (mean_std([r[k] for r in runs]) for k in ("ppl", "bleu", "chrf"))
+        pvals = [r["significance"]["bleu"]["p_value"] for r in runs if r.get("significance")]
+        paper = row.get("paper") or {}
+        d_k = sym["d_k"] if sym.get("d_k") is not None else sym["d_model"] // sym["h"]
+        d_v = sym["d_v"] if sym.get("d_v") is not None else sym["d_model"] // sym["h"]
+        lines.append(
+            {
+                "row": row["row"],
+                "variant": row["variant"],
+                "N": sym["N"],
+                "d_model": sym["d_model"],
+                "d_ff": sym["d_ff"],
+                "h": sym["h"],
+                "d_k": d_k,
+                "d_v": d_v,
+                "P_drop": sym["P_drop"],
+                "eps_ls": sym["eps_ls"],
+                "steps": sym["steps"],
+                "seeds": len(runs),
+                "ppl_dev": ppl,
+                "bleu_dev": bleu,
+                "chrf_dev": chrf,
+                "delta_bleu": None
+                if row["row"] == "base" or not base_bleu
+                else bleu["mean"] - mean_std(base_bleu)["mean"],
+                "p_value": pvals[0] if pvals else None,
+                "params_millions": runs[0]["params"] / 1e6,
+                "aer": mean_std([r["alignment"]["aer"] for r in runs]) if all("alignment" in r for r in runs) else None,
+                "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
+                "paper_ppl": paper.get("ppl"),
+                "paper_bleu": paper.get("bleu"),
+                "paper_params": paper.get("params"),
+            }
+        )
+    return lines
+
+
+CLASSIFICATION_COLUMNS = (
+    ("run", "run", 4),
+    ("changes", "changes", 4),
+    ("seeds", "seeds", 4),
+    ("accuracy_valid", "valid accuracy", 4),
+    ("accuracy_test", "test accuracy", 4),
+    ("delta_accuracy", "Δ test accuracy", 4),
+    ("params_millions", "params ×10⁶", 1),
+    ("train_minutes", "train min", 1),
+    ("reference_test_accuracy", "users' test accuracy", 4),
+)
+
+
+def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base mean."""
+    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == "base"]
+    lines = []
+    for row in table["rows"]:
+        runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
+        if not runs:
+            continue
+        test = mean_std([r["accuracy_test"] for r in runs])
+        lines.append(
+            {
+                "run": row["variant"],
+                "changes": row.get("note", ""),
+                "seeds": len(runs),
+                "accuracy_valid": mean_std([r["accuracy_valid"] for r in runs]),
+                "accuracy_test": test,
+                "delta_accuracy": None
+                if row["row"] == "base" or not base_acc
+                else test["mean"] - mean_std(base_acc)["mean"],
+                "params_millions": runs[0]["params"] / 1e6,
+                "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
+                "reference_test_accuracy": (row.get("paper") or {}).get("test_acc"),
+            }
+        )
+    return lines
+
+
+def _fmt(value, digits=2) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):  # mean ± std
+        return f"{value['mean']:.{digits}f}" + (f" ± {value['std']:.{digits}f}" if value["n"] > 1 else "")
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def to_markdown(lines: List[Dict[str, Any]], kind: str = "translation") -> str:
+    columns = CLASSIFICATION_COLUMNS if kind == "classification" else COLUMNS
+    out = ["| " + " | ".join(label for _, label, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for line in lines:
+        out.append("| " + " | ".join(_fmt(line[key], digits) for key, _, digits in columns) + " |")
+    return "\n".join(out) + "\n"
+
+
+def to_csv(lines: List[Dict[str, Any]], kind: str = "translation") -> str:
+    columns = [key for key, _, _ in (CLASSIFICATION_COLUMNS if kind == "classification" else COLUMNS)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for line in lines:
+        writer.writerow([_fmt(line[c], 4) if isinstance(line[c], (dict, float)) else _fmt(line[c]) for c in columns])
+    return buf.getvalue()
