@@ -91,9 +91,15 @@ def validate(work: str, cmd: List[str], threads: int, label: str) -> str:
     return valid_log + ".done"
 
 
+def read_log(path: str) -> str:
+    """A fairseq log's whole text (undecodable bytes replaced: a log is read for figures, not kept)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
 def last_float(path: str, key: str) -> float:
     """The last figure after ``key`` in a fairseq log (``key 4.2`` or ``key=4.2``)."""
-    found = re.findall(re.escape(key) + r"[ =|]*([0-9.]+)", open(path, encoding="utf-8", errors="replace").read())
+    found = re.findall(re.escape(key) + r"[ =|]*([0-9.]+)", read_log(path))
     if not found:
         raise RuntimeError(f"{path}: no '{key}' figure found")
     return float(found[-1].rstrip("."))
@@ -113,11 +119,9 @@ def last_int(path: str, key: str) -> int:
     return int(last_float(path, key))
 
 
-def parameter_count(train_log: str) -> int:
+def logged_parameter_count(train_log: str) -> int:
     """The model's parameter count, as fairseq-train logged it."""
-    found = re.findall(
-        r"num\. shared model params: ([\d,]+)", open(train_log, encoding="utf-8", errors="replace").read()
-    )
+    found = re.findall(r"num\. shared model params: ([\d,]+)", read_log(train_log))
     if not found:
         raise RuntimeError(f"{train_log}: fairseq-train did not log its parameter count")
     return int(found[-1].replace(",", ""))

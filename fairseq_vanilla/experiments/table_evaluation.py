@@ -16,6 +16,7 @@ from .stages import (
     binary,
     last_float,
     log,
+    read_log,
     run,
     tokenised_bleu,
     validate,
@@ -162,7 +163,7 @@ def evaluate_classification(work, data, ckpt_dir, threads, label):
         threads,
         label,
     )
-    text = open(valid_log, encoding="utf-8", errors="replace").read()
+    text = read_log(valid_log)
     acc = {}
     for subset in ("valid", "test"):
         found = re.findall(rf"valid on '{subset}' subset .*?accuracy ([0-9.]+)", text)

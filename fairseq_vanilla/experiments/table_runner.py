@@ -21,7 +21,7 @@ from .stages import (
     binary,
     last_int,
     log,
-    parameter_count,
+    logged_parameter_count,
     train,
     versions,
 )
@@ -83,7 +83,7 @@ def run_job(
         "train_seconds": train(work, train_cmd, threads, label),
     }
     train_log = os.path.join(work, "train.log")
-    result.update(params=parameter_count(train_log), updates=last_int(train_log, "num_updates"))
+    result.update(params=logged_parameter_count(train_log), updates=last_int(train_log, "num_updates"))
     if kind == "classification":
         result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
     else:
