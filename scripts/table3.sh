@@ -4,10 +4,11 @@
 # rows with a result file are skipped, a killed row resumes from its last checkpoint. See examples/table3/README.md.
 #   bash scripts/table3.sh --data PREPARED_DIR --out DIR [--rows base,A,B,C,D,E,big] [--seeds N] [--other-seeds N]
 #        [--scale multi30k|paper] [--jobs K] [--threads T] [--table FILE] [--results DIR]
+#        [--launcher basic|joblib|submitit_slurm|slurm_gpu] [--hydra HYDRA_OVERRIDE ...]
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,6p' "$0"; exit 0; }
+[[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,7p' "$0"; exit 0; }
 source "$ROOT/scripts/lib.sh"
 log "table of variations (fairseq_vanilla.experiments.table_runner)"
 exec "$PY" -m fairseq_vanilla.experiments.table_runner "$@"

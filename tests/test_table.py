@@ -73,6 +73,26 @@ def test_unknown_row_and_missing_data_are_named(tmp_path):
     assert proc.returncode == 2 and f"{tmp_path}/bin/pipeline.txt missing" in proc.stderr
 
 
+@pytest.mark.parametrize("path", ["/data/plain-1.2", "/a b,c=d/it's", "/w/[x]", "/ends/in\\", "/q\\'z"])
+def test_paths_reach_hydra_literally(path):
+    """The driver hands paths to Hydra's override grammar quoted: commas, spaces, '=', brackets, quotes and
+    backslashes come out as written."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fairseq_vanilla.experiments.table_runner import hydra_value
+
+    [override] = OverridesParser.create().parse_overrides(["data=" + hydra_value(path)])
+    assert override.value() == path
+
+
+def test_job_names_are_work_folders():
+    from fairseq_vanilla.experiments.table_jobs import job_name, parse_job
+
+    assert job_name("D-drop0.0", 12) == "D-drop0.0/seed12" and parse_job("D-drop0.0/seed12") == ("D-drop0.0", 12)
+    with pytest.raises(T.TableError, match="job='base': expected ROW/seedN"):
+        parse_job("base")
+
+
 TINY_TABLE = """
 name: tiny
 kind: translation
@@ -116,7 +136,8 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
         "--rows",
         "base,B",
     )
-    first = run_script(*cmd).stdout
+    first = run_script(*cmd, "--jobs", "2").stdout  # Hydra's joblib launcher, two at once
+    assert "3 job(s) through hydra/launcher=joblib" in first
     files = sorted(f for f in os.listdir(results) if f.endswith(".json"))
     assert files == ["B-dk16-seed1.json", "B-dk16-seed2.json", "base-seed1.json", "base-seed2.json"]
     r = json.loads((results / "B-dk16-seed2.json").read_text())
@@ -130,6 +151,8 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     line_b = next(line for line in md.splitlines() if line.startswith("| B |"))
     assert "| 2 |" in line_b and "| 5.16 | 25.10 | 58 |" in line_b and " ± " in line_b
     assert "train" in first and (results / "tiny.csv").read_text().startswith("row,variant,N")
+    # each job is a Hydra job whose folder is its work folder
+    assert "- job=B-dk16/seed2" in (out / "B-dk16" / "seed2" / ".hydra" / "overrides.yaml").read_text()
 
     logs = {p: p.stat().st_mtime for p in out.rglob("*.log")}
     second = run_script(*cmd).stdout
@@ -138,7 +161,8 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
 
     # a job whose result file is gone is finished from its stages: no retraining
     (results / "B-dk16-seed1.json").unlink()
-    third = run_script(*cmd).stdout
+    third = run_script(*cmd).stdout  # --jobs 1: Hydra's basic launcher
+    assert "1 job(s) through hydra/launcher=basic" in third and "B-dk16 seed 1: ppl" in third
     assert "3 done already" in third and ": train" not in third and ": validate" not in third
     assert (results / "B-dk16-seed1.json").exists()
 

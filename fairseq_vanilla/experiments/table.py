@@ -1,7 +1,8 @@
 """A table of variations (the paper's Table 3 is one): rows as changes of the paper's symbols from a base recipe.
 
 Pure functions: read and check a table file, turn a row into fairseq-train flags at a scale, read the per-row result
-files. The Markdown/CSV table is built by :mod:`.table_render`; running the rows is :mod:`.table_runner`.
+files. The Markdown/CSV table is built by :mod:`.table_render`; one (row, seed) is run by :mod:`.table_jobs`, the
+whole table (through Hydra's launchers) by :mod:`.table_runner`.
 """
 
 import json

@@ -1,0 +1,180 @@
+"""One (row, seed) of a table of variations: train (stock fairseq-train, resumes from its checkpoint_last.pt),
+validate (fairseq-validate: dev perplexity), decode (scripts/generate.sh), then one small result file (command, flags,
+versions, figures, hypotheses) and the table rebuilt from all result files.
+
+It is a Hydra app, so that many jobs run the way every set of trainings in this project runs: through Hydra's
+launchers (basic: one after the other; joblib: several at once here; submitit: a Slurm cluster). The table driver
+(:mod:`.table_runner`, ``scripts/table3.sh``) launches it; by hand, ``job`` is ROW/seedN, the job's work folder:
+
+    python -m fairseq_vanilla.experiments.table_jobs -m job=base/seed2,A-h4/seed1 data=$PWD/runs/multi30k \\
+        out=$PWD/runs/table3 threads=1 hydra/launcher=joblib hydra.launcher.n_jobs=2
+"""
+
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Tuple
+
+from omegaconf import MISSING
+
+from ..text.io import atomic_write
+from . import table as T
+from . import table_render as R
+from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, versions
+from .table_evaluation import evaluate_classification, evaluate_translation
+
+TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
+CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
+DEFAULT_CRITERION = ("vanilla_label_smoothed_cross_entropy", [])
+
+
+@dataclass
+class TableJobConfig:
+    """The Hydra config of one job; the driver passes absolute paths."""
+
+    job: str = "base/seed1"  # ROW/seedN
+    table: str = TABLE3
+    data: str = MISSING  # a prepare script's --out
+    out: str = MISSING  # work folder: OUT/ROW/seedN
+    scale: str = "multi30k"
+    results_dir: Optional[str] = None  # default: results/SCALE/ beside the table file
+    threads: int = 1
+
+
+def job_name(row_id: str, seed: int) -> str:
+    return f"{row_id}/seed{seed}"
+
+
+def parse_job(job: str) -> Tuple[str, int]:
+    """``A-h4/seed1`` → ("A-h4", 1)."""
+    m = re.fullmatch(r"(.+)/seed(\d+)", job)
+    if not m:
+        raise T.TableError(f"job={job!r}: expected ROW/seedN, e.g. base/seed2")
+    return m.group(1), int(m.group(2))
+
+
+def results_dir(table: Dict[str, Any], results: Optional[str], scale: str) -> str:
+    return os.path.abspath(results or os.path.join(os.path.dirname(table["path"]), "results", scale))
+
+
+def data_dir(prepared: str, row: Dict[str, Any], kind: str) -> str:
+    """The binarised data of a row: ``bin`` of the prepared folder, or the row's ``data`` (relative to it)."""
+    folder = os.path.normpath(os.path.join(prepared, row.get("data") or "bin"))
+    dictionary = os.path.join(folder, "input0", "dict.txt") if kind == "classification" else None
+    has_dict = (
+        os.path.isfile(dictionary)
+        if dictionary
+        else (os.path.isdir(folder) and any(n.startswith("dict.") for n in os.listdir(folder)))
+    )
+    if not has_dict:
+        made_by = {"bin-align": "scripts/prepare-alignments.sh"}.get(row.get("data"), "a prepare script")
+        raise T.TableError(f"{folder}: no binarised data with a dictionary there (made by {made_by})")
+    return folder
+
+
+def run_job(
+    table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads: int, base_hyps: Optional[List[str]] = None
+) -> Dict[str, Any]:
+    """Train, validate (and for translation decode) one (row, seed); returns the result, also written to a file.
+    ``args`` has ``data``, ``out``, ``scale`` and ``results`` (absolute paths)."""
+    work = os.path.join(args.out, row["id"], f"seed{seed}")
+    os.makedirs(work, exist_ok=True)
+    kind = table.get("kind", "translation")
+    label = f"{row['id']} seed {seed}"
+    data = data_dir(args.data, row, kind)
+    flags = T.train_flags(table, row, args.scale, seed)
+    if kind == "classification":
+        criterion, extra = "vanilla_label_smoothed_classification", ["--task", "imdb_classification"]
+    else:
+        criterion, extra = CRITERIA.get(row.get("arch") or "", DEFAULT_CRITERION)
+    ckpt_dir = os.path.join(work, "checkpoints")
+    train_cmd = [
+        binary("fairseq-train"),
+        data,
+        "--user-dir",
+        USER_DIR,
+        "--criterion",
+        criterion,
+        *extra,
+        *flags,
+        "--save-dir",
+        ckpt_dir,
+    ]
+    result = {
+        "table": table["name"],
+        "id": row["id"],
+        "row": row["row"],
+        "variant": row["variant"],
+        "seed": seed,
+        "scale": args.scale,
+        "train_seconds": train(work, train_cmd, threads, label),
+    }
+    train_log = os.path.join(work, "train.log")
+    result.update(params=logged_parameter_count(train_log), updates=last_int(train_log, "num_updates"))
+    if kind == "classification":
+        result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
+    else:
+        result.update(
+            evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, base_hyps)
+        )
+    result.update(command=shlex.join(train_cmd), flags=flags, versions=versions())
+    path = os.path.join(args.results, T.result_name(row["id"], seed))
+    with atomic_write(path) as f:
+        json.dump(result, f, indent=1, ensure_ascii=False)
+    figures = ", ".join(
+        f"{k} {result[k]:.4g}" for k in ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test") if k in result
+    )
+    log(f"{label}: {figures} → {path}")
+    return result
+
+
+def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str]) -> str:
+    """Write <name>.md and <name>.csv into each of ``out_dirs`` from the result files; returns the Markdown."""
+    found = T.load_results(results)
+    kind = table["kind"]
+    lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
+    md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
+    for d in out_dirs:
+        os.makedirs(d, exist_ok=True)
+        with atomic_write(os.path.join(d, table["name"] + ".md")) as f:
+            f.write(md)
+        with atomic_write(os.path.join(d, table["name"] + ".csv")) as f:
+            f.write(csv_text)
+    return md
+
+
+def run(cfg) -> Dict[str, float]:
+    """The job ``cfg.job`` (a finished one is only read back); returns its figures, the value a launcher reports."""
+    table = T.load_table(os.path.abspath(cfg.table))
+    row_id, seed = parse_job(cfg.job)
+    row = next((r for r in table["rows"] if r["id"] == row_id), None)
+    if row is None:
+        raise T.TableError(f"{table['path']}: no row {row_id!r}")
+    T.check_scale(table, cfg.scale)
+    args = SimpleNamespace(  # the paths run_job reads, absolute: a launcher may run the job in another folder
+        data=os.path.abspath(cfg.data),
+        out=os.path.abspath(cfg.out),
+        scale=cfg.scale,
+        results=results_dir(table, cfg.results_dir, cfg.scale),
+    )
+    result = T.load_results(args.results).get((row_id, seed))
+    if result is None:
+        base = T.load_results(args.results).get(("base", 1))
+        result = run_job(table, row, seed, args, cfg.threads, base["hypotheses"] if base else None)
+        rebuild(table, args.results, [args.out, args.results])
+    return {k: result[k] for k in ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test") if k in result}
+
+
+def _hydra_app():
+    import hydra
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="table_job", node=TableJobConfig)
+    return hydra.main(version_base="1.3", config_path=None, config_name="table_job")(run)
+
+
+if __name__ == "__main__":
+    _hydra_app()()
