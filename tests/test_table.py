@@ -93,6 +93,22 @@ def test_job_names_are_work_folders():
         parse_job("base")
 
 
+def test_valid_curve_reads_every_validation_once(tmp_path):
+    from fairseq_vanilla.experiments.stages import valid_curve
+
+    line = "2026-11-25 17:29:21 | INFO | valid | epoch {e:03d} | valid on 'valid' subset | loss 8.7 | nll_loss 8.0 | "
+    log_file = tmp_path / "train.log"
+    log_file.write_text(
+        line.format(e=1) + "ppl 257.96 | wps 5244.2 | num_updates 125\n"
+        "2026-11-25 17:30:00 | INFO | train_inner | epoch 002:     75 / 125 loss=8.087, ppl=153.24, num_updates=200\n"
+        + line.format(e=2)
+        + "ppl 96.63 | wps 7289.4 | num_updates 250 | best_loss 7.526\n"
+        + line.format(e=2)
+        + "ppl 96.5 | wps 7289.4 | num_updates 250 | best_loss 7.52\n"  # a resumed run's repeat
+    )
+    assert valid_curve(str(log_file)) == [[125, 257.96], [250, 96.5]]
+
+
 TINY_TABLE = """
 name: tiny
 kind: translation
@@ -145,6 +161,7 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     assert "--attention-key-dim 1" in r["command"] and "--seed 2" in r["command"]
     assert len(r["hypotheses"]) == 50 and r["ppl"] > 1 and 0 <= r["bleu"] <= 100 and r["chrf"] > 0
     assert 0 < r["significance"]["bleu"]["p_value"] <= 1 and r["versions"]["fairseq"] == "0.12.3.1"
+    assert r["valid_curve"][-1][0] == 40 and all(ppl > 1 for _, ppl in r["valid_curve"])
     base = json.loads((results / "base-seed1.json").read_text())
     assert base["significance"] is None and base["params"] > r["params"]  # smaller W_Q, W_K
     md = (results / "tiny.md").read_text()

@@ -23,7 +23,7 @@ from omegaconf import MISSING
 from ..text.io import atomic_write
 from . import table as T
 from . import table_render as R
-from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, versions
+from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
 from .table_evaluation import evaluate_classification, evaluate_translation
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
@@ -113,7 +113,11 @@ def run_job(
         "train_seconds": train(work, train_cmd, threads, label),
     }
     train_log = os.path.join(work, "train.log")
-    result.update(params=logged_parameter_count(train_log), updates=last_int(train_log, "num_updates"))
+    result.update(
+        params=logged_parameter_count(train_log),
+        updates=last_int(train_log, "num_updates"),
+        valid_curve=valid_curve(train_log),  # shows when a run learnt to attend, not only where it ended
+    )
     if kind == "classification":
         result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
     else:
