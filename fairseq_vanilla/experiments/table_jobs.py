@@ -29,6 +29,7 @@ from .table_evaluation import evaluate_classification, evaluate_translation
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
 CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
 DEFAULT_CRITERION = ("vanilla_label_smoothed_cross_entropy", [])
+FIGURES = ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test")  # what a job reports, where its kind has it
 
 
 @dataclass
@@ -128,9 +129,7 @@ def run_job(
     path = os.path.join(args.results, T.result_name(row["id"], seed))
     with atomic_write(path) as f:
         json.dump(result, f, indent=1, ensure_ascii=False)
-    figures = ", ".join(
-        f"{k} {result[k]:.4g}" for k in ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test") if k in result
-    )
+    figures = ", ".join(f"{k} {result[k]:.4g}" for k in FIGURES if k in result)
     log(f"{label}: {figures} → {path}")
     return result
 
@@ -164,12 +163,13 @@ def run(cfg) -> Dict[str, float]:
         scale=cfg.scale,
         results=results_dir(table, cfg.results_dir, cfg.scale),
     )
-    result = T.load_results(args.results).get((row_id, seed))
+    done = T.load_results(args.results)
+    result = done.get((row_id, seed))
     if result is None:
-        base = T.load_results(args.results).get(("base", 1))
+        base = done.get(("base", 1))
         result = run_job(table, row, seed, args, cfg.threads, base["hypotheses"] if base else None)
         rebuild(table, args.results, [args.out, args.results])
-    return {k: result[k] for k in ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test") if k in result}
+    return {k: result[k] for k in FIGURES if k in result}
 
 
 def _hydra_app():
