@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from fairseq_vanilla.experiments import table as T
 from tests.conftest import ROOT, run_script
@@ -153,14 +154,17 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
         "base,B",
     )
     first = run_script(*cmd, "--jobs", "2").stdout  # Hydra's joblib launcher, two at once
-    assert "3 job(s) through hydra/launcher=joblib" in first
+    assert "4 job(s) through hydra/launcher=joblib" in first
     files = sorted(f for f in os.listdir(results) if f.endswith(".json"))
     assert files == ["B-dk16-seed1.json", "B-dk16-seed2.json", "base-seed1.json", "base-seed2.json"]
     r = json.loads((results / "B-dk16-seed2.json").read_text())
     assert r["symbols"]["d_k"] == 1 and r["symbols"]["d_v"] == 4 and r["updates"] == 40 and r["seed"] == 2
     assert "--attention-key-dim 1" in r["command"] and "--seed 2" in r["command"]
     assert len(r["hypotheses"]) == 50 and r["ppl"] > 1 and 0 <= r["bleu"] <= 100 and r["chrf"] > 0
+    # the p-value against base seed 1 is there even for a row that finished before the base did
     assert 0 < r["significance"]["bleu"]["p_value"] <= 1 and r["versions"]["fairseq"] == "0.12.3.1"
+    gpu = torch.cuda.is_available()
+    assert r["versions"]["device"] == (torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores)")
     assert r["valid_curve"][-1][0] == 40 and all(ppl > 1 for _, ppl in r["valid_curve"])
     base = json.loads((results / "base-seed1.json").read_text())
     assert base["significance"] is None and base["params"] > r["params"]  # smaller W_Q, W_K
@@ -181,7 +185,8 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     third = run_script(*cmd).stdout  # --jobs 1: Hydra's basic launcher
     assert "1 job(s) through hydra/launcher=basic" in third and "B-dk16 seed 1: ppl" in third
     assert "3 done already" in third and ": train" not in third and ": validate" not in third
-    assert (results / "B-dk16-seed1.json").exists()
+    again = json.loads((results / "B-dk16-seed1.json").read_text())
+    assert 0 < again["significance"]["bleu"]["p_value"] <= 1
 
     # a result made with other flags than the table now gives is not silently reused
     table_file.write_text(TINY_TABLE.replace('--max-tokens, "2048"', '--max-tokens, "1024"'))

@@ -45,23 +45,27 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
 
 
 def versions() -> Dict[str, str]:
-    """The versions a result depends on, with the project's commit."""
+    """The versions a result depends on, the project's commit (FAIRSEQ_VANILLA_COMMIT names it where the tree is a
+    copy without git history, e.g. on a GPU machine) and the device it ran on."""
     import fairseq
     import sacrebleu
     import torch
 
-    try:
-        commit = subprocess.run(
-            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = os.environ.get("FAIRSEQ_VANILLA_COMMIT", "")
+    if not commit:
+        try:
+            git = ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]
+            commit = subprocess.run(git, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            pass
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
     return {
         "torch": torch.__version__,
         "fairseq": fairseq.__version__,
         "sacrebleu": sacrebleu.__version__,
         "fairseq_vanilla_commit": commit,
         "python": sys.version.split()[0],
+        "device": device,
     }
 
 

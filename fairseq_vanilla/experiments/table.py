@@ -116,10 +116,10 @@ def symbols_to_flags(symbols: Dict[str, Any]) -> List[str]:
 
 
 def train_flags(table: Dict[str, Any], row: Dict[str, Any], scale: str, seed: int) -> List[str]:
-    """The scale's flags, then the row's symbols (tables with a ``base``), then the row's own raw flags (later flags
-    win in fairseq)."""
+    """The scale's flags and its ``more_flags`` (how a scale changes a list it shares with another), then the row's
+    symbols (tables with a ``base``), then the row's own raw flags (later flags win in fairseq)."""
     check_scale(table, scale)
-    flags = list(table["scales"][scale]["flags"])
+    flags = list(table["scales"][scale]["flags"]) + list(table["scales"][scale].get("more_flags") or [])
     if row.get("arch"):
         flags += ["--arch", row["arch"]]
     if table.get("base"):

@@ -2,13 +2,14 @@
 (scripts/generate.sh), BLEU/chrF and the paired bootstrap against the base, alignment error; accuracy for a
 classification table."""
 
+import json
 import os
 import re
-from typing import Dict
+from typing import Dict, List
 
 from ..evaluation.alignment import alignment_agreement
 from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
-from ..text.io import read_lines, read_settings
+from ..text.io import atomic_write, read_lines, read_settings
 from . import table as T
 from .stages import (
     ROOT,
@@ -23,9 +24,9 @@ from .stages import (
 )
 
 
-def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, base_hyps):
-    """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh), the hypotheses, and
-    the paired bootstrap against the base row's hypotheses."""
+def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label):
+    """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh) and the hypotheses;
+    the paired bootstrap against the base is added by :func:`fill_significance` once base seed 1 is done."""
     ckpt = os.path.join(ckpt_dir, "checkpoint_last.pt")
     symbols = T.row_symbols(table, row, args.scale)
     decode = table["decode"]
@@ -82,9 +83,8 @@ def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, arg
     pipeline = read_settings(os.path.join(args.data, "bin", "pipeline.txt"))
     lower = pipeline.get("lower") == "1"
     splits = dict(line.split("\t") for line in read_lines(os.path.join(args.data, "bin", "splits.tsv")))
-    ref_file = os.path.join(args.data, "raw", f"{decode['split']}.{pipeline['tgt']}")
-    hyps, refs = read_lines(os.path.join(gen_dir, "hyp.txt"), allow_empty_file=True), read_lines(ref_file)
-    scores = corpus_scores(hyps, refs, lowercase=lower)
+    hyps = read_lines(os.path.join(gen_dir, "hyp.txt"), allow_empty_file=True)
+    scores = corpus_scores(hyps, read_lines(reference_file(args.data, decode["split"])), lowercase=lower)
     agreement = alignment_error(
         work, data, ckpt, os.path.join(args.data, "align", f"{decode['split']}.align"), decode["split"], threads, label
     )
@@ -101,10 +101,34 @@ def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, arg
         "dev_set": splits.get(decode["split"], decode["split"]),
         "lowercase": lower,
         "hypotheses": hyps,
-        "significance": None
-        if base_hyps is None or row["row"] == "base"
-        else paired_bootstrap(base_hyps, hyps, refs, lowercase=lower),
+        "significance": None,
     }
+
+
+def reference_file(prepared: str, split: str) -> str:
+    """The detokenised reference of ``split`` in a prepare script's --out folder."""
+    tgt = read_settings(os.path.join(prepared, "bin", "pipeline.txt"))["tgt"]
+    return os.path.join(prepared, "raw", f"{split}.{tgt}")
+
+
+def fill_significance(results: str, prepared: str) -> List[str]:
+    """Give every translation result of ``results`` (but the base's) that has none the paired bootstrap of its
+    hypotheses against base seed 1's, written back into its file; returns the row ids filled. Rows may finish before
+    the base does (several jobs at once), so the test is made whenever both are there."""
+    found = T.load_results(results)
+    base = found.get(("base", 1))
+    if base is None or "hypotheses" not in base:
+        return []
+    refs = read_lines(reference_file(prepared, base["decode"]["split"]))
+    filled = []
+    for (row_id, seed), r in sorted(found.items()):
+        if r["row"] == "base" or r.get("significance") is not None or "hypotheses" not in r:
+            continue
+        r["significance"] = paired_bootstrap(base["hypotheses"], r["hypotheses"], refs, lowercase=r["lowercase"])
+        with atomic_write(os.path.join(results, T.result_name(row_id, seed))) as f:
+            json.dump(r, f, indent=1, ensure_ascii=False)
+        filled.append(row_id)
+    return filled
 
 
 def alignment_error(work, data, ckpt, reference, split, threads, label) -> Dict[str, float]:

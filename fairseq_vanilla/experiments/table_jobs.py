@@ -24,7 +24,7 @@ from ..text.io import atomic_write
 from . import table as T
 from . import table_render as R
 from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
-from .table_evaluation import evaluate_classification, evaluate_translation
+from .table_evaluation import evaluate_classification, evaluate_translation, fill_significance
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
 CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
@@ -76,9 +76,7 @@ def data_dir(prepared: str, row: Dict[str, Any], kind: str) -> str:
     return folder
 
 
-def run_job(
-    table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads: int, base_hyps: Optional[List[str]] = None
-) -> Dict[str, Any]:
+def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads: int) -> Dict[str, Any]:
     """Train, validate (and for translation decode) one (row, seed); returns the result, also written to a file.
     ``args`` has ``data``, ``out``, ``scale`` and ``results`` (absolute paths)."""
     work = os.path.join(args.out, row["id"], f"seed{seed}")
@@ -122,9 +120,7 @@ def run_job(
     if kind == "classification":
         result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
     else:
-        result.update(
-            evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, base_hyps)
-        )
+        result.update(evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label))
     result.update(command=shlex.join(train_cmd), flags=flags, versions=versions())
     path = os.path.join(args.results, T.result_name(row["id"], seed))
     with atomic_write(path) as f:
@@ -134,10 +130,13 @@ def run_job(
     return result
 
 
-def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str]) -> str:
-    """Write <name>.md and <name>.csv into each of ``out_dirs`` from the result files; returns the Markdown."""
-    found = T.load_results(results)
+def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str) -> str:
+    """The paired bootstraps still missing (:func:`fill_significance`), then <name>.md and <name>.csv into each of
+    ``out_dirs`` from the result files; returns the Markdown."""
     kind = table["kind"]
+    if kind == "translation":
+        fill_significance(results, prepared)
+    found = T.load_results(results)
     lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
     md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
     for d in out_dirs:
@@ -163,12 +162,10 @@ def run(cfg) -> Dict[str, float]:
         scale=cfg.scale,
         results=results_dir(table, cfg.results_dir, cfg.scale),
     )
-    done = T.load_results(args.results)
-    result = done.get((row_id, seed))
+    result = T.load_results(args.results).get((row_id, seed))
     if result is None:
-        base = done.get(("base", 1))
-        result = run_job(table, row, seed, args, cfg.threads, base["hypotheses"] if base else None)
-        rebuild(table, args.results, [args.out, args.results])
+        result = run_job(table, row, seed, args, cfg.threads)
+        rebuild(table, args.results, [args.out, args.results], args.data)
     return {k: result[k] for k in FIGURES if k in result}
 
 

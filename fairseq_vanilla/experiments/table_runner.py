@@ -93,6 +93,8 @@ def main(argv=None) -> int:
             )
             return 2
     todo = [(row, seed) for row, seed in jobs if (row["id"], seed) not in done]
+    if table.get("base"):  # the longest trainings first, so that K jobs at once end together
+        todo.sort(key=lambda job: -T.row_symbols(table, job[0], args.scale)["steps"])
     try:
         for row, _ in todo:
             data_dir(args.data, row, table["kind"])
@@ -103,22 +105,15 @@ def main(argv=None) -> int:
         f"{table['name']} at scale {args.scale}: {len(jobs)} jobs, {len(jobs) - len(todo)} done already "
         f"(results: {args.results})"
     )
-    # base seed 1 first, on every thread: every other row is tested against its hypotheses
-    first = [(r, s) for r, s in todo if (r["id"], s) == ("base", 1)]
-    rest = [(r, s) for r, s in todo if (r["id"], s) != ("base", 1)]
-    for batch, threads, n_jobs in (
-        (first, args.threads, 1),
-        (rest, max(1, args.threads // max(1, args.jobs)), max(1, args.jobs)),
-    ):
-        status = launch(batch, args, threads, n_jobs) if batch else 0
-        if status != 0:
-            print(
-                f"error: a job failed (exit {status}): its logs are in {args.out}/ROW/seedN/ (Hydra's: "
-                f"table_jobs.log, .hydra/); run the same command again to go on",
-                file=sys.stderr,
-            )
-            return 1
-    print(rebuild(table, args.results, [args.out, args.results]))
+    status = launch(todo, args, max(1, args.threads // max(1, args.jobs)), max(1, args.jobs)) if todo else 0
+    if status != 0:
+        print(
+            f"error: a job failed (exit {status}): its logs are in {args.out}/ROW/seedN/ (Hydra's: "
+            f"table_jobs.log, .hydra/); run the same command again to go on",
+            file=sys.stderr,
+        )
+        return 1
+    print(rebuild(table, args.results, [args.out, args.results], args.data))
     return 0
 
 
