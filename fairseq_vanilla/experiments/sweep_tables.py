@@ -9,11 +9,10 @@ A sweep folder is read through :func:`.sweeps.load_study` (its ``optuna.db``, or
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 from ..evaluation.significance import mean_std
-from . import sweeps
+from . import stages, sweeps
 
 
 def sweep_command(folder) -> str:
@@ -48,16 +47,10 @@ def trial_values(folder) -> list:
 
 
 def versions() -> dict:
-    import fairseq
+    """The versions every experiment records (:func:`.stages.versions`), and Optuna's."""
     import optuna
-    import torch
 
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "fairseq": fairseq.__version__,
-        "optuna": optuna.__version__,
-    }
+    return {**stages.versions(), "optuna": optuna.__version__}
 
 
 def record_search(random_dirs, grid_dirs) -> dict:
