@@ -130,6 +130,33 @@ rows:
 """
 
 
+def test_paired_bootstrap_is_filled_in_when_base_seed_1_lands(tmp_path):
+    """A row that ends before base seed 1 has no test; the rebuild after the base lands adds it, once."""
+    from fairseq_vanilla.experiments.table_evaluation import fill_significance
+
+    prep, results = tmp_path / "prep", tmp_path / "results"
+    (prep / "bin").mkdir(parents=True)
+    (prep / "raw").mkdir()
+    results.mkdir()
+    (prep / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\n")
+    refs = [f"der hund {i} läuft über die grüne wiese" for i in range(30)]
+    (prep / "raw" / "valid.de").write_text("\n".join(refs) + "\n")
+
+    def write(row_id, row, hyps):
+        r = {"id": row_id, "row": row, "seed": 1, "hypotheses": hyps, "lowercase": True, "significance": None}
+        (results / f"{row_id}-seed1.json").write_text(json.dumps({**r, "decode": {"split": "valid"}}))
+
+    write("B-dk16", "B", refs)  # a perfect system, finished first
+    assert fill_significance(str(results), str(prep)) == []  # no base yet: nothing to test against
+    write("base", "base", [r.split()[0] for r in refs])  # one word of each reference
+    assert fill_significance(str(results), str(prep)) == ["B-dk16"]
+    bleu = json.loads((results / "B-dk16-seed1.json").read_text())["significance"]["bleu"]
+    assert bleu["system"] == pytest.approx(100.0) and bleu["delta"] > 90
+    assert bleu["p_value"] == pytest.approx(1 / 1001)  # (0 + 1) / (1000 resamples + 1): none reverses it
+    assert json.loads((results / "base-seed1.json").read_text())["significance"] is None
+    assert fill_significance(str(results), str(prep)) == []  # filled once
+
+
 def test_driver_end_to_end_twice(prepared_model, tmp_path):
     """Two rows × two seeds: four trainings, result files with figures, a table with the paper's columns and a
     p-value for row B; a second run of the same command trains, validates and decodes nothing."""
@@ -161,7 +188,6 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     assert r["symbols"]["d_k"] == 1 and r["symbols"]["d_v"] == 4 and r["updates"] == 40 and r["seed"] == 2
     assert "--attention-key-dim 1" in r["command"] and "--seed 2" in r["command"]
     assert len(r["hypotheses"]) == 50 and r["ppl"] > 1 and 0 <= r["bleu"] <= 100 and r["chrf"] > 0
-    # the p-value against base seed 1 is there even for a row that finished before the base did
     assert 0 < r["significance"]["bleu"]["p_value"] <= 1 and r["versions"]["fairseq"] == "0.12.3.1"
     gpu = torch.cuda.is_available()
     assert r["versions"]["device"] == (torch.cuda.get_device_name(0) if gpu else f"cpu ({os.cpu_count()} cores)")
