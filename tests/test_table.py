@@ -146,15 +146,18 @@ def test_paired_bootstrap_is_filled_in_when_base_seed_1_lands(tmp_path):
         r = {"id": row_id, "row": row, "seed": 1, "hypotheses": hyps, "lowercase": True, "significance": None}
         (results / f"{row_id}-seed1.json").write_text(json.dumps({**r, "decode": {"split": "valid"}}))
 
+    def fill():
+        return fill_significance(T.load_results(str(results)), str(results), str(prep))
+
     write("B-dk16", "B", refs)  # a perfect system, finished first
-    assert fill_significance(str(results), str(prep)) == []  # no base yet: nothing to test against
+    assert fill() == []  # no base yet: nothing to test against
     write("base", "base", [r.split()[0] for r in refs])  # one word of each reference
-    assert fill_significance(str(results), str(prep)) == ["B-dk16"]
+    assert fill() == ["B-dk16"]
     bleu = json.loads((results / "B-dk16-seed1.json").read_text())["significance"]["bleu"]
     assert bleu["system"] == pytest.approx(100.0) and bleu["delta"] > 90
     assert bleu["p_value"] == pytest.approx(1 / 1001)  # (0 + 1) / (1000 resamples + 1): none reverses it
     assert json.loads((results / "base-seed1.json").read_text())["significance"] is None
-    assert fill_significance(str(results), str(prep)) == []  # filled once
+    assert fill() == []  # filled once
 
 
 def test_driver_end_to_end_twice(prepared_model, tmp_path):

@@ -5,7 +5,7 @@ classification table."""
 import json
 import os
 import re
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ..evaluation.alignment import alignment_agreement
 from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
@@ -111,11 +111,11 @@ def reference_file(prepared: str, split: str) -> str:
     return os.path.join(prepared, "raw", f"{split}.{tgt}")
 
 
-def fill_significance(results: str, prepared: str) -> List[str]:
-    """Give every translation result of ``results`` (but the base's) that has none the paired bootstrap of its
-    hypotheses against base seed 1's, written back into its file; returns the row ids filled. Rows may finish before
-    the base does (several jobs at once), so the test is made whenever both are there."""
-    found = T.load_results(results)
+def fill_significance(found: Dict[Tuple[str, int], Dict[str, Any]], results: str, prepared: str) -> List[str]:
+    """Give every translation result (but the base's) that has none the paired bootstrap of its hypotheses against
+    base seed 1's, in ``found`` (the result files of ``results``, as :func:`.table.load_results` reads them) and
+    written back into its file; returns the row ids filled. Rows may finish before the base does (several jobs at
+    once), so the test is made whenever both are there."""
     base = found.get(("base", 1))
     if base is None or "hypotheses" not in base:
         return []

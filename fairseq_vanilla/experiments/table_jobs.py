@@ -133,10 +133,9 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
 def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str) -> str:
     """The paired bootstraps still missing (:func:`fill_significance`), then <name>.md and <name>.csv into each of
     ``out_dirs`` from the result files; returns the Markdown."""
-    kind = table["kind"]
+    kind, found = table["kind"], T.load_results(results)
     if kind == "translation":
-        fill_significance(results, prepared)
-    found = T.load_results(results)
+        fill_significance(found, results, prepared)
     lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
     md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
     for d in out_dirs:
