@@ -110,6 +110,32 @@ def test_valid_curve_reads_every_validation_once(tmp_path):
     assert valid_curve(str(log_file)) == [[125, 257.96], [250, 96.5]]
 
 
+def test_a_killed_sitting_still_records_its_training_time(tmp_path):
+    """SIGTERM to the job (pkill, a Slurm limit) stops the training child and writes the sitting's seconds."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    job = (
+        "import sys; from fairseq_vanilla.experiments.stages import train; "
+        f"train({str(tmp_path)!r}, [sys.executable, '-c', {child!r}], 1, 'row')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", job], cwd=ROOT)
+    deadline = time.time() + 60
+    while not (tmp_path / "child.pid").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    seconds = [float(x) for x in (tmp_path / "train_seconds.txt").read_text().split()]
+    assert len(seconds) == 1 and 1.0 <= seconds[0] < 60
+    assert not (tmp_path / "train.done").exists()  # the next sitting trains on
+    with pytest.raises(ProcessLookupError):  # the training child was stopped and reaped, not orphaned
+        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+
+
 TINY_TABLE = """
 name: tiny
 kind: translation

@@ -6,8 +6,10 @@ import datetime
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List
 
@@ -69,17 +71,28 @@ def versions() -> Dict[str, str]:
     }
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def train(work: str, train_cmd: List[str], threads: int, label: str) -> float:
-    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings."""
+    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings.
+
+    A sitting ended by SIGTERM (``pkill``, a Slurm time limit) stops fairseq-train and still records its seconds:
+    Python's default SIGTERM would end the process before ``finally`` ran, and the table would undercount."""
     done, seconds_file = os.path.join(work, "train.done"), os.path.join(work, "train_seconds.txt")
     if not os.path.exists(done):
         log(f"{label}: train → {work}/train.log")
+        main_thread = threading.current_thread() is threading.main_thread()  # only it may set a handler
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
         start = time.time()
         try:
-            run(train_cmd, os.path.join(work, "train.log"), threads)
+            run(train_cmd, os.path.join(work, "train.log"), threads)  # subprocess.run kills the child on SystemExit
         finally:
             with open(seconds_file, "a") as f:
                 f.write(f"{time.time() - start:.1f}\n")
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         open(done, "w").close()
     return sum(float(x) for x in read_lines(seconds_file))
 
