@@ -30,16 +30,30 @@ def log(message: str) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run(cmd: List[str], logfile: str, threads: int) -> None:
     """Run ``cmd`` with ``threads`` OpenMP threads, appending its output to ``logfile``; a failure raises with the
-    log's tail."""
+    log's tail.
+
+    SIGTERM to this process (``pkill``, a Slurm time limit) becomes ``SystemExit`` while ``cmd`` runs: subprocess.run
+    then kills and reaps the child (Python's default SIGTERM would leave it running, orphaned) and the caller's
+    ``finally`` blocks run (train's records the sitting's seconds)."""
     env = dict(
         os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     )
-    with open(logfile, "a", encoding="utf-8") as f:
-        f.write("$ " + shlex.join(cmd) + "\n")
-        f.flush()
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set a handler
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
+    try:
+        with open(logfile, "a", encoding="utf-8") as f:
+            f.write("$ " + shlex.join(cmd) + "\n")
+            f.flush()
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if proc.returncode != 0:
         with open(logfile, encoding="utf-8", errors="replace") as f:
             tail = f.readlines()[-15:]
@@ -71,28 +85,18 @@ def versions() -> Dict[str, str]:
     }
 
 
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def train(work: str, train_cmd: List[str], threads: int, label: str) -> float:
-    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings.
-
-    A sitting ended by SIGTERM (``pkill``, a Slurm time limit) stops fairseq-train and still records its seconds:
-    Python's default SIGTERM would end the process before ``finally`` ran, and the table would undercount."""
+    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings,
+    a sitting ended by SIGTERM included (see :func:`run`)."""
     done, seconds_file = os.path.join(work, "train.done"), os.path.join(work, "train_seconds.txt")
     if not os.path.exists(done):
         log(f"{label}: train → {work}/train.log")
-        main_thread = threading.current_thread() is threading.main_thread()  # only it may set a handler
-        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
         start = time.time()
         try:
-            run(train_cmd, os.path.join(work, "train.log"), threads)  # subprocess.run kills the child on SystemExit
+            run(train_cmd, os.path.join(work, "train.log"), threads)
         finally:
             with open(seconds_file, "a") as f:
                 f.write(f"{time.time() - start:.1f}\n")
-            if main_thread:
-                signal.signal(signal.SIGTERM, previous)
         open(done, "w").close()
     return sum(float(x) for x in read_lines(seconds_file))
 
