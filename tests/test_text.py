@@ -1,7 +1,11 @@
 """The text utilities the scripts rely on (``python -m fairseq_vanilla COMMAND``), on hand-made inputs."""
 
+import subprocess
+import sys
+
 import pytest
 
+import fairseq_vanilla
 from fairseq_vanilla.__main__ import main
 from fairseq_vanilla.evaluation.translation import compound_split, extract_hypotheses
 from fairseq_vanilla.text.cleaning import clean
@@ -56,3 +60,34 @@ def test_command_line_prints_results_and_reports_bad_input_as_one_error_line(tmp
     with pytest.raises(SystemExit) as usage:
         main(["count"])
     assert usage.value.code == 2
+
+
+def test_text_command_line_imports_neither_torch_nor_fairseq(tmp_path):
+    """The scripts call the text commands ≈ 20 times per corpus: none may pay for torch and fairseq (≈ 5 s a call)."""
+    three = tmp_path / "three.txt"
+    three.write_text("a\nb\nc\n")
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "fairseq_vanilla", "count", str(three)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time")}
+    assert run.stdout == "3\n" and "fairseq_vanilla.text.io" in imported
+    assert sorted(m for m in imported if m.split(".")[0] in ("torch", "fairseq")) == []
+
+
+@pytest.mark.parametrize(
+    "argv0, orig_argv, expected",
+    [
+        ("-m", ["python", "-m", "fairseq_vanilla", "count", "f"], "fairseq_vanilla"),
+        ("-m", ["python", "-X", "importtime", "-mfairseq_vanilla", "count"], "fairseq_vanilla"),
+        ("-m", ["python", "-m", "fairseq_vanilla.experiments.table_jobs"], "fairseq_vanilla.experiments.table_jobs"),
+        ("/usr/bin/fairseq-train", ["python", "/usr/bin/fairseq-train", "-m", "fairseq_vanilla"], None),
+    ],
+)
+def test_only_the_text_command_line_skips_registration(monkeypatch, argv0, orig_argv, expected):
+    """``python -m fairseq_vanilla`` is recognised; a submodule run with ``-m`` or ``fairseq-train`` still registers."""
+    monkeypatch.setattr(sys, "argv", [argv0, *orig_argv[2:]])
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    assert fairseq_vanilla.module_being_run() == expected
