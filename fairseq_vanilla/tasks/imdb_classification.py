@@ -48,6 +48,13 @@ class ImdbClassificationConfig(FairseqDataclass):
     left_pad: bool = field(
         default=False, metadata={"help": "pad batches on the left (pre-padding) instead of the right"}
     )
+    pad_to_length: int = field(
+        default=0,
+        metadata={
+            "help": "pad every batch to this many positions, as Keras's pad_sequences(maxlen=N) does "
+            "(0: to the batch's longest review)"
+        },
+    )
     random_deletion: float = field(
         default=0.0, metadata={"help": "training only: drop each word with this probability (EDA random deletion)"}
     )
@@ -69,6 +76,10 @@ class ImdbClassificationTask(FairseqTask):
     def setup_task(cls, cfg: ImdbClassificationConfig, **kwargs):
         if cfg.max_positions < 3:
             raise ValueError(f"--max-positions must be at least 3 (<s>, one token, </s>), got {cfg.max_positions}")
+        if not 0 <= cfg.pad_to_length <= cfg.max_positions:
+            raise ValueError(
+                f"--pad-to-length must be in [0, --max-positions {cfg.max_positions}], got {cfg.pad_to_length}"
+            )
         for name in ("random_deletion", "random_swap"):
             p = getattr(cfg, name)
             if not 0.0 <= p < 1.0:
@@ -130,6 +141,7 @@ class ImdbClassificationTask(FairseqTask):
             deletion=self.cfg.random_deletion if training else 0.0,
             swap=self.cfg.random_swap if training else 0.0,
             seed=self.cfg.seed,
+            pad_to_length=self.cfg.pad_to_length,
         )
         logger.info(
             f"{split}: {len(labels)} reviews, classes {torch.bincount(labels, minlength=self.num_classes).tolist()}"

@@ -77,11 +77,13 @@ class ReviewClassificationDataset(FairseqDataset):
         deletion: float = 0.0,
         swap: float = 0.0,
         seed: int = 1,
+        pad_to_length: int = 0,
     ):
         self.reviews, self.labels, self.dictionary = reviews, labels, dictionary
         self.pad = dictionary.pad()
         self.max_positions, self.truncation, self.left_pad = max_positions, truncation, left_pad
         self.deletion, self.swap, self.seed = deletion, swap, seed
+        self.pad_to_length = pad_to_length or None  # None: pad to the batch's longest review
         self.boundaries = word_boundaries(dictionary)
         self.epoch = 1
         # reviews.sizes count the review and its </s>; +1 for <s>; the truncated length is what batches hold
@@ -111,7 +113,7 @@ class ReviewClassificationDataset(FairseqDataset):
         if not samples:
             return {}
         src_tokens = data_utils.collate_tokens(
-            [s["source"] for s in samples], self.pad, left_pad=self.left_pad
+            [s["source"] for s in samples], self.pad, left_pad=self.left_pad, pad_to_length=self.pad_to_length
         )  # (B, T)
         lengths = torch.tensor([s["source"].numel() for s in samples])
         return {
