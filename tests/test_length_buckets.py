@@ -1,0 +1,67 @@
+"""BLEU and chrF by source-length bucket (evaluation/length_buckets.py) against hand-worked values."""
+
+import pytest
+
+from fairseq_vanilla.evaluation.length_buckets import (
+    Bucket,
+    buckets_from_edges,
+    buckets_of_min_size,
+    plot_by_length,
+    scores_by_length,
+    token_lengths,
+)
+
+
+def test_default_buckets_are_1_10_11_15_16_20_and_21_up():
+    buckets = buckets_from_edges()
+    assert [b.label for b in buckets] == ["1–10", "11–15", "16–20", "21+"]
+    assert [b.holds(10) for b in buckets] == [True, False, False, False]
+    assert [b.holds(21) for b in buckets] == [False, False, False, True]
+    with pytest.raises(ValueError, match="increasing"):
+        buckets_from_edges((10, 10))
+
+
+def test_buckets_of_min_size_close_at_the_first_length_that_fills_them():
+    # counts by length {1: 2, 2: 1, 3: 3, 5: 1, 8: 1}, at least 3 a bucket: 1–2 holds 3, 3–3 holds 3, and the
+    # remaining 2 (lengths 5, 8) are too few for a bucket of their own, so they join the last one: 3+
+    assert buckets_of_min_size([3, 1, 5, 3, 2, 8, 1, 3], 3) == [Bucket(1, 2), Bucket(3, None)]
+    assert buckets_of_min_size([3, 1, 5, 3, 2, 8, 1, 3], 2) == [Bucket(1, 1), Bucket(2, 3), Bucket(4, None)]
+    assert buckets_of_min_size([4, 4], 100) == [Bucket(1, None)]  # too few for two buckets
+
+
+def test_a_bucket_is_a_corpus_bleu_and_chrf_hand_worked():
+    # bucket 1–10: "the cat sat on the mat" against "the cat sat on a mat" (6 words each, brevity penalty 1):
+    # matched n-grams 5/6, 3/5, 2/4, 1/3 → BLEU = (5/6 · 3/5 · 1/2 · 1/3)^¼ = (1/12)^¼ = 53.73; pooled with the
+    # exact "a dog runs" the counts are 8/9, 5/7, 3/5, 1/3 → (8/63)^¼ = 59.70, not the mean of sentence BLEUs
+    hyps = ["the cat sat on the mat", "a dog runs", "x " * 11, "one two three four five six seven eight nine ten"]
+    refs = ["the cat sat on a mat", "a dog runs", "y " * 11, "one two three four five six seven eight nine ten"]
+    src = [6, 3, 12, 30]
+    rows = scores_by_length(src, hyps, refs)
+    assert [(r["bucket"], r["n"]) for r in rows] == [("1–10", 2), ("11–15", 1), ("16–20", 0), ("21+", 1)]
+    assert rows[0]["bleu"] == pytest.approx(100 * (8 / 63) ** 0.25, abs=0.01)
+    only_first = scores_by_length([6], hyps[:1], refs[:1], buckets=[Bucket(1, 10)])
+    assert only_first[0]["bleu"] == pytest.approx(100 * (1 / 12) ** 0.25, abs=0.01)
+    assert rows[1]["bleu"] == 0.0 and rows[1]["chrf"] == 0.0  # no character or word in common
+    assert rows[2]["bleu"] is None and rows[2]["chrf"] is None  # an empty bucket has no score
+    assert rows[3]["bleu"] == pytest.approx(100.0) and rows[3]["chrf"] == pytest.approx(100.0)
+    assert 0 < rows[0]["chrf"] < 100
+
+
+def test_min_size_rule_and_errors():
+    lengths = token_lengths(["a b", "a b c", "a", "a b c d e f"])
+    assert lengths == [2, 3, 1, 6]
+    rows = scores_by_length(lengths, ["a b"] * 4, ["a b"] * 4, min_size=2)
+    assert [(r["bucket"], r["n"]) for r in rows] == [("1–2", 2), ("3+", 2)]
+    with pytest.raises(ValueError, match="2 source lengths, 1 hypotheses"):
+        scores_by_length([1, 2], ["a"], ["a"])
+    with pytest.raises(ValueError, match="fall in no bucket"):
+        scores_by_length([0], ["a"], ["a"])
+
+
+def test_plot_by_length_writes_a_png(tmp_path):
+    rows = scores_by_length([3, 12], ["a b c", "d e"], ["a b c", "d f"])
+    path = tmp_path / "bleu.png"
+    plot_by_length({"lstm": rows, "transformer": rows}, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    with pytest.raises(ValueError, match="has buckets"):
+        plot_by_length({"a": rows, "b": rows[:1]}, str(path))
