@@ -16,8 +16,16 @@ from .evaluation.translation import compound_split, extract_hypotheses
 from .text.augmentation import augment_file
 from .text.cleaning import clean
 from .text.imdb import imdb_extract
-from .text.io import PipelineError, check_parallel, count_lines
+from .text.io import (
+    PipelineError,
+    check_parallel,
+    claim_output_dir,
+    commit_output_dir,
+    count_lines,
+    report_long_lines,
+)
 from .text.moses import detokenize, tokenize
+from .text.provenance import begin_stage
 from .text.segmentation import spm_encode, spm_train
 from .text.synthetic import write_corpus
 
@@ -192,6 +200,61 @@ COMMANDS = (
         key_values,
     ),
     Command("count", "number of lines", [arg("path")], lambda a: count_lines(a.path), str),
+    Command(
+        "count-long",
+        "warn (on stdout) about lines longer than --max-tokens tokens, per file, with their count and line numbers",
+        [
+            arg("paths", nargs="+"),
+            arg("--max-tokens", type=int, required=True),
+            arg("--why", default="", help="text appended to each warning"),
+        ],
+        lambda a: report_long_lines(a.paths, a.max_tokens, a.why),
+        lambda text: text,
+    ),
+    Command(
+        "stage",
+        "begin a prepare stage: prints skip (made with these options and inputs) or run (FOLDER.tmp made)",
+        [
+            arg("folder"),
+            arg("--option", action="append", default=[], metavar="KEY=VALUE", help="an option the stage depends on"),
+            arg("--input", action="append", default=[], help="an input file or folder (fingerprinted)"),
+            arg("--after", action="append", default=[], help="an earlier stage folder this one reads"),
+            arg("--force", action="store_true", help="remake a stage made otherwise instead of stopping"),
+            arg("--legacy-settings", help="pipeline.txt to check a stage made before records were kept against"),
+        ],
+        lambda a: begin_stage(
+            a.folder,
+            dict(o.split("=", 1) for o in a.option),
+            a.input,
+            a.after,
+            a.force,
+            a.legacy_settings,
+        ),
+        str,
+    ),
+    Command(
+        "claim-output",
+        "start replacing an output folder: refused unless new, empty or the tool's own; prints the .tmp to write",
+        [
+            arg("path"),
+            arg("--tool", required=True, help="the tool named in the folder's marker"),
+            arg("--keep", action="append", default=[], help="a path the tool reads: never inside the folder"),
+            arg("--label", default="--out", help="the option that named the folder, for messages"),
+        ],
+        lambda a: claim_output_dir(a.path, a.tool, a.keep, a.label),
+        str,
+    ),
+    Command(
+        "commit-output",
+        "replace the output folder by its complete .tmp (checked again)",
+        [
+            arg("path"),
+            arg("--tool", required=True),
+            arg("--keep", action="append", default=[]),
+            arg("--label", default="--out"),
+        ],
+        lambda a: commit_output_dir(a.path, a.tool, a.keep, a.label),
+    ),
     Command(
         "synthetic",
         "the built-in English→German toy corpus: {train,valid,test}.{en,de}",

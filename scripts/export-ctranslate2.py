@@ -18,18 +18,21 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError  # noqa: E402
 from fairseq_vanilla.inference.ctranslate2 import QUANTIZATIONS, ExportError, export  # noqa: E402
+from fairseq_vanilla.text.io import PipelineError  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path", required=True, help="checkpoint (.pt) of a vanilla_transformer(_align) model")
     parser.add_argument("--data", required=True, help="prepared folder the model was trained on")
-    parser.add_argument("--out", required=True, help="folder to write (replaced if it exists)")
+    parser.add_argument(
+        "--out", required=True, help="folder to write: new, empty or an earlier export (replaced); others are refused"
+    )
     parser.add_argument("--quantization", default="float32", choices=QUANTIZATIONS)
     args = parser.parse_args(argv)
     try:
         out = export(args.path, args.data, args.out, args.quantization)
-    except (ExportError, CheckpointError, ImportError) as e:
+    except (ExportError, CheckpointError, PipelineError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"CTranslate2 model ({args.quantization}): {out}")

@@ -30,7 +30,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$DATA" && -n "$CKPT" && -n "$OUT" ]] || { echo "error: --data, --path and --out are required" >&2; exit 2; }
 [[ "$ENGINE" == fairseq || "$ENGINE" == ctranslate2 ]] || { echo "error: --engine must be fairseq or ctranslate2, got '$ENGINE'" >&2; exit 2; }
+[[ "$BEAM" =~ ^[1-9][0-9]*$ ]] || { echo "error: --beam: must be a positive integer, got '$BEAM'" >&2; exit 2; }
+[[ "$BATCH" =~ ^[1-9][0-9]*$ ]] || { echo "error: --batch-size: must be a positive integer, got '$BATCH'" >&2; exit 2; }
+[[ "$AVG" =~ ^[0-9]+$ ]] || { echo "error: --average-last: must be a non-negative integer, got '$AVG'" >&2; exit 2; }
+[[ "$LENPEN" =~ ^-?[0-9]+([.][0-9]*)?$ ]] || { echo "error: --lenpen: must be a number, got '$LENPEN'" >&2; exit 2; }
 [[ -f "$DATA/bin/pipeline.txt" ]] || { echo "error: $DATA/bin/pipeline.txt missing: --data must be a prepare script's --out" >&2; exit 2; }
+[[ -f "$CKPT" ]] || { echo "error: --path $CKPT: no such checkpoint" >&2; exit 2; }
 source "$ROOT/scripts/lib.sh"
 SEGMENTATION=$(sed -n 's/^segmentation=//p' "$DATA/bin/pipeline.txt")
 LOWER=$(sed -n 's/^lower=//p' "$DATA/bin/pipeline.txt")
@@ -38,13 +43,17 @@ TGT=$(sed -n 's/^tgt=//p' "$DATA/bin/pipeline.txt")
 export SEGMENTATION LOWER
 [[ -f "$DATA/raw/$SPLIT.$TGT" ]] || die "$DATA/raw/$SPLIT.$TGT: no reference for split $SPLIT"
 
+# OUT is replaced only if it is new, empty or an earlier generate.sh output, and never if it holds CKPT, DATA or
+# any checkpoint (fairseq_vanilla.text.io.output_dir); OUT.tmp is written and swapped in at the end.
+OUT="${OUT%/}"
+claim=(--tool generate.sh --keep "$CKPT" --keep "$DATA")
+pipeline claim-output "${claim[@]}" "$OUT" > /dev/null
 if [[ "$AVG" -gt 0 ]]; then
   avg="$(dirname "$CKPT")/checkpoint.avg$AVG.pt"
   log "average the last $AVG checkpoints → $avg"
   "$PY" "$ROOT/scripts/average-checkpoints.py" --dir "$(dirname "$CKPT")" --last "$AVG" --out "$avg"
   CKPT="$avg"
 fi
-rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
 if [[ "$ENGINE" == ctranslate2 ]]; then
   log "export to CTranslate2 ($QUANT) → $OUT/ctranslate2"
   "$PY" "$ROOT/scripts/export-ctranslate2.py" --path "$CKPT" --data "$DATA" --out "$OUT.tmp/ctranslate2" \
@@ -61,5 +70,5 @@ fi
 log "$ENGINE $SPLIT, beam $BEAM, lenpen $LENPEN ($CKPT)"
 translate_and_score "$DATA/bin" "$CKPT" "$SPLIT" "$DATA/raw/$SPLIT.$TGT" "$TGT" "$OUT.tmp" \
   --beam "$BEAM" --lenpen "$LENPEN" --batch-size "$BATCH"
-rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
+pipeline commit-output "${claim[@]}" "$OUT"
 cat "$OUT/bleu.txt"

@@ -19,11 +19,11 @@ die() { echo "error: $*" >&2; exit 1; }
 pipeline() { "$PY" -m fairseq_vanilla "$@"; }  # the package's command line (fairseq_vanilla/__main__.py)
 
 # parse_prepare_args HELP_LINES "$@": the options every prepare script takes. Reads BPE_OPS (the default) and sets
-# OUT, FROM, BPE_OPS, SEGMENTATION, LOWER, SRC, TGT; prints lines 2..HELP_LINES of the script for --help.
+# OUT, FROM, BPE_OPS, SEGMENTATION, LOWER, FORCE, SRC, TGT; prints lines 2..HELP_LINES of the script for --help.
 # FROM_MAY_BE_FILE=1 lets --from name a file (an archive) as well as a folder.
 parse_prepare_args() {
   local help_lines="$1"; shift
-  OUT=""; FROM=""; SEGMENTATION=bpe; LOWER=0; SRC="${SRC:-en}"; TGT="${TGT:-de}"
+  OUT=""; FROM=""; SEGMENTATION=bpe; LOWER=0; FORCE=0; SRC="${SRC:-en}"; TGT="${TGT:-de}"
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --out) OUT="$(realpath -m "$2")"; shift 2 ;;
@@ -31,6 +31,7 @@ parse_prepare_args() {
       --bpe-ops) BPE_OPS="$2"; shift 2 ;;
       --spm) SEGMENTATION=spm; shift ;;
       --lower) LOWER=1; shift ;;
+      --force) FORCE=1; shift ;;
       --src) SRC="$2"; shift 2 ;;
       --tgt) TGT="$2"; shift 2 ;;
       -h|--help) sed -n "2,${help_lines}p" "$0"; exit 0 ;;
@@ -47,16 +48,28 @@ parse_prepare_args() {
   export SEGMENTATION LOWER
 }
 
-# stage NAME DIR: returns 1 (skip) if DIR is complete, else prepares DIR.tmp and returns 0.
+# stage NAME DIR [--option KEY=VALUE] [--input FILE_OR_DIR] [--after EARLIER_STAGE_DIR]...: returns 1 (skip) if DIR
+# was made with these options from these inputs (DIR/stage.txt: fairseq_vanilla/text/provenance.py), else prepares
+# DIR.tmp with the new record and returns 0. A DIR made otherwise stops the script with a line naming what differs,
+# unless --force (FORCE=1) asks for it to be made again. LEGACY_SETTINGS (default OUT/bin/pipeline.txt) is what a
+# stage made before records were kept is checked against.
 stage() {
-  local name="$1" dir="$2"
-  if [[ -d "$dir" ]]; then
+  local name="$1" dir="$2" verdict force=(); shift 2
+  [[ "${FORCE:-0}" == 1 ]] && force=(--force)
+  verdict=$(pipeline stage "$dir" "$@" "${force[@]}" --legacy-settings "${LEGACY_SETTINGS:-${OUT:-.}/bin/pipeline.txt}") \
+    || exit 1
+  if [[ "$verdict" == skip ]]; then
     log "$name: done already ($dir)"
     return 1
   fi
   log "$name → $dir"
-  rm -rf "$dir.tmp"
-  mkdir -p "$dir.tmp"
+}
+# warn_long_lines MAX FILE...: count and name the lines longer than MAX tokens (they are kept; fairseq-train refuses
+# them unless --skip-invalid-size-inputs-valid-test, or the task truncates them).
+warn_long_lines() {
+  local max="$1" warnings; shift
+  warnings=$(pipeline count-long --max-tokens "$max" "$@" --why "${LONG_LINES_WHY:-}")
+  [[ -z "$warnings" ]] || echo "$warnings" >&2
 }
 # commit DIR: the stage's DIR.tmp becomes DIR.
 commit() { mv "$1.tmp" "$1"; }
@@ -103,7 +116,9 @@ binarize() {
 # segmentation, lower, ops, src, tgt).
 binarize_prepared() {
   local label="$1"; shift
-  if stage "$label binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin"; then
+  if stage "$label binarise (fairseq-preprocess --joined-dictionary)" "$OUT/bin" --option "segmentation=$SEGMENTATION" \
+    --option "ops=$BPE_OPS" --option "lower=$LOWER" --option "src=$SRC" --option "tgt=$TGT" \
+    --after "$OUT/$SEGMENTATION"; then
     binarize "$OUT/$SEGMENTATION" "$OUT/bin.tmp" "$SRC" "$TGT" "$@"
     cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
     printf 'segmentation=%s\nlower=%s\nops=%s\nsrc=%s\ntgt=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$SRC" "$TGT" \

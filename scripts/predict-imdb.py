@@ -11,6 +11,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+CLASSIFIER_TASK = "imdb_classification"
+
+
+def checkpoint_task(path: str) -> str:
+    """The fairseq task a checkpoint was trained with (``cfg.task._name``, or ``args.task`` in older ones)."""
+    from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
+
+    state = safe_torch_load(path)
+    task = (state.get("cfg") or {}).get("task") or {}
+    name = task.get("_name") if hasattr(task, "get") else getattr(task, "_name", None)
+    return name or getattr(state.get("args"), "task", None) or "unknown"
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -19,9 +31,18 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("files", nargs="*")
     a = p.parse_args()
+    from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
     from fairseq_vanilla.hub import ReviewClassifier
 
     try:
+        task = checkpoint_task(a.path)
+        if task != CLASSIFIER_TASK:
+            raise ValueError(
+                f"--path {a.path}: a checkpoint of task {task!r}, not {CLASSIFIER_TASK!r}: give a classifier trained "
+                "by scripts/train-imdb.sh (translation checkpoints go to scripts/generate.sh or translate.py)"
+            )
+        if not os.path.isfile(os.path.join(a.data, "bin", "label", "dict.txt")):
+            raise ValueError(f"--data {a.data}: not a scripts/prepare-imdb.sh --out folder (no bin/label/dict.txt)")
         clf = ReviewClassifier.from_pretrained(a.path, a.data)
         lines = []
         for path in a.files or ["-"]:
@@ -30,7 +51,7 @@ def main() -> int:
         for i in range(0, len(lines), a.batch_size):
             for label, prob in clf.predict_batch(lines[i : i + a.batch_size]):
                 print(f"{label}\t{prob:.4f}")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+    except (CheckpointError, OSError, ValueError, UnicodeDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

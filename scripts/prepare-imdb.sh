@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # IMDB sentiment (aclImdb v1): reviews → Moses tokens → BPE (subword-nmt) or sentencepiece → fairseq-preprocess in the
 # sentence-classification layout (DIR/bin/input0/, DIR/bin/label/). Stages already complete are skipped.
-#   bash scripts/prepare-imdb.sh --out DIR [--from ARCHIVE_OR_FOLDER] [--bpe-ops N] [--spm] [--lower]
+#   bash scripts/prepare-imdb.sh --out DIR [--from ARCHIVE_OR_FOLDER] [--bpe-ops N] [--spm] [--lower] [--force]
 #                                [--valid-size 2500] [--seed 1] [--augment [--deletion 0.2 --swap 0.2]]
 # --from: aclImdb_v1.tar.gz (or the labelled copy) or its unpacked aclImdb folder; without it the archive is downloaded.
 # valid: --valid-size reviews held out of the 25,000 training reviews, half of each label (seeded); test: the official
 # 25,000 test reviews. --augment (Trans-2): the training set doubled with a randomly-deleted-and-swapped copy.
+# Each stage records its options and inputs (STAGE/stage.txt): a re-run with others stops naming them; --force remakes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,11 +25,13 @@ while [[ $# -gt 0 ]]; do
     *) rest+=("$1"); shift ;;
   esac
 done
-FROM_MAY_BE_FILE=1 parse_prepare_args 8 "${rest[@]}"
+FROM_MAY_BE_FILE=1 parse_prepare_args 9 "${rest[@]}"
 mkdir -p "$OUT"
 SPLITS=(train valid test)
 
-if stage "1/5 reviews from aclImdb (valid: $VALID_SIZE held out of train, seed $SEED)" "$OUT/raw"; then
+source_option=(--option "url=$URL"); [[ -n "$FROM" ]] && source_option=(--option "from=given" --input "$FROM")
+if stage "1/5 reviews from aclImdb (valid: $VALID_SIZE held out of train, seed $SEED)" "$OUT/raw" \
+  --option "valid-size=$VALID_SIZE" --option "seed=$SEED" "${source_option[@]}"; then
   src="$FROM"
   if [[ -z "$src" ]]; then
     src="$OUT/aclImdb_v1.tar.gz"
@@ -41,7 +44,7 @@ if stage "1/5 reviews from aclImdb (valid: $VALID_SIZE held out of train, seed $
   commit "$OUT/raw"
 fi
 
-if stage "2/5 Moses tokenisation (sacremoses)" "$OUT/tok"; then
+if stage "2/5 Moses tokenisation (sacremoses)" "$OUT/tok" --option "lower=$LOWER" --after "$OUT/raw"; then
   lower=(); [[ "$LOWER" == 1 ]] && lower=(--lower)
   for split in "${SPLITS[@]}"; do
     pipeline tokenize --lang en "${lower[@]}" "$OUT/raw/$split.txt" "$OUT/tok.tmp/$split.txt" &
@@ -53,7 +56,8 @@ fi
 
 TEXT="$OUT/tok"
 if [[ "$AUGMENT" == 1 ]]; then
-  if stage "3/5 offline augmentation: random deletion $DELETION, random swap $SWAP (training set doubled)" "$OUT/aug"; then
+  if stage "3/5 offline augmentation: random deletion $DELETION, random swap $SWAP (training set doubled)" "$OUT/aug" \
+    --option "deletion=$DELETION" --option "swap=$SWAP" --option "seed=$SEED" --after "$OUT/tok"; then
     pipeline augment --deletion "$DELETION" --swap "$SWAP" --seed "$SEED" \
       "$TEXT/train.txt" "$TEXT/train.label" "$OUT/aug.tmp/train.txt" "$OUT/aug.tmp/train.label" >/dev/null
     for split in valid test; do cp "$TEXT/$split.txt" "$TEXT/$split.label" "$OUT/aug.tmp/"; done
@@ -64,7 +68,8 @@ else
   log "3/5 offline augmentation: not asked (--augment)"
 fi
 
-if stage "4/5 $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION"; then
+if stage "4/5 $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION" --option "segmentation=$SEGMENTATION" \
+  --option "ops=$BPE_OPS" --option "augment=$AUGMENT" --after "$TEXT"; then
   seg="$OUT/$SEGMENTATION.tmp"
   if [[ "$SEGMENTATION" == spm ]]; then
     pipeline spm-train --model-prefix "$seg/spm" --vocab-size "$BPE_OPS" "$TEXT/train.txt"
@@ -80,7 +85,13 @@ if stage "4/5 $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION"; then
   commit "$OUT/$SEGMENTATION"
 fi
 
-if stage "5/5 binarise (fairseq-preprocess --only-source: input0/ and label/)" "$OUT/bin"; then
+# Kept as they are, but counted: the classifier keeps the first --max-positions tokens (imdb_classification's
+# --truncation; 512 by default, <s> and </s> included).
+LONG_LINES_WHY="; the classifier truncates them (imdb_classification --max-positions, --truncation)" \
+  warn_long_lines 510 "$OUT/$SEGMENTATION"/{train,valid,test}.txt
+if stage "5/5 binarise (fairseq-preprocess --only-source: input0/ and label/)" "$OUT/bin" \
+  --option "segmentation=$SEGMENTATION" --option "ops=$BPE_OPS" --option "lower=$LOWER" --option "augment=$AUGMENT" \
+  --after "$OUT/$SEGMENTATION"; then
   seg="$OUT/$SEGMENTATION"
   for part in input0:txt:8 label:label:1; do  # label dictionary not padded with madeupword entries
     IFS=: read -r name ext factor <<< "$part"

@@ -3,12 +3,13 @@
 # validation, newstest2014 (fairseq split `test`) and newstest2016 (`test1`) for testing. Moses normalisation and
 # tokenisation (sacremoses), clean-corpus-n on training (empty lines, length ratio 1.5, at most 250 tokens), joint
 # BPE (subword-nmt, 32k merges) or a sentencepiece model (--spm), fairseq-preprocess --joined-dictionary.
-#   bash scripts/prepare-wmt16-en-de.sh --out DIR [--from DIR] [--bpe-ops N] [--spm] [--lower]
+#   bash scripts/prepare-wmt16-en-de.sh --out DIR [--from DIR] [--bpe-ops N] [--spm] [--lower] [--force]
 # --from DIR holds the official archives (training-parallel-europarl-v7.tgz, training-parallel-commoncrawl.tgz,
 # training-parallel-nc-v11.tgz, dev.tgz, test.tgz) or their files unpacked (europarl-v7.de-en.en, …,
 # newstest2014-deen-src.en.sgm or plain newstest2014.en, …); what is missing is downloaded (WMT16_MIRROR=URL
 # fetches every archive from URL/NAME instead of the official addresses). Stages already complete are skipped;
-# each writes NAME.tmp and renames it on success.
+# each writes NAME.tmp and renames it on success, with its options and inputs (NAME/stage.txt): a re-run with others
+# stops naming them; --force remakes what differs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +29,7 @@ TRAIN=("europarl-v7.de-en:training-parallel-europarl-v7.tgz" "commoncrawl.de-en:
 EVAL=("valid:2015:dev.tgz" "test:2014:dev.tgz" "test1:2016:test.tgz")
 
 source "$ROOT/scripts/lib.sh"
-parse_prepare_args 11 "$@"
+parse_prepare_args 12 "$@"
 mkdir -p "$OUT"
 
 # find_file NAME: the first file called NAME under --from or the unpacked archives, or nothing.
@@ -71,7 +72,8 @@ open(sys.argv[2], "w", encoding="utf-8").write("".join(s + "\n" for s in segs))'
   fi
 }
 
-if stage "1/5 raw WMT16 corpora" "$OUT/raw"; then
+sources=(--option "mirror=${MIRROR:-official}"); [[ -n "$FROM" ]] && sources=(--option "from=given" --input "$FROM")
+if stage "1/5 raw WMT16 corpora" "$OUT/raw" --option "src=$SRC" --option "tgt=$TGT" "${sources[@]}"; then
   : > "$OUT/raw.tmp/train.$SRC"; : > "$OUT/raw.tmp/train.$TGT"
   printf 'train\t' > "$OUT/raw.tmp/splits.tsv"
   for entry in "${TRAIN[@]}"; do
@@ -100,18 +102,19 @@ if stage "1/5 raw WMT16 corpora" "$OUT/raw"; then
 fi
 SPLITS=(train valid test test1)
 
-if stage "2/5 Moses tokenisation (sacremoses)" "$OUT/tok"; then
+if stage "2/5 Moses tokenisation (sacremoses)" "$OUT/tok" --option "lower=$LOWER" --after "$OUT/raw"; then
   tokenize_corpus "$OUT/raw" "$OUT/tok.tmp" "$SRC" "$TGT" "${SPLITS[@]}"
   commit "$OUT/tok"
 fi
-if stage "3/5 clean training corpus (clean-corpus-n: 1-250 tokens, ratio 1.5)" "$OUT/clean"; then
+if stage "3/5 clean training corpus (clean-corpus-n: 1-250 tokens, ratio 1.5)" "$OUT/clean" --after "$OUT/tok"; then
   kept=$(pipeline clean "$OUT/tok/train.$SRC" "$OUT/tok/train.$TGT" "$OUT/clean.tmp/train.$SRC" "$OUT/clean.tmp/train.$TGT" \
     --min 1 --max 250 --ratio 1.5)
   log "kept $kept of $(pipeline count "$OUT/tok/train.$SRC") training pairs"
   for split in valid test test1; do for l in "$SRC" "$TGT"; do cp "$OUT/tok/$split.$l" "$OUT/clean.tmp/"; done; done
   commit "$OUT/clean"
 fi
-if stage "4/5 joint ${SEGMENTATION}, $BPE_OPS" "$OUT/$SEGMENTATION"; then
+if stage "4/5 joint ${SEGMENTATION}, $BPE_OPS" "$OUT/$SEGMENTATION" --option "segmentation=$SEGMENTATION" \
+  --option "ops=$BPE_OPS" --option "lower=$LOWER" --after "$OUT/raw" --after "$OUT/clean"; then
   # BPE segments the cleaned Moses tokens; sentencepiece works on raw text, so with --spm the whole raw
   # training set is used (the cleaning stage applies to the Moses path only).
   segment_corpus "$OUT/clean" "$OUT/raw" "$OUT/$SEGMENTATION.tmp" "$SRC" "$TGT" "$BPE_OPS" "${SPLITS[@]}"

@@ -17,7 +17,19 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fairseq_vanilla.inference.ctranslate2 import ExportError  # noqa: E402
-from fairseq_vanilla.inference.fast_translator import FastTranslator, generate_split  # noqa: E402
+from fairseq_vanilla.inference.fast_translator import SKIP_FLAG, FastTranslator, generate_split  # noqa: E402
+from fairseq_vanilla.text.io import PipelineError  # noqa: E402
+
+
+def utf8_lines(stream, name: str = "<stdin>"):
+    """The lines of a binary stream decoded as UTF-8; a bad byte is an error naming the line and column."""
+    for i, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise PipelineError(
+                f"{name}:{i}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            ) from None
 
 
 def main(argv=None) -> int:
@@ -39,21 +51,31 @@ def main(argv=None) -> int:
     parser.add_argument("--source-lang", default="en")
     parser.add_argument("--target-lang", default="de")
     parser.add_argument("--remove-bpe", default=None, help="with --data-bin: as fairseq-generate's --remove-bpe")
+    parser.add_argument(
+        SKIP_FLAG,
+        dest="skip_too_long",
+        action="store_true",
+        help="translate a source longer than the model accepts as an empty line (default: refuse it, as fairseq)",
+    )
     args = parser.parse_args(argv)
     search = dict(beam=args.beam, lenpen=args.lenpen, max_len_b=args.max_len_b)
     try:
         mt = FastTranslator(
-            args.model, compute_type=args.quantization, threads=args.threads, batch_size=args.batch_size
+            args.model,
+            compute_type=args.quantization,
+            threads=args.threads,
+            batch_size=args.batch_size,
+            skip_too_long=args.skip_too_long,
         )
         if args.data_bin:
             lines = generate_split(
                 mt, args.data_bin, args.gen_subset, args.source_lang, args.target_lang, args.remove_bpe, **search
             )
         else:
-            lines = mt.translate_lines(sys.stdin, **search)
+            lines = mt.translate_lines(utf8_lines(sys.stdin.buffer), **search)
         for line in lines:
             print(line, flush=not args.data_bin)
-    except (ExportError, ImportError, ValueError) as e:
+    except (ExportError, PipelineError, ImportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -81,7 +81,7 @@ def test_plan_is_the_largest_fit_and_reaches_the_papers_batch():
     assert mem.bytes_per_token(BASE, "fp16") < mem.bytes_per_token(BASE, "fp32")
     terms = mem.activation_terms(BASE, "fp16")
     assert terms["output_layer"] == (2 + 4 + 4 + 4) * 37000
-    with pytest.raises(ValueError, match="holds"):
+    with pytest.raises(ValueError, match="is too small"):
         mem.plan(BASE, "fp32", mem.parse_memory("1GiB"))
 
 

@@ -8,6 +8,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
+from ..fairseq_fixes.errors import FlagError
 from .label_smoothed_cross_entropy import label_smoothed_nll_loss
 
 
@@ -27,7 +28,7 @@ class VanillaLabelSmoothedClassificationCriterion(FairseqCriterion):
     def __init__(self, task, label_smoothing: float):
         super().__init__(task)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
+            raise FlagError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
         self.eps = label_smoothing
 
     def forward(self, model, sample, reduce: bool = True):

@@ -10,6 +10,8 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import II
 from torch import Tensor
 
+from ..fairseq_fixes.errors import FlagError
+
 
 def label_smoothed_nll_loss(
     lprobs: Tensor, target: Tensor, epsilon: float, ignore_index: Optional[int] = None
@@ -48,7 +50,7 @@ class VanillaLabelSmoothedCrossEntropyCriterion(FairseqCriterion):
     def __init__(self, task, label_smoothing: float, sentence_avg: bool, report_accuracy: bool = False):
         super().__init__(task)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
+            raise FlagError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
         self.eps = label_smoothing
         self.sentence_avg = sentence_avg
         self.report_accuracy = report_accuracy

@@ -15,6 +15,7 @@ from fairseq import metrics, utils
 from fairseq.criterions import register_criterion
 from torch import Tensor
 
+from ..fairseq_fixes.errors import FlagError
 from .label_smoothed_cross_entropy import (
     VanillaLabelSmoothedCrossEntropyConfig,
     VanillaLabelSmoothedCrossEntropyCriterion,
@@ -51,7 +52,7 @@ class VanillaLabelSmoothedCrossEntropyWithAlignmentCriterion(VanillaLabelSmoothe
     ):
         super().__init__(task, label_smoothing, sentence_avg, report_accuracy)
         if alignment_lambda < 0:
-            raise ValueError(f"--alignment-lambda must be ≥ 0, got {alignment_lambda}")
+            raise FlagError(f"--alignment-lambda must be ≥ 0, got {alignment_lambda}")
         self.alignment_lambda = alignment_lambda
 
     def forward(self, model, sample, reduce: bool = True):

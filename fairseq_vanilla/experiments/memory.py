@@ -193,9 +193,10 @@ def plan(
         room = usable_bytes(memory_bytes) - sum(static.values())
         max_tokens_fit = int(room // sum(per_token.values()) // granularity * granularity) if room > 0 else 0
     if max_tokens_fit < granularity:
+        need = (sum(static.values()) + granularity * sum(per_token.values())) / GiB
         raise ValueError(
-            f"{memory_bytes / GiB:.1f} GiB holds the {precision} model's static "
-            f"{sum(static.values()) / GiB:.2f} GiB but not a batch of {granularity} tokens"
+            f"{memory_bytes / 1e9:.3g} GB ({memory_bytes / GiB:.3g} GiB, {max(usable_bytes(memory_bytes), 0) / GiB:.2f}"
+            f" GiB usable) is too small: the {precision} model and {granularity} tokens need {need:.2f} GiB usable"
         )
     update_freq = max(1, math.ceil(tokens_per_update / (fill * max_tokens_fit * gpus)))
     even = math.ceil(tokens_per_update / (fill * update_freq * gpus) / granularity) * granularity

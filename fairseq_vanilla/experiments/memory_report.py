@@ -76,10 +76,14 @@ def report(args) -> str:
     size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
     common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
 
-    def planned(memory: float, precision: str, fit: Optional[int] = None):
-        p = plan(size, precision, memory, fill=args.fill or 0.9, max_tokens_fit=fit, **common)
-        for _ in range(3 if args.data and not args.fill else 0):  # the fill of batches of these flags, again
-            p = plan(size, precision, memory, fill=data_facts(args.data, p.max_tokens)[1], max_tokens_fit=fit, **common)
+    def planned(memory: float, precision: str, fit: Optional[int] = None, flag: str = "--memory"):
+        try:
+            p = plan(size, precision, memory, fill=args.fill or 0.9, max_tokens_fit=fit, **common)
+            for _ in range(3 if args.data and not args.fill else 0):  # the fill of batches of these flags, again
+                fill = data_facts(args.data, p.max_tokens)[1]
+                p = plan(size, precision, memory, fill=fill, max_tokens_fit=fit, **common)
+        except ValueError as e:
+            raise ValueError(f"{flag}: {e}") from None
         return p
 
     if args.table:
@@ -89,7 +93,7 @@ def report(args) -> str:
         ]
         for memory in args.table.split(","):
             for precision in ("fp32", "fp16"):
-                p = planned(parse_memory(memory), precision)
+                p = planned(parse_memory(memory), precision, flag=f"--table {memory}")
                 lines.append(
                     f"| {memory} | {precision} | {p.max_tokens_fit:,} | `--max-tokens {p.max_tokens} "
                     f"--update-freq {p.update_freq}` | {p.peak_bytes / GiB:.1f} GiB |"
@@ -112,7 +116,7 @@ def report(args) -> str:
             f"  {n:6d}: " + (f"{m / GiB:.3f} / {e / GiB:.3f} GiB ({e / m - 1:+.1%})" if m else "out of memory")
             for n, m, e in probes
         ]
-    chosen = planned(memory, args.precision, fit)
+    chosen = planned(memory, args.precision, fit, flag=f"--memory {args.memory}")
     if getattr(args, "flags_only", False):
         return f"--max-tokens {chosen.max_tokens} --update-freq {chosen.update_freq}"
     lines.append(format_plan(chosen))

@@ -19,6 +19,7 @@ REPAIRS = (
     "replace_unk",
     "hydra_objective",
     "bf16",
+    "save_dir",
 )
 
 

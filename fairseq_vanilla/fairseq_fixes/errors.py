@@ -18,3 +18,9 @@ class OneLineError(RuntimeError, SystemExit):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class FlagError(OneLineError, ValueError):
+    """A flag value its rule forbids, raised where the rule lives (model config checks, criteria, LR schedulers).
+
+    A ``ValueError`` for library callers (``except ValueError``), one line ``error: --flag …`` for a command."""

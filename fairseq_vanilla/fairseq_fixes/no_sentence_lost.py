@@ -93,10 +93,11 @@ def filter_indices_by_size(self, indices, dataset, max_positions=None, ignore_in
     if not skip:
         raise ExampleTooLongError(
             f"{len(ids):,} example(s) longer than the model accepts (max_positions={max_positions}), e.g. "
-            f"example {ids[0]} of size {_size(dataset, ids[0])}; ids {ids[:10]}: raise "
-            f"--max-source-positions/--max-target-positions (or the task's --max-positions), drop long pairs "
-            f"before binarising (the prepare scripts' clean stage), or skip them with "
-            f"--skip-invalid-size-inputs-valid-test; fairseq-vanilla never skips examples silently"
+            f"example {ids[0]} of size {_size(dataset, ids[0])}; ids {ids[:10]}: skip this example with "
+            f"--skip-invalid-size-inputs-valid-test (fairseq's own hint; fairseq-vanilla never skips silently), "
+            f"raise --max-source-positions/--max-target-positions (or the task's --max-positions), or drop long "
+            f"pairs before binarising (scripts/prepare-wmt16-en-de.sh's clean stage does; the other prepare "
+            f"scripts count them in their log)"
         )
     more = f" (and {len(ids) - SHOWN_IDS:,} more)" if len(ids) > SHOWN_IDS else ""
     logger.warning(

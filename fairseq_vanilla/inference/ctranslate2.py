@@ -23,7 +23,7 @@ import shutil
 from typing import Dict, List, Optional, Tuple
 
 from ..fairseq_fixes.checkpoint_safety import safe_torch_load
-from ..text.io import read_settings
+from ..text.io import output_dir, read_settings
 from .ctranslate2_spec import ExportError, build_spec
 
 SUPPORTED_MODELS = ("vanilla_transformer", "vanilla_transformer_align")
@@ -72,15 +72,19 @@ def read_dictionary(path: str) -> List[str]:
     return ["<blank>" if s == "<pad>" else s for s in Dictionary.load(path).symbols]
 
 
-def write_model(
+EXPORT_TOOL = "export-ctranslate2"  # the owner named in the output folder's marker (text.io.claim_output_dir)
+
+
+def save_model(
     checkpoint: str,
     bin_dir: str,
-    out: str,
+    folder: str,
     quantization: str = "float32",
     src: Optional[str] = None,
     tgt: Optional[str] = None,
-) -> str:
-    """Export ``checkpoint`` with the dictionaries of ``bin_dir`` (``dict.SRC.txt``, ``dict.TGT.txt``) into ``out``."""
+) -> Dict:
+    """Write the CTranslate2 model of ``checkpoint`` with the dictionaries of ``bin_dir`` into the new ``folder``;
+    returns the checkpoint's model config."""
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
     cfg, weights = read_checkpoint(checkpoint)
@@ -95,12 +99,24 @@ def write_model(
     )
     spec.validate()
     spec.optimize(quantization=quantization)
-    tmp = out.rstrip("/") + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    spec.save(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    spec.save(folder)
+    return cfg
+
+
+def write_model(
+    checkpoint: str,
+    bin_dir: str,
+    out: str,
+    quantization: str = "float32",
+    src: Optional[str] = None,
+    tgt: Optional[str] = None,
+) -> str:
+    """Export ``checkpoint`` with the dictionaries of ``bin_dir`` (``dict.SRC.txt``, ``dict.TGT.txt``) into ``out``.
+
+    ``out`` is replaced only if it is new, empty or an earlier export (:func:`fairseq_vanilla.text.io.output_dir`);
+    it is written as ``out.tmp`` and renamed when complete."""
+    with output_dir(out, EXPORT_TOOL, keep=(checkpoint, bin_dir)) as tmp:
+        save_model(checkpoint, bin_dir, tmp, quantization, src, tgt)
     return out
 
 
@@ -124,9 +140,13 @@ def export(checkpoint: str, data: str, out: str, quantization: str = "float32") 
     for rel in assets:
         if not os.path.isfile(os.path.join(data, rel)):
             raise ExportError(f"{os.path.join(data, rel)}: missing (raw text cannot be segmented without it)")
-    write_model(checkpoint, os.path.join(data, "bin"), out, quantization, src, tgt)
     vocab = os.path.join(segmentation, f"vocab.{src}")  # the prepare scripts' BPE vocabulary filter
-    for rel in assets + ([vocab] if segmentation == "bpe" and os.path.isfile(os.path.join(data, vocab)) else []):
-        shutil.copy(os.path.join(data, rel), os.path.join(out, os.path.basename(rel)))
-    shutil.copy(os.path.join(data, "bin", "pipeline.txt"), os.path.join(out, "pipeline.txt"))
+    with output_dir(out, EXPORT_TOOL, keep=(checkpoint, data)) as tmp:
+        cfg = save_model(checkpoint, os.path.join(data, "bin"), tmp, quantization, src, tgt)
+        for rel in assets + ([vocab] if segmentation == "bpe" and os.path.isfile(os.path.join(data, vocab)) else []):
+            shutil.copy(os.path.join(data, rel), os.path.join(tmp, os.path.basename(rel)))
+        shutil.copy(os.path.join(data, "bin", "pipeline.txt"), os.path.join(tmp, "pipeline.txt"))
+        with open(os.path.join(tmp, "pipeline.txt"), "a", encoding="utf-8") as f:  # the translator's length check
+            for side in ("source", "target"):
+                f.write(f"max_{side}_positions={int(cfg.get(f'max_{side}_positions') or 1024)}\n")
     return out

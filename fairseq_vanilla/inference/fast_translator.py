@@ -18,12 +18,12 @@ detokenisation.
 
 import math
 import os
+import sys
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from ..text.io import read_settings
 from .ctranslate2_spec import ExportError, import_ctranslate2
-
-MAX_POSITIONS = 1024  # max_target_positions of the presets; fairseq caps the output at one less
+from .lengths import SKIP_FLAG, model_positions, too_long_sources
 
 
 def search_options(
@@ -32,7 +32,7 @@ def search_options(
     max_len_a: float = 0,
     max_len_b: int = 200,
     nbest: int = 1,
-    max_positions: int = MAX_POSITIONS,
+    max_positions: int = 1024,
     **unsupported,
 ) -> Dict[str, object]:
     """fairseq-generate's search flags as ``ctranslate2.Translator.translate_batch`` keyword arguments."""
@@ -54,6 +54,7 @@ def search_options(
         min_decoding_length=1,
         return_scores=True,
         return_end_token=False,
+        max_input_length=0,  # no truncation: too-long sources are refused first (too_long_sources)
         sampling_topk=1,
         repetition_penalty=1,
         no_repeat_ngram_size=0,
@@ -104,7 +105,15 @@ class FastTranslator:
     """An exported model in CTranslate2, with the fairseq hub's
     ``translate(sentences, beam=5, verbose=False, **kwargs)``."""
 
-    def __init__(self, model_dir: str, compute_type: str = "default", threads: int = 0, batch_size: int = 64, **search):
+    def __init__(
+        self,
+        model_dir: str,
+        compute_type: str = "default",
+        threads: int = 0,
+        batch_size: int = 64,
+        skip_too_long: bool = False,
+        **search,
+    ):
         ctranslate2 = import_ctranslate2()
         if not os.path.isfile(os.path.join(model_dir, "model.bin")):
             raise ExportError(
@@ -116,6 +125,8 @@ class FastTranslator:
             model_dir, device="cpu", compute_type=compute_type, inter_threads=1, intra_threads=threads
         )
         self.model_dir, self.batch_size, self.search = model_dir, batch_size, search
+        self.skip_too_long = skip_too_long
+        self.max_positions = model_positions(model_dir)
         self._text: Optional[TextPipeline] = None
 
     @classmethod
@@ -141,15 +152,24 @@ class FastTranslator:
         included) divided by (|y| + 1)^α, which is what CTranslate2 returns for beam and greedy search alike."""
         options = {**self.search, **kwargs}
         batch_size = int(options.pop("batch_size", self.batch_size))
-        ct2 = search_options(**options)
+        ct2 = search_options(max_positions=self.max_positions[1], **options)
         nbest, ct2["num_hypotheses"] = ct2["num_hypotheses"], ct2["beam_size"]  # all finalists, for the cut ones
-        results = []
-        for i in range(0, len(sources), batch_size):
-            batch = sources[i : i + batch_size]
+        skipped = set(too_long_sources(sources, self.max_positions, self.skip_too_long))
+        if skipped:
+            print(
+                f"warning: {SKIP_FLAG}: skipped {len(skipped)} source(s) longer than max_positions="
+                f"{self.max_positions} (an empty line each): {sorted(skipped)[:100]}",
+                file=sys.stderr,
+            )
+        kept = [src for k, src in enumerate(sources) if k not in skipped]
+        translated = []
+        for i in range(0, len(kept), batch_size):
+            batch = kept[i : i + batch_size]
             for src, out in zip(batch, self.translator.translate_batch(batch, max_batch_size=batch_size, **ct2)):
                 hyps = [{"tokens": toks, "score": score} for toks, score in zip(out.hypotheses, out.scores)]
-                results.append(self._end_cut_hypotheses(src, hyps, ct2)[:nbest])
-        return results
+                translated.append(self._end_cut_hypotheses(src, hyps, ct2)[:nbest])
+        found = iter(translated)
+        return [[{"tokens": [], "score": float("-inf")}] if k in skipped else next(found) for k in range(len(sources))]
 
     def _end_cut_hypotheses(self, source: List[str], hyps: List[dict], ct2: Dict[str, object]) -> List[dict]:
         """Hypotheses stopped by the maximum length, scored as fairseq finalises them: with a forced ``</s>``.

@@ -8,6 +8,8 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.lr_scheduler import FairseqLRScheduler, register_lr_scheduler
 from omegaconf import II
 
+from ..fairseq_fixes.errors import FlagError
+
 
 def noam_lr(step: int, d_model: int, warmup: int, scale: float = 1.0) -> float:
     """scale · d_model^-0.5 · min(step^-0.5, step · warmup^-1.5) (§5.3); step counts from 1."""
@@ -32,9 +34,9 @@ class NoamSchedule(FairseqLRScheduler):
     def __init__(self, cfg: NoamConfig, optimizer):
         super().__init__(cfg, optimizer)
         if isinstance(cfg.lr, Collection) and len(cfg.lr) > 1:
-            raise ValueError("--lr-scheduler noam takes a single --lr (the scale factor)")
+            raise FlagError("--lr-scheduler noam takes a single --lr (the scale factor)")
         if cfg.warmup_updates < 1:
-            raise ValueError(f"--warmup-updates must be at least 1 for noam, got {cfg.warmup_updates}")
+            raise FlagError(f"--warmup-updates must be at least 1 for noam, got {cfg.warmup_updates}")
         self.scale = cfg.lr[0] if isinstance(cfg.lr, Collection) else cfg.lr
         self.step_update(0)
 

@@ -14,6 +14,8 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import ARCH_CONFIG_REGISTRY, register_model_architecture
 from omegaconf import OmegaConf, open_dict
 
+from ..fairseq_fixes.errors import FlagError
+
 POSITIONAL_ENCODING_CHOICES = ChoiceEnum(["sinusoidal", "learned"])
 DECODER_SIZES = ("embed_dim", "ffn_embed_dim", "layers", "attention_heads")  # decoder_X defaults to encoder_X
 
@@ -97,25 +99,25 @@ def check_config(cfg, sides=("encoder", "decoder")) -> None:
     for side in sides:
         layers = getattr(cfg, f"{side}_layers")
         if layers < 1:
-            raise ValueError(f"--{side}-layers must be at least 1, got {layers}")
+            raise FlagError(f"--{side}-layers must be at least 1, got {layers}")
         d_model, h = getattr(cfg, f"{side}_embed_dim"), getattr(cfg, f"{side}_attention_heads")
         head_dims_given = cfg.attention_key_dim is not None and cfg.attention_value_dim is not None
         if h < 1 or (d_model % h != 0 and not head_dims_given):
-            raise ValueError(f"--{side}-embed-dim ({d_model}) must be divisible by --{side}-attention-heads ({h})")
+            raise FlagError(f"--{side}-embed-dim ({d_model}) must be divisible by --{side}-attention-heads ({h})")
         if getattr(cfg, f"{side}_ffn_embed_dim") < 1:
-            raise ValueError(f"--{side}-ffn-embed-dim must be positive")
+            raise FlagError(f"--{side}-ffn-embed-dim must be positive")
     for name in ("attention_key_dim", "attention_value_dim"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
+            raise FlagError(f"--{name.replace('_', '-')} must be positive, got {getattr(cfg, name)}")
     if "decoder" in sides and cfg.decoder_embed_dim != cfg.encoder_embed_dim:
-        raise ValueError(
+        raise FlagError(
             f"--decoder-embed-dim ({cfg.decoder_embed_dim}) must equal --encoder-embed-dim "
             f"({cfg.encoder_embed_dim}): cross-attention (§3.2.3) mixes both in one d_model"
         )
     for name in ("dropout", "attention_dropout", "activation_dropout"):
         p = getattr(cfg, name)
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {p}")
+            raise FlagError(f"--{name.replace('_', '-')} must be in [0, 1), got {p}")
 
 
 # Architectures: each preset names only what differs from the config's defaults (the paper's base model).
