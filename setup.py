@@ -24,6 +24,7 @@ setup(
         "subword-nmt",
         "sentencepiece",
         "sacrebleu>=2.0",
+        "scipy",  # Student t quantiles of the seed-aware comparison (evaluation/significance.py)
         "tensorboardX",
         "matplotlib",
     ],

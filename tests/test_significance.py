@@ -1,11 +1,24 @@
-"""Paired bootstrap (sacreBLEU's own), corpus BLEU/chrF, seed spread, and scripts/compare.sh on hand-made systems."""
+"""Paired bootstrap (sacreBLEU's own), the seed-aware comparison, corpus BLEU/chrF, seed spread, and
+scripts/compare.sh on hand-made systems and on the committed Table 3 hypotheses."""
 
+import gzip
+import json
 import math
+import os
+import random
+from pathlib import Path
 
 import pytest
 
-from fairseq_vanilla.evaluation.significance import corpus_scores, mean_std, paired_bootstrap, perplexity
-from tests.conftest import run_script
+from fairseq_vanilla.evaluation.significance import (
+    compare_seeded_systems,
+    corpus_scores,
+    mean_std,
+    paired_bootstrap,
+    perplexity,
+    seed_comparison,
+)
+from tests.conftest import ROOT, run_script
 
 REFS = [f"the cat number {i} sat on the mat near the door" for i in range(60)]
 GOOD = list(REFS)
@@ -61,3 +74,85 @@ def test_compare_script(tmp_path):
     short.write_text("\n".join(GOOD[:10]) + "\n")
     with pytest.raises(AssertionError, match=f"{short}: 10 lines, but the reference {ref} has 60"):
         run_script("compare.sh", a, short, ref)
+
+
+def test_welch_interval_by_hand():
+    """A = 1, 2, 3 and B = 4, 5, 6: s² = 1 each, SE = √(1/3 + 1/3) = 0.8165, Welch df = (2/3)² / (2 · (1/3)² / 2) = 4,
+    t(0.975, 4) = 2.7764: Δ = 3 ± 2.2670 → [0.7330, 5.2670], p = 2·P(T₄ > 3 / 0.8165 = 3.674) = 0.0213."""
+    r = seed_comparison([1, 2, 3], [4, 5, 6])
+    assert r["method"] == "welch" and r["df"] == pytest.approx(4.0)
+    assert (r["delta"], r["low"], r["high"]) == pytest.approx((3.0, 0.7330, 5.2670), abs=1e-4)
+    assert r["p_value"] == pytest.approx(0.0213, abs=1e-4) and r["verdict"] == "better"
+    assert seed_comparison([4, 5, 6], [1, 2, 3])["verdict"] == "worse"
+
+
+def test_one_seed_is_judged_by_a_prediction_interval_by_hand():
+    """Base seeds 36.50, 34.87, 35.21 (Table 3): mean 35.5267, s = 0.8599, t(0.975, 2) = 4.3027, √(1 + 1/3) = 1.1547:
+    one run is within seed noise unless it lies outside 35.5267 ± 4.2722 = [31.25, 39.80]."""
+    base = [36.50, 34.87, 35.21]
+    for one, verdict in ((38.49, "within seed noise"), (31.0, "worse"), (40.0, "better")):
+        r = seed_comparison(base, [one])
+        assert r["method"] == "prediction" and r["df"] == 2.0 and r["verdict"] == verdict
+        assert (r["low"], r["high"]) == pytest.approx((one - 35.5267 - 4.2722, one - 35.5267 + 4.2722), abs=1e-3)
+    with pytest.raises(ValueError, match="one seed per system"):
+        seed_comparison([35.0], [36.0])
+
+
+def _noisy(refs, rate, rng):
+    """A system's output: each word of the reference dropped with probability ``rate``."""
+    return [" ".join(w for w in r.split() if rng.random() >= rate) or r.split()[0] for r in refs]
+
+
+def _write(folder, name, lines):
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_compare_script_calibration_on_synthetic_seeds(tmp_path):
+    """Seeds of one system (10 % of words dropped, a different draw a seed) against each other: within seed noise;
+    against visibly damaged copies (40 % dropped): the first is better. The last line is the verdict."""
+    rng = random.Random(7)
+    words = "the a cat dog sat ran on under mat house near far door window red small".split()
+    refs = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(300)]
+    ref = _write(tmp_path, "ref.txt", refs)
+    good = [_write(tmp_path, f"good{s}.txt", _noisy(refs, 0.10, random.Random(s))) for s in range(4)]
+    bad = [_write(tmp_path, f"bad{s}.txt", _noisy(refs, 0.40, random.Random(100 + s))) for s in range(3)]
+    out = run_script("compare.sh", good[0], ",".join(good[1:3]), ref).stdout.splitlines()
+    assert out[-1] == "verdict: within seed noise" and out[0].startswith("system A: 1 seed(s)")
+    out = run_script("compare.sh", ",".join(good[:3]), ",".join(bad), ref).stdout.splitlines()
+    assert out[-1] == "verdict: A better" and out[1].startswith("system B: 3 seed(s)")
+    assert any(line.startswith("BLEU  Δ(B−A)") and "Welch" in line for line in out)
+    out = run_script("compare.sh", ",".join(bad), ",".join(good[:3]), ref).stdout.splitlines()
+    assert out[-1] == "verdict: B better"
+
+
+def test_compare_seeded_systems_reports_each_metric():
+    refs = [f"the cat number {i} sat on the mat near the door" for i in range(40)]
+    a = [_noisy(refs, 0.3, random.Random(s)) for s in range(3)]
+    b = [list(refs), list(refs)]
+    r = compare_seeded_systems(a, b, refs)
+    assert r["systems"]["b"]["bleu"] == {"mean": pytest.approx(100.0), "std": 0.0, "n": 2}
+    assert r["comparison"]["bleu"]["delta"] == pytest.approx(100.0 - r["systems"]["a"]["bleu"]["mean"])
+    assert r["verdict"] == "better" and r["comparison"]["chrf"]["verdict"] == "better"
+
+
+MULTI30K = Path(os.environ.get("FAIRSEQ_VANILLA_DATA", ROOT.parent / "shared" / "data")) / "multi30k"
+
+
+@pytest.mark.skipif(
+    not (MULTI30K / "val.de.gz").exists() and not os.environ.get("CI"), reason="Multi30k not found (CI requires it)"
+)
+def test_compare_script_on_the_committed_base_seeds(tmp_path):
+    """Table 3's base seed 1 against seeds 2 and 3 (the committed hypotheses, Multi30k val): within seed noise, where
+    the paired bootstrap of seed 1 against seed 2 alone calls the difference significant (p < 0.05)."""
+    results = ROOT / "examples" / "table3" / "results" / "multi30k"
+    hyps = {s: json.loads((results / f"base-seed{s}.json").read_text())["hypotheses"] for s in (1, 2, 3)}
+    with gzip.open(MULTI30K / "val.de.gz", "rt", encoding="utf-8") as f:
+        ref = _write(tmp_path, "val.de", [line.rstrip("\n") for line in f])
+    files = {s: _write(tmp_path, f"base{s}.txt", h) for s, h in hyps.items()}
+    out = run_script("compare.sh", files[1], f"{files[2]},{files[3]}", ref, "--lowercase").stdout.splitlines()
+    assert out[-1] == "verdict: within seed noise"
+    single = run_script("compare.sh", files[1], files[2], ref, "--lowercase").stdout
+    bleu = next(line for line in single.splitlines() if line.startswith("BLEU"))
+    assert "significant at 0.05" in bleu and "test-set noise only" in single

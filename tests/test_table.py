@@ -3,6 +3,7 @@ rows × two seeds on the tiny prepared corpus, run twice (the second run redoes 
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ TABLE3 = str(ROOT / "examples" / "table3" / "table3.yaml")
 def test_table3_file_has_every_row_of_the_paper():
     table = T.load_table(TABLE3)
     ids = [r["id"] for r in T.select_rows(table, None)]
-    assert len(ids) == 20  # Table 3: base, A×4, B×2, C×7, D×4, E, big
+    diagnostics = {"C-N8-warmup800", "D-drop0.3", "big-drop0.1"}  # one change each: why N = 8 and big fail
+    assert diagnostics <= set(ids)
+    assert len(set(ids) - diagnostics) == 20  # Table 3: base, A×4, B×2, C×7, D×4, E, big
     assert {r["row"] for r in table["rows"]} >= {"base", "A", "B", "C", "D", "E", "big", "accum", "align"}
 
 
@@ -249,3 +252,95 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
         ["bash", str(ROOT / "scripts" / "table3.sh"), *map(str, cmd[1:])], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "base-seed1.json was made with other flags" in proc.stderr
+
+
+def test_rows_a_question_rests_on_have_three_seeds_and_the_diagnostics_one_change():
+    table = T.load_table(TABLE3)
+    rows = {r["id"]: r for r in table["rows"]}
+    for rid in ("align", "accum-4x", "A-h1", "C-d1024", "base"):
+        assert T.seeds_for(rows[rid], 3, 1) == [1, 2, 3], rid
+    assert T.seeds_for(rows["D-drop0.3"], 3, 1) == [1] and T.seeds_for(rows["D-drop0.3"], 3, 2) == [1, 2]
+    base = T.row_symbols(table, rows["base"], "multi30k")
+    drop = T.row_symbols(table, rows["D-drop0.3"], "multi30k")
+    assert {k for k in base if base[k] != drop[k]} == {"P_drop"} and drop["P_drop"] == 0.3
+    big, big01 = (T.row_symbols(table, rows[r], "multi30k") for r in ("big", "big-drop0.1"))
+    assert {k for k in big if big[k] != big01[k]} == {"P_drop", "steps"} and (big01["P_drop"], big01["steps"]) == (
+        0.1,
+        2500,
+    )
+    n8 = T.train_flags(table, rows["C-N8-warmup800"], "multi30k", 1)
+    assert n8[n8.index("--warmup-updates") + 1] == "800" and n8.count("--warmup-updates") == 1
+    assert n8[n8.index("--encoder-layers") + 1] == "8"
+
+
+def test_a_flag_given_twice_is_written_once_with_its_last_value():
+    flags = ["--arch", "a", "--share-all-embeddings", "--lr", "1", "--adam-betas", "(0.9, 0.98)", "--lr", "0.5"]
+    assert T.last_flags_win(flags + ["--arch", "b"]) == [
+        "--share-all-embeddings",
+        "--adam-betas",
+        "(0.9, 0.98)",
+        "--lr",
+        "0.5",
+        "--arch",
+        "b",
+    ]
+    table = T.load_table(TABLE3)
+    for row in table["rows"]:
+        flags = T.train_flags(table, row, "multi30k", 1)
+        names = [f for f in flags if f.startswith("--")]
+        assert len(names) == len(set(names)), row["id"]
+    # result files written before (with --lr twice) still match the table: the driver compares the flags as read
+    made = json.loads((ROOT / "examples/table3/results/multi30k/A-h1-seed1.json").read_text())
+    assert made["flags"].count("--lr") == 2
+    row = next(r for r in table["rows"] if r["id"] == "A-h1")
+    assert T.last_flags_win(made["flags"]) == T.train_flags(table, row, "multi30k", 1)
+
+
+@pytest.mark.parametrize("flag", ["--seeds", "--other-seeds", "--jobs", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_counts_below_one_are_refused_in_one_line(tmp_path, flag, value):
+    proc = __import__("subprocess").run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_vanilla.experiments.table_runner",
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o"),
+            flag,
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(ROOT),
+    )
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {flag}: must be at least 1, got {value}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_table_file_that_is_not_a_mapping_is_named(tmp_path):
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(T.TableError, match=f"{bad}: a table file is a YAML mapping"):
+        T.load_table(str(bad))
+
+
+@pytest.mark.parametrize(
+    "table_file,results",
+    [
+        ("examples/table3/table3.yaml", "examples/table3/results/multi30k"),
+        ("examples/table3/table3.yaml", "examples/table3/results/multi30k-lr1"),
+        ("examples/table3/table3.yaml", "examples/table3/results/multi30k-1200"),
+        ("examples/imdb/table.yaml", "examples/imdb/results/cpu"),
+    ],
+)
+def test_committed_tables_are_rebuilt_from_their_result_files(table_file, results):
+    """The committed Markdown and CSV are exactly what the result files give: nothing edited by hand or left stale."""
+    from fairseq_vanilla.experiments import table_render as R
+
+    table = T.load_table(str(ROOT / table_file))
+    rows = R.classification_rows if table["kind"] == "classification" else R.table_rows
+    lines = rows(table, T.load_results(str(ROOT / results)))
+    assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, table["kind"])
+    assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, table["kind"])

@@ -148,12 +148,13 @@ def logged_parameter_count(train_log: str) -> int:
     return int(found[-1].replace(",", ""))
 
 
-def valid_curve(train_log: str) -> List[List[float]]:
-    """[updates, dev perplexity] at every validation fairseq-train logged (a resumed training's repeat replaced)."""
+def valid_curve(train_log: str, metric: str = "ppl") -> List[List[float]]:
+    """[updates, dev ``metric``] (perplexity; accuracy for a classifier) at every validation fairseq-train logged (a
+    resumed training's repeat replaced)."""
     found = {}
     for line in read_log(train_log).splitlines():
         if "| valid on '" in line:
-            ppl, updates = re.search(r"\| ppl ([0-9.]+)", line), re.search(r"\| num_updates (\d+)", line)
-            if ppl and updates:
-                found[int(updates.group(1))] = float(ppl.group(1))
+            value, updates = re.search(rf"\| {metric} ([0-9.]+)", line), re.search(r"\| num_updates (\d+)", line)
+            if value and updates:
+                found[int(updates.group(1))] = float(value.group(1))
     return [[u, found[u]] for u in sorted(found)]

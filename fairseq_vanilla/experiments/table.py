@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 SYMBOLS = ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop", "eps_ls", "steps", "positions")
 SIZES = ("d_model", "d_ff", "d_k", "d_v")  # multiplied by a scale's dim_factor
-ROW_KEYS = {"id", "row", "variant", "change", "paper", "flags", "flags_by_scale", "arch", "data", "note"}
+ROW_KEYS = {"id", "row", "variant", "change", "paper", "flags", "flags_by_scale", "arch", "data", "note", "seeds"}
 
 
 class TableError(ValueError):
@@ -28,6 +28,10 @@ def load_table(path: str) -> Dict[str, Any]:
         table = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except Exception as e:  # omegaconf/yaml raise several kinds
         raise TableError(f"{path}: not a valid YAML table file ({e})") from None
+    if not isinstance(table, dict):
+        raise TableError(
+            f"{path}: a table file is a YAML mapping (name, scales, rows, …), got a {type(table).__name__}"
+        )
     kind = table.setdefault("kind", "translation")
     if kind not in ("translation", "classification"):
         raise TableError(f"{path}: kind must be translation or classification, got {kind!r}")
@@ -46,6 +50,8 @@ def load_table(path: str) -> Dict[str, Any]:
         bad = set(row) - ROW_KEYS
         if bad:
             raise TableError(f"{path}: row {rid}: unknown key(s) {sorted(bad)}")
+        if "seeds" in row and not (isinstance(row["seeds"], int) and row["seeds"] >= 1):
+            raise TableError(f"{path}: row {rid}: seeds must be a whole number ≥ 1, got {row['seeds']!r}")
         bad = set(row.get("change") or {}) - set(SYMBOLS)
         if bad:
             raise TableError(f"{path}: row {rid}: unknown symbol(s) {sorted(bad)} (known: {', '.join(SYMBOLS)})")
@@ -125,11 +131,28 @@ def train_flags(table: Dict[str, Any], row: Dict[str, Any], scale: str, seed: in
     if table.get("base"):
         flags += symbols_to_flags(row_symbols(table, row, scale))
     flags += list(row.get("flags") or []) + list((row.get("flags_by_scale") or {}).get(scale, []))
-    return [str(f) for f in flags] + ["--seed", str(seed)]
+    return last_flags_win([str(f) for f in flags] + ["--seed", str(seed)])
+
+
+def last_flags_win(flags: Sequence[str]) -> List[str]:
+    """A flag given twice (a scale's ``more_flags``, a row's ``arch`` or raw flags) kept once, with its last value at
+    its last place: what fairseq's parser reads, written once. Tokens after a ``--flag`` that do not start with
+    ``--`` are its value."""
+    groups: List[List[str]] = []
+    for token in flags:
+        if token.startswith("--") or not groups:
+            groups.append([token])
+        else:
+            groups[-1].append(token)
+    last = {g[0]: i for i, g in enumerate(groups)}
+    return [t for i, g in enumerate(groups) if last[g[0]] == i for t in g]
 
 
 def seeds_for(row: Dict[str, Any], base_seeds: int, other_seeds: int) -> List[int]:
-    return list(range(1, (base_seeds if row["row"] == "base" else other_seeds) + 1))
+    """Seeds 1…n of a row: the row's own ``seeds`` (rows a question needs three of), else the base's or the others'
+    number; a larger number given on the command line wins."""
+    default = base_seeds if row["row"] == "base" else other_seeds
+    return list(range(1, max(row.get("seeds", 0), default) + 1))
 
 
 def result_name(row_id: str, seed: int) -> str:

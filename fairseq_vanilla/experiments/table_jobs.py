@@ -115,7 +115,8 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
     result.update(
         params=logged_parameter_count(train_log),
         updates=last_int(train_log, "num_updates"),
-        valid_curve=valid_curve(train_log),  # shows when a run learnt to attend, not only where it ended
+        # when a run learnt (to attend), not only where it ended: dev perplexity, or accuracy for a classifier
+        valid_curve=valid_curve(train_log, "accuracy" if kind == "classification" else "ppl"),
     )
     if kind == "classification":
         result.update(evaluate_classification(work, data, ckpt_dir, threads, label))

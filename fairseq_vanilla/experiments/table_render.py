@@ -1,11 +1,12 @@
 """A table of variations as Markdown and CSV from its result files: the paper's columns beside ours, seed mean ± std,
-ΔBLEU and p against the base; accuracy with seed spread for a classification table."""
+ΔBLEU against the base's seeds with its 95 % interval and a verdict (training variance in the null), and the paired
+bootstrap's p against base seed 1 (test-set noise); accuracy with seed spread for a classification table."""
 
 import csv
 import io
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from ..evaluation.significance import mean_std
+from ..evaluation.significance import mean_std, seed_comparison
 
 # (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
 COLUMNS = (
@@ -25,7 +26,9 @@ COLUMNS = (
     ("bleu_dev", "BLEU (dev)", 2),
     ("chrf_dev", "chrF", 2),
     ("delta_bleu", "ΔBLEU", 2),
-    ("p_value", "p", 3),
+    ("delta_bleu_ci", "95 % interval", 2),
+    ("verdict", "verdict (seeds)", 2),
+    ("p_value", "p (test set)", 3),
     ("aer", "AER", 2),
     ("params_millions", "params ×10⁶", 1),
     ("train_minutes", "train min", 1),
@@ -38,7 +41,8 @@ COLUMNS = (
 
 def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
-    against the base mean, and the p-value of the paired bootstrap against base seed 1 (stored in the result)."""
+    against the base's mean with its 95 % interval and verdict over seeds (:func:`seed_comparison`: Welch, or a
+    prediction interval for a one-seed row), and the paired bootstrap's p against base seed 1 (stored in the result)."""
     base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == "base"]
     lines = []
     for row in table["rows"]:
@@ -49,6 +53,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
         ppl, bleu, chrf = (mean_std([r[k] for r in runs]) for k in ("ppl", "bleu", "chrf"))
         pvals = [r["significance"]["bleu"]["p_value"] for r in runs if r.get("significance")]
         paper = row.get("paper") or {}
+        vs_base = _against_base(row, base_bleu, [r["bleu"] for r in runs])
         d_k = sym["d_k"] if sym.get("d_k") is not None else sym["d_model"] // sym["h"]
         d_v = sym["d_v"] if sym.get("d_v") is not None else sym["d_model"] // sym["h"]
         lines.append(
@@ -68,9 +73,9 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
                 "ppl_dev": ppl,
                 "bleu_dev": bleu,
                 "chrf_dev": chrf,
-                "delta_bleu": None
-                if row["row"] == "base" or not base_bleu
-                else bleu["mean"] - mean_std(base_bleu)["mean"],
+                "delta_bleu": None if vs_base is None else vs_base["delta"],
+                "delta_bleu_ci": None if vs_base is None else f"[{vs_base['low']:+.2f}, {vs_base['high']:+.2f}]",
+                "verdict": None if vs_base is None else vs_base["verdict"],
                 "p_value": pvals[0] if pvals else None,
                 "params_millions": runs[0]["params"] / 1e6,
                 "aer": mean_std([r["alignment"]["aer"] for r in runs]) if all("alignment" in r for r in runs) else None,
@@ -84,6 +89,14 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
     return lines
 
 
+def _against_base(row: Dict[str, Any], base: List[float], scores: List[float]) -> Optional[Dict[str, Any]]:
+    """:func:`seed_comparison` of a row's per-seed scores with the base's, where one side has ≥ 2 seeds (else
+    nothing measures training variance: None, as for the base row itself)."""
+    if row["row"] == "base" or not base or max(len(base), len(scores)) < 2:
+        return None
+    return seed_comparison(base, scores)
+
+
 CLASSIFICATION_COLUMNS = (
     ("run", "run", 4),
     ("changes", "changes", 4),
@@ -91,6 +104,8 @@ CLASSIFICATION_COLUMNS = (
     ("accuracy_valid", "valid accuracy", 4),
     ("accuracy_test", "test accuracy", 4),
     ("delta_accuracy", "Δ test accuracy", 4),
+    ("delta_accuracy_ci", "95 % interval", 4),
+    ("verdict", "verdict (seeds)", 4),
     ("params_millions", "params ×10⁶", 1),
     ("train_minutes", "train min", 1),
     ("reference_test_accuracy", "users' test accuracy", 4),
@@ -98,7 +113,8 @@ CLASSIFICATION_COLUMNS = (
 
 
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base mean."""
+    """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base's seeds with
+    its 95 % interval and verdict (:func:`seed_comparison`)."""
     base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == "base"]
     lines = []
     for row in table["rows"]:
@@ -106,6 +122,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
         if not runs:
             continue
         test = mean_std([r["accuracy_test"] for r in runs])
+        vs_base = _against_base(row, base_acc, [r["accuracy_test"] for r in runs])
         lines.append(
             {
                 "run": row["variant"],
@@ -113,9 +130,9 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
                 "seeds": len(runs),
                 "accuracy_valid": mean_std([r["accuracy_valid"] for r in runs]),
                 "accuracy_test": test,
-                "delta_accuracy": None
-                if row["row"] == "base" or not base_acc
-                else test["mean"] - mean_std(base_acc)["mean"],
+                "delta_accuracy": None if vs_base is None else vs_base["delta"],
+                "delta_accuracy_ci": None if vs_base is None else f"[{vs_base['low']:+.4f}, {vs_base['high']:+.4f}]",
+                "verdict": None if vs_base is None else vs_base["verdict"],
                 "params_millions": runs[0]["params"] / 1e6,
                 "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
                 "reference_test_accuracy": (row.get("paper") or {}).get("test_acc"),

@@ -68,6 +68,11 @@ def main(argv=None) -> int:
         "table file; tracked in git)",
     )
     args = p.parse_args(argv)
+    for flag in ("seeds", "other_seeds", "jobs", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            print(f"error: --{flag.replace('_', '-')}: must be at least 1, got {value}", file=sys.stderr)
+            return 2
     try:
         table = T.load_table(args.table)
         rows = T.select_rows(table, args.rows.split(",") if args.rows else None)
@@ -80,12 +85,15 @@ def main(argv=None) -> int:
         return 2
     args.out, args.data, args.table = map(os.path.abspath, (args.out, args.data, args.table))
     args.results = results_dir(table, args.results, args.scale)
-    seeds = dict(base=args.seeds or table["seeds"]["base"], other=args.other_seeds or table["seeds"]["other"])
+    default_seeds = table.get("seeds") or {}
+    seeds = dict(
+        base=args.seeds or default_seeds.get("base", 1), other=args.other_seeds or default_seeds.get("other", 1)
+    )
     jobs = [(row, seed) for row in rows for seed in T.seeds_for(row, seeds["base"], seeds["other"])]
     done = T.load_results(args.results)
     for row, seed in jobs:
         made = done.get((row["id"], seed))
-        if made is not None and made["flags"] != T.train_flags(table, row, args.scale, seed):
+        if made is not None and T.last_flags_win(made["flags"]) != T.train_flags(table, row, args.scale, seed):
             print(
                 f"error: {os.path.join(args.results, T.result_name(row['id'], seed))} was made with other flags than "
                 f"{args.table} now gives for row {row['id']} at scale {args.scale}; move it away to run the row again",
