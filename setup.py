@@ -38,6 +38,7 @@ setup(
         "lint": ["ruff==0.17.6"],
         "align": ["eflomal"],
         "fast": ["ctranslate2==4.8.5"],
+        "explain": ["captum==0.9.0"],  # gradient attributions (scripts/explain.py, bench/erasure.py)
         "sweep": [
             "hydra-optuna-sweeper==1.2.0",
             "optuna==2.10.1",

@@ -8,7 +8,7 @@ has no classifier.
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -129,12 +129,15 @@ class VanillaTransformerClassifier(BaseFairseqModel):
 
     def forward(
         self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False, **unused
-    ) -> Tensor:
-        """src_tokens ``(B, T)`` → class logits ``(B, classes)``."""
+    ) -> Union[Tensor, Tuple[Tensor, List[Tensor]]]:
+        """src_tokens ``(B, T)`` → class logits ``(B, classes)``; with ``return_all_attention``, the pair (logits, every
+        encoder layer's self-attention weights, N × ``(B, h, T, T)``), computed by the plain formula, not the fused
+        kernel."""
         out = self.encoder(src_tokens, src_lengths, return_all_attention=return_all_attention)
         sentence = self.pool(out["encoder_out"][0], out["encoder_padding_mask"][0])  # (B, d_model)
         sentence = F.dropout(sentence, p=self.pooler_dropout, training=self.training)
-        return self.classifier(sentence)
+        logits = self.classifier(sentence)  # (B, classes)
+        return (logits, out["encoder_attention"]) if return_all_attention else logits
 
     def max_positions(self) -> int:
         return self.encoder.max_positions()

@@ -1,0 +1,80 @@
+"""The erasure measurement as tables (Markdown, mean ± sd over classifiers) and a plot (drop against k)."""
+
+from typing import Dict, List
+
+
+def _cell(stat: Dict[str, float], digits: int = 3) -> str:
+    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
+
+
+def erasure_table(summary: Dict[str, object], figure: str) -> str:
+    """Methods down the side, k (% of the review's tokens erased) along the top, ``figure`` mean ± sd in the cells."""
+    erasure = summary["erasure"]
+    ks = list(next(iter(erasure.values())))
+    lines = [
+        "| method | " + " | ".join(f"k = {float(k) * 100:g} %" for k in ks) + " |",
+        "| --- |" + " ---: |" * len(ks),
+    ]
+    for method, by_k in erasure.items():
+        lines.append(f"| {method} | " + " | ".join(_cell(by_k[k][figure]) for k in ks) + " |")
+    return "\n".join(lines)
+
+
+def correlation_table(summary: Dict[str, object]) -> str:
+    """Mean per-review Spearman's ρ and Kendall's τ of every pair of methods, mean ± sd over classifiers."""
+    lines = ["| methods | Spearman ρ | Kendall τ |", "| --- | ---: | ---: |"]
+    for pair, kinds in summary["correlation"].items():
+        lines.append(f"| {pair.replace('~', ' ~ ')} | {_cell(kinds['spearman'])} | {_cell(kinds['kendall'])} |")
+    return "\n".join(lines)
+
+
+def report(summary: Dict[str, object], n_reviews: int, n_classifiers: int) -> str:
+    """The three tables with a heading each, as Markdown."""
+    acc = summary["accuracy"]
+    parts: List[str] = [
+        f"{n_reviews} test reviews, {n_classifiers} classifier(s); accuracy on the full reviews {_cell(acc)}.",
+        "",
+        "Drop in the probability of the predicted class when the top k % tokens are deleted (higher = more faithful):",
+        "",
+        erasure_table(summary, "probability_drop"),
+        "",
+        "Drop in accuracy:",
+        "",
+        erasure_table(summary, "accuracy_drop"),
+        "",
+        "Rank correlation between the methods' token scores (per review, averaged):",
+        "",
+        correlation_table(summary),
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def plot(summary: Dict[str, object], path: str) -> None:
+    """Two panels, probability drop and accuracy drop against k, one line per method (error bars: sd); PNG."""
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # fairseq sets the root logger to DEBUG
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, figure, title in zip(
+        axes, ("probability_drop", "accuracy_drop"), ("drop in predicted-class probability", "drop in accuracy")
+    ):
+        for method, by_k in summary["erasure"].items():
+            ks = list(by_k)
+            x = [float(k) * 100 for k in ks]
+            y = [by_k[k][figure]["mean"] for k in ks]
+            sd = [by_k[k][figure]["sd"] for k in ks]
+            style = dict(linestyle="--", color="grey") if method == "random" else {}
+            ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=method, **style)
+        ax.set_xticks([float(k) * 100 for k in ks])
+        ax.set_xlabel("tokens erased, % of the review (top-ranked first)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
