@@ -99,8 +99,11 @@ def scores_by_length(
 def plot_by_length(systems: Dict[str, List[Dict]], path: str, metric: str = "bleu", title: str = "") -> None:
     """One line per system (``{name: scores_by_length(...)}``, the same buckets each) of ``metric`` against the
     source-length bucket, labelled with each bucket's n; written to ``path`` (PNG, PDF, … by its suffix)."""
+    import logging
+
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # under fairseq's logging setup it prints its fonts
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
