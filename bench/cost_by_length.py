@@ -7,13 +7,14 @@
 Self-attention costs O(n²·d) a layer, a recurrent layer O(n·d²) (§4, Table 1 of the paper): the question is from
 which source length n the first costs more on this machine. Both models are built through fairseq's own option
 parsing (``--user-dir fairseq_vanilla``): our ``vanilla_transformer`` at the Multi30k scale of
-examples/table3/table3.yaml (d_model 128, d_ff 512, h 8, 6 + 6 layers, shared embeddings) and fairseq's ``lstm``
-(bidirectional encoder, Luong-style attention, shared embeddings) with the hidden size that brings its parameter
-count nearest the Transformer's (printed). The batches are synthetic, of equal tokens: at length n, ⌊tokens / n⌋
-sentences of n source and n target tokens, random words of a dictionary of Multi30k's size. One step = the label
-smoothed cross-entropy, its backward (no optimiser step: it costs the same at every length). Each (model, length)
-runs in a fresh process, so that its peak resident memory is its own: reported is the growth of the resident set
-over the steps (activations, gradients, the allocator's caches) above what the process held before them.
+examples/table3/table3.yaml (d_model 128, d_ff 512, h 8, 6 + 6 layers, shared embeddings) and fairseq's ``lstm`` at
+the size of the ``lstm`` row of examples/baselines/table.yaml (2 + 2 layers, a bidirectional encoder of 160 a
+direction, decoder 256, Luong-style attention, shared embeddings: 3.84 M parameters against the Transformer's
+4.02 M). The batches are synthetic, of equal tokens: at length n, ⌊tokens / n⌋ sentences of n source and n target
+tokens, random words of a dictionary of Multi30k's size. One step = the label-smoothed cross-entropy and its
+backward (no optimiser step: it costs the same at every length). Each (model, length) runs in a fresh process, so
+that its peak resident memory is its own: reported is the growth of the resident set over the steps (activations,
+gradients, the allocator's caches) above what the process held before them.
 Prints a table; writes OUT.json and OUT.png.
 """
 
@@ -38,13 +39,14 @@ FULL = {
     "transformer": ["--arch", "vanilla_transformer", "--encoder-layers", "6", "--decoder-layers", "6",
                     "--encoder-embed-dim", "128", "--encoder-ffn-embed-dim", "512", "--encoder-attention-heads", "8"],
     "lstm": ["--arch", "lstm", "--encoder-bidirectional", "--encoder-layers", "2", "--decoder-layers", "2",
-             "--encoder-embed-dim", "128", "--decoder-embed-dim", "128", "--decoder-out-embed-dim", "128"],
+             "--encoder-embed-dim", "128", "--decoder-embed-dim", "128", "--decoder-out-embed-dim", "128",
+             "--encoder-hidden-size", "160", "--decoder-hidden-size", "256"],
 }  # fmt: skip
 QUICK = {
     "transformer": ["--arch", "vanilla_transformer", "--encoder-layers", "1", "--encoder-embed-dim", "32",
                     "--encoder-ffn-embed-dim", "64", "--encoder-attention-heads", "4"],
     "lstm": ["--arch", "lstm", "--encoder-bidirectional", "--encoder-embed-dim", "32", "--decoder-embed-dim", "32",
-             "--decoder-out-embed-dim", "32"],
+             "--decoder-out-embed-dim", "32", "--encoder-hidden-size", "24", "--decoder-hidden-size", "24"],
 }  # fmt: skip
 
 
@@ -71,26 +73,6 @@ def build(folder: str, flags):
 
 def parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def matched_lstm_hidden(folder: str, lstm_flags, target: int) -> int:
-    """The hidden size (a multiple of 8, encoder and decoder alike) whose lstm has the parameter count nearest
-    ``target``; parameters grow with the hidden size, so a bisection finds it."""
-
-    def count(h):
-        return parameters(
-            build(folder, lstm_flags + ["--encoder-hidden-size", str(h), "--decoder-hidden-size", str(h)])[0]
-        )
-
-    lo, hi = 1, 128  # in units of 8
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if count(8 * mid) < target:
-            lo = mid + 1
-        else:
-            hi = mid
-    best = min({max(1, lo - 1), lo}, key=lambda u: abs(count(8 * u) - target))
-    return 8 * best
 
 
 def synthetic_batch(task, n: int, tokens: int):
@@ -170,7 +152,6 @@ def main() -> int:
     p.add_argument("--tokens", type=int, default=4000, help="source tokens a batch (Multi30k's --max-tokens 4096)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per (model, length), after one warm-up")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
-    p.add_argument("--lstm-hidden", type=int, help="LSTM hidden size (default: matched to the Transformer's size)")
     p.add_argument("--quick", action="store_true", help="tiny models, lengths 10 and 25, 256 tokens, 1 step")
     p.add_argument("--out", default=str(ROOT / "examples" / "baselines" / "cost-by-length"), help="OUT.json, OUT.png")
     p.add_argument("--one", nargs=2, metavar=("MODEL", "LENGTH"), help=argparse.SUPPRESS)  # a worker process
@@ -195,13 +176,7 @@ def main() -> int:
         if a.one:  # the worker: one (model, length), printed as JSON
             print(json.dumps(measure_one(folder, json.loads(a.flags), int(a.one[1]), a.tokens, a.steps)))
             return 0
-        sizes = QUICK if a.quick else FULL
-        target = parameters(build(folder, sizes["transformer"])[0])
-        hidden = a.lstm_hidden or matched_lstm_hidden(folder, sizes["lstm"], target)
-        flags = {
-            "transformer": sizes["transformer"],
-            "lstm": sizes["lstm"] + ["--encoder-hidden-size", str(hidden), "--decoder-hidden-size", str(hidden)],
-        }
+        flags = QUICK if a.quick else FULL
     results = {"tokens": a.tokens, "steps": a.steps, "threads": a.threads, "flags": flags, "models": {}}
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), PYTHONPATH=str(ROOT))
     for name, model_flags in flags.items():
@@ -214,7 +189,7 @@ def main() -> int:
                 print(f"error: {name} at length {n}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 return 1
             results["models"][name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(f"{a.tokens} source tokens a batch, {a.threads} thread(s), median of {a.steps} step(s); LSTM hidden {hidden}")
+    print(f"{a.tokens} source tokens a batch, {a.threads} thread(s), median of {a.steps} step(s)")
     print("| n | sentences | model | parameters | forward + backward (ms) | peak memory growth (MiB) |")
     print("| ---: | ---: | --- | ---: | ---: | ---: |")
     for i, n in enumerate(lengths):
