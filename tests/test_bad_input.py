@@ -1,0 +1,321 @@
+"""Bad input through the real commands: exit status, one line ``error: …`` naming the flag or file, nothing lost.
+
+Each case runs a script or a stock fairseq binary as a user would and checks four things: the exit status, that
+stderr ends with one ``error:`` line and holds no traceback, that the line names the flag or file, and that every file
+of the folders involved is byte-identical afterwards. The model is ``tiny_checkpoint`` (conftest.py); no case trains.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, ROOT, TINY_TRAIN_FLAGS, USER_DIR
+from fairseq_vanilla.fairseq_fixes.architecture_mismatch import dictionary_sizes
+from fairseq_vanilla.fairseq_fixes.errors import FlagError
+from fairseq_vanilla.inference.lengths import SKIP_FLAG, SourceTooLongError, too_long_sources
+from fairseq_vanilla.text.io import OUTPUT_MARKER, PipelineError, output_dir
+from fairseq_vanilla.text.provenance import begin_stage
+
+HINT = "skip this example with --skip-invalid-size-inputs-valid-test"  # fairseq's own words
+
+
+def tree(folder: Path) -> dict:
+    """{relative path: sha256} of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def run(*cmd, stdin: bytes = b"", cwd=None) -> subprocess.CompletedProcess:
+    """A script (bash for .sh, the venv's python for .py) or a venv binary, output captured."""
+    first = str(cmd[0])
+    if first.endswith(".sh"):
+        argv = ["bash", str(ROOT / "scripts" / first)]
+    elif first.endswith(".py"):
+        argv = [sys.executable, str(ROOT / "scripts" / first)]
+    else:
+        argv = [str(BIN / first)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), WORKERS="1")
+    proc = subprocess.run([*argv, *map(str, cmd[1:])], input=stdin, capture_output=True, env=env, cwd=cwd, timeout=600)
+    proc.stdout, proc.stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    return proc
+
+
+def error_line(proc: subprocess.CompletedProcess, *named, status=None) -> str:
+    """The command failed (with ``status`` if given) and its stderr ends in one ``error:`` line naming ``named``."""
+    assert proc.returncode != 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    if status is not None:
+        assert proc.returncode == status, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-3000:]
+    assert sum(line.startswith("error: ") for line in lines) == 1, lines
+    for name in named:
+        assert str(name) in lines[-1], (name, lines[-1])
+    return lines[-1]
+
+
+@pytest.fixture
+def training_run(tmp_path, tiny_checkpoint) -> Path:
+    """A training run's folder: its checkpoint and its log."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(tiny_checkpoint, run_dir / "checkpoint_best.pt")
+    (run_dir / "train.log").write_text("epoch 001 | loss 9.1\n")
+    return run_dir
+
+
+@pytest.fixture
+def prepared(tmp_path, tiny_corpus) -> Path:
+    """A prepared folder around the tiny corpus: bin/ with pipeline.txt, raw/test.de, bpe/codes (no merges)."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_corpus, data / "bin")
+    (data / "bin" / "pipeline.txt").write_text("segmentation=bpe\nlower=0\nops=0\nsrc=en\ntgt=de\n")
+    (data / "raw").mkdir()
+    (data / "raw" / "test.de").write_text("ein test\n")
+    (data / "bpe").mkdir()
+    (data / "bpe" / "codes").write_text("#version: 0.2\nt h\n")
+    return data
+
+
+# -- no command deletes what it did not make --------------------------------------------------------------------
+
+
+def test_generate_into_the_training_run_is_refused(training_run, prepared):
+    before = tree(training_run), tree(prepared)
+    ckpt = training_run / "checkpoint_best.pt"
+    proc = run("generate.sh", "--data", prepared, "--path", ckpt, "--out", training_run)
+    line = error_line(proc, "--out", training_run, "checkpoint_best.pt")
+    assert "reads" in line
+    assert (tree(training_run), tree(prepared)) == before
+    assert not Path(f"{training_run}.tmp").exists()
+
+
+def test_generate_into_a_folder_it_did_not_make_is_refused(tmp_path, training_run, prepared):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("keep me\n")
+    before = tree(other)
+    proc = run("generate.sh", "--data", prepared, "--path", training_run / "checkpoint_best.pt", "--out", other)
+    error_line(proc, "--out", other, OUTPUT_MARKER)
+    assert tree(other) == before
+
+
+def test_generate_beam_zero_is_one_line(training_run, prepared, tmp_path):
+    before = tree(training_run)
+    proc = run("generate.sh", "--data", prepared, "--path", training_run / "checkpoint_best.pt", "--out",
+               tmp_path / "gen", "--beam", "0")  # fmt: skip
+    error_line(proc, "--beam", "'0'", status=2)
+    assert tree(training_run) == before and not (tmp_path / "gen").exists()
+
+
+def test_export_into_the_training_run_is_refused(training_run, prepared):
+    before = tree(training_run)
+    proc = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, "--out",
+               training_run)  # fmt: skip
+    error_line(proc, "--out", training_run, "checkpoint_best.pt", status=1)
+    assert tree(training_run) == before
+
+
+def test_export_out_that_is_a_file_is_refused(training_run, prepared, tmp_path):
+    target = tmp_path / "model.txt"
+    target.write_text("not a folder\n")
+    proc = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, "--out",
+               target)  # fmt: skip
+    error_line(proc, "--out", target, "not a folder", status=1)
+    assert target.read_text() == "not a folder\n"
+
+
+def test_output_dir_replaces_only_its_own_output(tmp_path):
+    """Library level: a tool rewrites its own folder; another tool's, a checkpoint's or a failed write never."""
+    out = tmp_path / "out"
+    for text in ("first", "second"):
+        with output_dir(str(out), "tool-a") as tmp:
+            Path(tmp, "result.txt").write_text(text)
+    assert (out / "result.txt").read_text() == "second" and (out / OUTPUT_MARKER).read_text() == "tool-a\n"
+    with pytest.raises(PipelineError, match="was written by tool-a"):
+        with output_dir(str(out), "tool-b"):
+            pass
+    with pytest.raises(RuntimeError, match="half way"):
+        with output_dir(str(out), "tool-a") as tmp:
+            Path(tmp, "result.txt").write_text("partial")
+            raise RuntimeError("half way")
+    assert (out / "result.txt").read_text() == "second" and not Path(f"{out}.tmp").exists()
+    (out / "sub").mkdir()
+    (out / "sub" / "checkpoint9.pt").write_bytes(b"weights")
+    with pytest.raises(PipelineError, match=r"holds the checkpoint .*checkpoint9\.pt"):
+        with output_dir(str(out), "tool-a"):
+            pass
+    assert (out / "sub" / "checkpoint9.pt").read_bytes() == b"weights"
+
+
+# -- prepared data knows how it was made ------------------------------------------------------------------------
+
+
+def multi30k_slice(folder: Path, long_words: int = 0) -> Path:
+    """A Multi30k-shaped slice (train, val, test_2016_flickr) of the synthetic corpus; one training pair of
+    ``long_words`` words if asked."""
+    from fairseq_vanilla.text.synthetic import write_corpus
+
+    write_corpus(str(folder / "syn"), (("train", 150), ("valid", 10), ("test", 10)), seed=5)
+    raw = folder / "m30k"
+    raw.mkdir()
+    for old, new in (("train", "train"), ("valid", "val"), ("test", "test_2016_flickr")):
+        for lang in ("en", "de"):
+            text = (folder / "syn" / f"{old}.{lang}").read_text()
+            if old == "train" and long_words:
+                text += " ".join(["word"] * long_words) + "\n"
+            (raw / f"{new}.{lang}").write_text(text)
+    return raw
+
+
+def test_prepare_stops_when_options_or_inputs_differ(tmp_path):
+    raw = multi30k_slice(tmp_path, long_words=1100)
+    out = tmp_path / "prep"
+    first = run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "40")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "train.en: 1 line(s) longer than 1023 tokens (lines 151)" in first.stderr  # counted, not silently kept
+    made = tree(out)
+    again = run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "40")
+    assert again.returncode == 0 and again.stdout.count("done already") == 4 and tree(out) == made
+
+    line = error_line(run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "60"), "--bpe-ops")
+    assert f"{out}/bpe" in line and "40 then, 60 now" in line and "--force" in line and "--out" in line
+    line = error_line(run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "40", "--lower"))
+    assert f"{out}/tok" in line and "--lower: 0 then, 1 now" in line
+    (raw / "val.de").write_text("changed " + (raw / "val.de").read_text())
+    line = error_line(run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "40"), "val.de changed")
+    assert tree(out) == made
+
+    forced = run("prepare-multi30k.sh", "--from", raw, "--out", out, "--bpe-ops", "40", "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert (out / "raw" / "valid.de").read_text().startswith("changed ")
+
+
+def test_stage_records_library(tmp_path):
+    """begin_stage: skip the same record, name what differs, remake with force; a record-less folder is checked
+    against pipeline.txt."""
+    src = tmp_path / "a.txt"
+    src.write_text("one\n")
+    stage = tmp_path / "out" / "tok"
+    assert begin_stage(str(stage), {"lower": "0"}, [str(src)]) == "run"
+    os.replace(f"{stage}.tmp", stage)
+    assert begin_stage(str(stage), {"lower": "0"}, [str(src)]) == "skip"
+    src.write_text("two\n")
+    with pytest.raises(PipelineError, match=r"input a\.txt changed \(4 bytes then, 4 now\)"):
+        begin_stage(str(stage), {"lower": "0"}, [str(src)])
+    assert begin_stage(str(stage), {"lower": "0"}, [str(src)], force=True) == "run" and not stage.exists()
+    legacy = tmp_path / "old" / "bpe"
+    legacy.mkdir(parents=True)
+    settings = tmp_path / "old" / "pipeline.txt"
+    settings.write_text("ops=10000\nlower=0\n")
+    assert begin_stage(str(legacy), {"ops": "10000"}, legacy_settings=str(settings)) == "skip"
+    with pytest.raises(PipelineError, match="--bpe-ops: 10000 then, 300 now"):
+        begin_stage(str(legacy), {"ops": "300"}, legacy_settings=str(settings))
+
+
+# -- no silent truncation ---------------------------------------------------------------------------------------
+
+
+def test_too_long_source_is_refused_like_fairseq(tmp_path, training_run, prepared, tiny_corpus):
+    long_line = " ".join(["the"] * 1100) + "\n"
+    model = tmp_path / "ct2"
+    export = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared,
+                 "--out", model)  # fmt: skip
+    assert export.returncode == 0, export.stderr[-3000:]
+    assert "max_source_positions=1024" in (model / "pipeline.txt").read_text()
+    again = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared,
+                "--out", model)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]  # its own earlier export is replaced
+    made = tree(model)
+
+    ours = error_line(run("translate.py", "--model", model, stdin=b"a short one\n" + long_line.encode()), HINT)
+    assert "Size of sample #1 is invalid" in ours and "max_positions=(1024, 1024)" in ours
+    skipped = run("translate.py", "--model", model, SKIP_FLAG, stdin=b"a short one\n" + long_line.encode())
+    assert skipped.returncode == 0 and skipped.stdout.count("\n") == 2 and skipped.stdout.endswith("\n\n")
+    error_line(run("translate.py", "--model", model, stdin=b"fine\n\xff\xfe bad\n"), "<stdin>:2", "UTF-8")
+
+    (tmp_path / "long.txt").write_text(long_line)
+    theirs = run("fairseq-interactive", tiny_corpus, "--user-dir", USER_DIR, "--path",
+                 training_run / "checkpoint_best.pt", "--input", tmp_path / "long.txt")  # fmt: skip
+    error_line(theirs, HINT)
+    assert tree(model) == made
+
+
+def test_too_long_sources_library():
+    assert too_long_sources([["a"] * 1023, ["a"] * 1024], (1024, 1024), skip=True) == [1]
+    with pytest.raises(SourceTooLongError, match=r"Size of sample #1 is invalid \(=\(1025, 0\)\) since max_positions"):
+        too_long_sources([["a"] * 3, ["a"] * 1024], (1024, 1024))
+
+
+# -- one line, no traceback -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags,named",
+    [
+        (("--encoder-embed-dim", "130"), "--encoder-embed-dim (130) must be divisible by --encoder-attention-heads"),
+        (("--attention-key-dim", "0", "--attention-value-dim", "32"), "--attention-key-dim must be positive"),
+        (("--label-smoothing", "1.0"), "--label-smoothing must be in [0, 1)"),
+        (("--lr-scheduler", "noam", "--warmup-updates", "0", "--lr", "1"), "--warmup-updates must be at least 1"),
+    ],
+)
+def test_impossible_training_flags_are_one_line(tmp_path, tiny_corpus, flags, named):
+    save = tmp_path / "save"
+    proc = run("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "1",
+               "--save-dir", save, *flags)  # fmt: skip
+    error_line(proc, named, status=1)
+    assert not list(save.glob("*.pt"))
+
+
+def test_unwritable_save_dir_is_one_line(tmp_path, tiny_corpus):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x\n")
+    proc = run("fairseq-train", tiny_corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "1",
+               "--save-dir", blocker)  # fmt: skip
+    error_line(proc, f"--save-dir {blocker}: cannot be written", status=1)
+    assert blocker.read_text() == "x\n"
+
+
+def test_checkpoint_of_another_dictionary_is_named(tmp_path, tiny_corpus, training_run):
+    smaller = tmp_path / "bin"
+    shutil.copytree(tiny_corpus, smaller)
+    for side in ("en", "de"):
+        dictionary = smaller / f"dict.{side}.txt"
+        dictionary.write_text("".join(dictionary.read_text().splitlines(keepends=True)[:40]))
+    before = tree(training_run)
+    proc = run("fairseq-train", smaller, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "1",
+               "--save-dir", tmp_path / "save", "--restore-file", training_run / "checkpoint_best.pt",
+               "--reset-optimizer", "--reset-dataloader", "--reset-meters")  # fmt: skip
+    line = error_line(proc, "checkpoint_best.pt", "another dictionary", status=1)
+    assert "architecture" not in line
+    assert tree(training_run) == before
+    cause = (
+        "size mismatch for encoder.embed_tokens.embedding.weight: copying a param with shape torch.Size([90, 8]) "
+        "from checkpoint, the shape in current model is torch.Size([48, 8])."
+    )
+    assert dictionary_sizes(cause) == (90, 48)
+    assert dictionary_sizes(cause.replace("embed_tokens", "layers.0.ffn")) is None
+
+
+def test_translation_checkpoint_to_predict_imdb_is_one_line(training_run, prepared):
+    proc = run("predict-imdb.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, stdin=b"x\n")
+    error_line(proc, "--path", "'translation'", "imdb_classification", status=1)
+
+
+def test_fit_memory_too_small_says_gb_and_gib():
+    line = error_line(run("fit-memory.py", "--memory", "0.1GB"), "--memory 0.1GB", status=2)
+    assert "0.1 GB (0.0931 GiB" in line and "is too small" in line and "holds" not in line
+
+
+def test_flag_errors_are_value_errors_and_one_line_exits():
+    error = FlagError("--label-smoothing must be in [0, 1), got 1.0")
+    assert isinstance(error, ValueError) and isinstance(error, SystemExit)
+    assert error.code == "error: --label-smoothing must be in [0, 1), got 1.0"
