@@ -344,3 +344,71 @@ def test_committed_tables_are_rebuilt_from_their_result_files(table_file, result
     lines = rows(table, T.load_results(str(ROOT / results)))
     assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, table["kind"])
     assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, table["kind"])
+
+
+STOCK_TABLE = """
+name: stock
+kind: translation
+decode: {split: valid, beam: 2, lenpen: 0.6}
+seeds: {base: 1, other: 1}
+reuse: {rows: [base], results: tiny_results}
+base: {N: 6, d_model: 512, d_ff: 2048, h: 8, d_k: null, d_v: null, P_drop: 0.1, eps_ls: 0.1, steps: 100000,
+       positions: sinusoidal}
+scales:
+  tiny:
+    dim_factor: 0.0625
+    step_factor: 0.0004
+    flags: [--arch, vanilla_transformer, --share-all-embeddings, --optimizer, adam, --lr, "1", --lr-scheduler, noam,
+            --warmup-updates, "20", --max-tokens, "2048", --no-epoch-checkpoints, --log-format, simple,
+            --num-workers, "0"]
+    stock_flags: [--max-tokens, "2048", --no-epoch-checkpoints, --log-format, simple, --num-workers, "0"]
+rows:
+  - {id: base, row: base, variant: base, change: {}}
+  - {id: lstm, row: lstm, variant: "LSTM, attention", change: {}, stock: true, arch: lstm,
+     flags: [--encoder-embed-dim, "16", --decoder-embed-dim, "16", --decoder-out-embed-dim, "16",
+             --encoder-hidden-size, "16", --decoder-hidden-size, "16", --optimizer, adam, --lr, "3e-3"]}
+"""
+
+
+def test_a_stock_architecture_row_runs_through_the_driver_and_reuses_the_base(prepared_model, tmp_path):
+    """fairseq's own `lstm` as a table row: no Transformer symbol among its flags, the base's budget and loss; the
+    base's result files come from another table's results (`reuse`), so only the LSTM is trained."""
+    tiny_results = tmp_path / "tiny_results" / "tiny"
+    common = ("--data", prepared_model / "prep", "--scale", "tiny", "--threads", "1")
+    (tmp_path / "tiny.yaml").write_text(TINY_TABLE.replace("seeds: {base: 2, other: 2}", "seeds: {base: 1, other: 1}"))
+    run_script(
+        "table3.sh",
+        "--table",
+        tmp_path / "tiny.yaml",
+        "--out",
+        tmp_path / "w1",
+        "--results",
+        tiny_results,
+        "--rows",
+        "base",
+        *common,
+    )
+    (tmp_path / "stock.yaml").write_text(STOCK_TABLE)
+    results = tmp_path / "stock_results"
+    out = run_script(
+        "table3.sh",
+        "--table",
+        tmp_path / "stock.yaml",
+        "--out",
+        tmp_path / "w2",
+        "--results",
+        results,
+        "--rows",
+        "base,lstm",
+        *common,
+    ).stdout
+    assert "2 jobs, 1 done already" in out and not (tmp_path / "w2" / "base").exists()
+    r = json.loads((results / "lstm-seed1.json").read_text())
+    assert "--arch lstm" in r["command"] and "--encoder-layers" not in r["command"]
+    assert "--max-update 40" in r["command"] and "--label-smoothing 0.1" in r["command"] and r["updates"] == 40
+    assert len(r["hypotheses"]) == 50 and 0 <= r["bleu"] <= 100 and 0 < r["significance"]["bleu"]["p_value"] <= 1
+    md = (results / "stock.md").read_text().splitlines()
+    lstm_line = next(line for line in md if "LSTM, attention" in line)
+    assert lstm_line.startswith("| lstm | LSTM, attention |  |  |  |  |  |  |  | 0.10 | 40 | 1 |")
+    assert any(line.startswith("| base | base | 6 | 32 |") for line in md)
+    assert sorted(os.listdir(results)) == ["lstm-seed1.json", "stock.csv", "stock.md"]  # the base is not copied

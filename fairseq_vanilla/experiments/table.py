@@ -11,7 +11,20 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 SYMBOLS = ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop", "eps_ls", "steps", "positions")
 SIZES = ("d_model", "d_ff", "d_k", "d_v")  # multiplied by a scale's dim_factor
-ROW_KEYS = {"id", "row", "variant", "change", "paper", "flags", "flags_by_scale", "arch", "data", "note", "seeds"}
+ROW_KEYS = {
+    "id",
+    "row",
+    "variant",
+    "change",
+    "paper",
+    "flags",
+    "flags_by_scale",
+    "arch",
+    "data",
+    "note",
+    "seeds",
+    "stock",
+}
 
 
 class TableError(ValueError):
@@ -55,10 +68,16 @@ def load_table(path: str) -> Dict[str, Any]:
         bad = set(row.get("change") or {}) - set(SYMBOLS)
         if bad:
             raise TableError(f"{path}: row {rid}: unknown symbol(s) {sorted(bad)} (known: {', '.join(SYMBOLS)})")
+    stock = [r["id"] for r in table["rows"] if r.get("stock")]
     for name, scale in table["scales"].items():
         for key in ("dim_factor", "step_factor", "flags") if kind == "translation" else ("flags",):
             if key not in scale:
                 raise TableError(f"{path}: scale {name}: missing '{key}'")
+        if stock and "stock_flags" not in scale:
+            raise TableError(f"{path}: scale {name}: missing 'stock_flags' (the flags of stock rows {stock})")
+    reuse = table.get("reuse")
+    if reuse is not None and not (isinstance(reuse, dict) and {"rows", "results"} <= set(reuse)):
+        raise TableError(f"{path}: reuse: expected {{rows: [ROW ids], results: FOLDER beside the table file}}")
     table["path"] = os.path.abspath(path)
     return table
 
@@ -123,12 +142,20 @@ def symbols_to_flags(symbols: Dict[str, Any]) -> List[str]:
 
 def train_flags(table: Dict[str, Any], row: Dict[str, Any], scale: str, seed: int) -> List[str]:
     """The scale's flags and its ``more_flags`` (how a scale changes a list it shares with another), then the row's
-    symbols (tables with a ``base``), then the row's own raw flags (later flags win in fairseq)."""
+    symbols (tables with a ``base``), then the row's own raw flags (later flags win in fairseq). A ``stock`` row (a
+    stock fairseq architecture: ``lstm``, ``fconv``) takes the scale's ``stock_flags`` (data, batching, logging), the
+    base's budget and loss (``--max-update`` steps, ``--label-smoothing`` ε_ls) and its own flags (arch, sizes,
+    optimiser): none of the Transformer's symbols."""
     check_scale(table, scale)
-    flags = list(table["scales"][scale]["flags"]) + list(table["scales"][scale].get("more_flags") or [])
+    if row.get("stock"):
+        symbols = row_symbols(table, row, scale)
+        flags = list(table["scales"][scale]["stock_flags"])
+        flags += ["--max-update", symbols["steps"], "--label-smoothing", symbols["eps_ls"]]
+    else:
+        flags = list(table["scales"][scale]["flags"]) + list(table["scales"][scale].get("more_flags") or [])
     if row.get("arch"):
         flags += ["--arch", row["arch"]]
-    if table.get("base"):
+    if table.get("base") and not row.get("stock"):
         flags += symbols_to_flags(row_symbols(table, row, scale))
     flags += list(row.get("flags") or []) + list((row.get("flags_by_scale") or {}).get(scale, []))
     return last_flags_win([str(f) for f in flags] + ["--seed", str(seed)])
@@ -157,6 +184,17 @@ def seeds_for(row: Dict[str, Any], base_seeds: int, other_seeds: int) -> List[in
 
 def result_name(row_id: str, seed: int) -> str:
     return f"{row_id}-seed{seed}.json"
+
+
+def table_results(table: Dict[str, Any], results_dir: str, scale: str) -> Dict[Tuple[str, int], Dict[str, Any]]:
+    """:func:`load_results` of ``results_dir``, plus the rows a table ``reuse``s from another table's results at the
+    same scale (the baselines reuse Table 3's base: its three seeds are the Transformer row, not trained again)."""
+    found = load_results(results_dir)
+    reuse = table.get("reuse")
+    if reuse:
+        other = os.path.join(os.path.dirname(table["path"]), reuse["results"], scale)
+        found.update({k: r for k, r in load_results(other).items() if k[0] in reuse["rows"]})
+    return found
 
 
 def load_results(results_dir: str) -> Dict[Tuple[str, int], Dict[str, Any]]:

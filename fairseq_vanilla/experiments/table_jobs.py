@@ -131,10 +131,10 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
     return result
 
 
-def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str) -> str:
+def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str, scale: str) -> str:
     """The paired bootstraps still missing (:func:`fill_significance`), then <name>.md and <name>.csv into each of
-    ``out_dirs`` from the result files; returns the Markdown."""
-    kind, found = table["kind"], T.load_results(results)
+    ``out_dirs`` from the result files (and the rows the table reuses from another's); returns the Markdown."""
+    kind, found = table["kind"], T.table_results(table, results, scale)
     if kind == "translation":
         fill_significance(found, results, prepared)
     lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
@@ -162,10 +162,10 @@ def run(cfg) -> Dict[str, float]:
         scale=cfg.scale,
         results=results_dir(table, cfg.results_dir, cfg.scale),
     )
-    result = T.load_results(args.results).get((row_id, seed))
+    result = T.table_results(table, args.results, cfg.scale).get((row_id, seed))
     if result is None:
         result = run_job(table, row, seed, args, cfg.threads)
-        rebuild(table, args.results, [args.out, args.results], args.data)
+        rebuild(table, args.results, [args.out, args.results], args.data, cfg.scale)
     return {k: result[k] for k in FIGURES if k in result}
 
 

@@ -54,8 +54,15 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
         pvals = [r["significance"]["bleu"]["p_value"] for r in runs if r.get("significance")]
         paper = row.get("paper") or {}
         vs_base = _against_base(row, base_bleu, [r["bleu"] for r in runs])
-        d_k = sym["d_k"] if sym.get("d_k") is not None else sym["d_model"] // sym["h"]
-        d_v = sym["d_v"] if sym.get("d_v") is not None else sym["d_model"] // sym["h"]
+        if row.get("stock"):  # a stock architecture: the Transformer's symbols do not describe it (see its flags)
+            sym = {k: None for k in ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop")} | {
+                "eps_ls": sym["eps_ls"],
+                "steps": sym["steps"],
+            }
+            d_k = d_v = None
+        else:
+            d_k = sym["d_k"] if sym.get("d_k") is not None else sym["d_model"] // sym["h"]
+            d_v = sym["d_v"] if sym.get("d_v") is not None else sym["d_model"] // sym["h"]
         lines.append(
             {
                 "row": row["row"],

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         base=args.seeds or default_seeds.get("base", 1), other=args.other_seeds or default_seeds.get("other", 1)
     )
     jobs = [(row, seed) for row in rows for seed in T.seeds_for(row, seeds["base"], seeds["other"])]
-    done = T.load_results(args.results)
+    done = T.table_results(table, args.results, args.scale)
     for row, seed in jobs:
         made = done.get((row["id"], seed))
         if made is not None and T.last_flags_win(made["flags"]) != T.train_flags(table, row, args.scale, seed):
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(rebuild(table, args.results, [args.out, args.results], args.data))
+    print(rebuild(table, args.results, [args.out, args.results], args.data, args.scale))
     return 0
 
 
