@@ -103,6 +103,25 @@ def test_pad_to_length_pads_every_batch_to_the_same_width():
     ds.pad_to_length = 32
     batch = ds.collater([ds[1]])["net_input"]["src_tokens"]  # one review of 5 tokens
     assert batch.shape == (1, 32) and batch[0, 5:].eq(d.pad()).all()
+    from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationConfig, ImdbClassificationTask
+
+    with pytest.raises(ValueError, match=r"^--pad-to-length must be in \[0, --max-positions 400\], got 500$"):
+        ImdbClassificationTask.setup_task(
+            ImdbClassificationConfig(data="nowhere", max_positions=400, pad_to_length=500)
+        )
+
+
+def test_impossible_flags_are_named():
+    from types import SimpleNamespace
+
+    from fairseq_vanilla.models.vanilla_lstm_classifier import check_lstm_config
+
+    good = dict(encoder_embed_dim=8, encoder_hidden_dim=8, encoder_layers=1, dropout=0.1, pooler_dropout=0.0)
+    check_lstm_config(SimpleNamespace(**good, lstm_readout="last-token"))
+    with pytest.raises(ValueError, match=r"^--pooler-dropout must be in \[0, 1\), got 1.0$"):
+        check_lstm_config(SimpleNamespace(**{**good, "pooler_dropout": 1.0}, lstm_readout="last-step"))
+    with pytest.raises(ValueError, match="^--lstm-readout must be last-step or last-token, got 'first'$"):
+        check_lstm_config(SimpleNamespace(**good, lstm_readout="first"))
 
 
 # ---------------------------------------------------------------- through the stock binaries
@@ -180,4 +199,4 @@ def test_a_bad_flag_is_one_line(synthetic_bin, tmp_path):
         check=False,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == "error: --encoder-layers: must be at least 1, got 0"
+    assert proc.stderr.strip().splitlines()[-1] == "error: --encoder-layers must be at least 1, got 0"

@@ -19,16 +19,12 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
-from ..fairseq_fixes.errors import OneLineError
+from ..fairseq_fixes.errors import FlagError
 from ..modules.lstm import StackedLSTM
 from .config import register_presets
 
 READOUT_CHOICES = ChoiceEnum(["last-step", "last-token"])
 NO_LENGTH_LIMIT = 1_000_000  # a recurrent model reads any length; the task's --max-positions is the limit
-
-
-class LSTMConfigError(OneLineError, ValueError):
-    """An impossible flag value; a command prints ``error: --flag: problem``."""
 
 
 @dataclass
@@ -55,12 +51,12 @@ def check_lstm_config(cfg) -> None:
     """Reject impossible flag values with a one-line message that names the flag."""
     for name in ("encoder_embed_dim", "encoder_hidden_dim", "encoder_layers"):
         if getattr(cfg, name) < 1:
-            raise LSTMConfigError(f"--{name.replace('_', '-')}: must be at least 1, got {getattr(cfg, name)}")
+            raise FlagError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     for name in ("dropout", "pooler_dropout"):
         if not 0.0 <= getattr(cfg, name) < 1.0:
-            raise LSTMConfigError(f"--{name.replace('_', '-')}: must be in [0, 1), got {getattr(cfg, name)}")
+            raise FlagError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
     if cfg.lstm_readout not in ("last-step", "last-token"):
-        raise LSTMConfigError(f"--lstm-readout: must be last-step or last-token, got {cfg.lstm_readout!r}")
+        raise FlagError(f"--lstm-readout must be last-step or last-token, got {cfg.lstm_readout!r}")
 
 
 @register_model("vanilla_lstm_classifier", dataclass=VanillaLSTMClassifierConfig)
@@ -93,7 +89,7 @@ class VanillaLSTMClassifier(BaseFairseqModel):
     def build_model(cls, cfg, task):
         check_lstm_config(cfg)
         if not hasattr(task, "num_classes"):
-            raise LSTMConfigError("--task: vanilla_lstm_classifier needs a classification task (imdb_classification)")
+            raise FlagError("--task: vanilla_lstm_classifier needs a classification task (imdb_classification)")
         dictionary = task.source_dictionary
         return cls(
             len(dictionary),

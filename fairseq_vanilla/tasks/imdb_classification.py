@@ -19,6 +19,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
+from ..fairseq_fixes.errors import FlagError
 from .review_dataset import MADEUP, ReviewClassificationDataset
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class ImdbClassificationTask(FairseqTask):
         if cfg.max_positions < 3:
             raise ValueError(f"--max-positions must be at least 3 (<s>, one token, </s>), got {cfg.max_positions}")
         if not 0 <= cfg.pad_to_length <= cfg.max_positions:
-            raise ValueError(
+            raise FlagError(
                 f"--pad-to-length must be in [0, --max-positions {cfg.max_positions}], got {cfg.pad_to_length}"
             )
         for name in ("random_deletion", "random_swap"):
