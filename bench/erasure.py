@@ -76,9 +76,12 @@ def main(argv=None) -> int:
         t0 = time.time()
         try:
             model, task = erasure.load_classifier(path, data_bin)
-            task.load_dataset(a.split)
         except (OSError, ValueError, RuntimeError) as e:
-            return fail("--path" if "checkpoint" in str(e) else "--data", str(e).splitlines()[0])
+            return fail("--path", str(e).splitlines()[0])
+        try:
+            task.load_dataset(a.split)
+        except (OSError, ValueError) as e:
+            return fail("--split", str(e).splitlines()[0])
         n = len(task.datasets[a.split])
         indices = erasure.pick_reviews(n, min(a.limit, n), a.seed)
         result = erasure.measure_checkpoint(

@@ -242,3 +242,7 @@ def test_erasure_bench_writes_json_table_and_plot(classifier, tmp_path):
     assert summary["rollout"]["0.2"]["probability_drop"]["sd"] == 0.0  # the same checkpoint twice
     assert "| rollout |" in (out / "erasure.md").read_text()
     assert (out / "erasure.png").read_bytes()[:4] == b"\x89PNG"
+    bad = subprocess.run(
+        [*map(str, cmd[:4]), "--path", str(tmp_path / "none.pt"), "--out", str(out)], capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and bad.stderr == f"error: --path: {tmp_path / 'none.pt'}: no such checkpoint\n"

@@ -45,14 +45,19 @@ def token_scores(model, tokens: Tensor, method: str, target: Tensor, dictionary,
             _, attentions = model(tokens, return_all_attention=True)  # N × (B, h, T, T)
         read = attention_scores if method == "attention" else rollout_scores
         return read(attentions, padding_mask, model.pooling)
-    embedding = model.encoder.embed_tokens
-    if method == "gradient":
-        scores = gradient_scores(model, embedding, tokens, target)
-    elif method == "integrated-gradients":
-        baseline = tokens.masked_fill(content_mask(tokens, dictionary), dictionary.pad())  # (B, T)
-        scores = integrated_gradients_scores(model, embedding, tokens, baseline, target, steps)
-    else:
+    if method not in METHODS:
         raise ValueError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    embedding = model.encoder.embed_tokens
+    frozen = not embedding.weight.requires_grad  # --freeze-embeddings: the gradient must still reach them
+    embedding.weight.requires_grad_(True)
+    try:
+        if method == "gradient":
+            scores = gradient_scores(model, embedding, tokens, target)
+        else:
+            baseline = tokens.masked_fill(content_mask(tokens, dictionary), dictionary.pad())  # (B, T)
+            scores = integrated_gradients_scores(model, embedding, tokens, baseline, target, steps)
+    finally:
+        embedding.weight.requires_grad_(not frozen)
     return scores.masked_fill(padding_mask, 0.0)
 
 
