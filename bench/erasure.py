@@ -2,8 +2,8 @@
 """Is attention faithful? Erasure (ERASER comprehensiveness) of four attribution methods and a random ranking.
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/erasure.py --data runs/imdb \\
-        --path runs/imdb_cpu_s1/ckpt/checkpoint_best.pt --path runs/imdb_cpu_s2/ckpt/checkpoint_best.pt \\
-        --path runs/imdb_cpu_s3/ckpt/checkpoint_best.pt --limit 1000 --out examples/attention/results
+        --path runs/imdb_cpu_s1/checkpoint_best.pt --path runs/imdb_cpu_s2/checkpoint_best.pt \\
+        --path runs/imdb_cpu_s3/checkpoint_best.pt --limit 1000 --out examples/attention/results
 
 Each --path is one trained classifier (e.g. scripts/train-imdb.sh --preset cpu with -- --seed 1, 2, 3). On --limit
 test reviews (a seeded random choice, the same for every classifier), each method ranks the review's tokens; the

@@ -1,8 +1,8 @@
 """Which input tokens decided a classifier's output: attention, attention rollout, gradients, and erasure tests.
 
 Pure functions, no fairseq (torch; Captum for the gradient methods, the optional extra ``explain``). Every method
-gives one score per input position, ``(B, T)``, higher = more important for the predicted class; positions that
-are padding score 0.
+gives one score per input position, ``(B, T)``, higher = more important for the predicted class (the attention
+methods give padding 0; ``inference/explain.py`` zeroes it for the gradient methods too).
 
 - **attention**: the last layer's self-attention, averaged over heads, read at the pooled position(s).
 - **rollout** (Abnar & Zuidema 2020): per layer A' = ½·mean_heads(A) + ½·I (the residual connection), rows
@@ -12,9 +12,9 @@ are padding score 0.
   classifier reads exactly that average of top-layer vectors.
 - **gradient** (gradient × input, Simonyan et al. 2014; Shrikumar et al. 2017) and **integrated gradients**
   (Sundararajan et al. 2017) of the predicted class's logit with respect to the token embeddings (Captum's
-  ``LayerGradientXActivation`` / ``LayerIntegratedGradients`` on the embedding layer, baseline = the padding
-  token's embedding, which is zero), summed over the embedding dimensions. These scores are signed: a negative
-  score is evidence against the predicted class, and it ranks last.
+  ``LayerGradientXActivation`` / ``LayerIntegratedGradients`` on the embedding layer; the caller picks the
+  baseline tokens, ``inference/explain.py`` the padding token, whose embedding is zero), summed over the embedding
+  dimensions. These scores are signed: a negative score is evidence against the predicted class, and it ranks last.
 
 Faithfulness is tested by erasure (DeYoung et al. 2020, ERASER "comprehensiveness"): delete the top k % of a
 review's tokens as a method ranks them; a faithful ranking makes the predicted class's probability fall more
