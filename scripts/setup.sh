@@ -39,10 +39,10 @@ if ! "$VENV/bin/python" -c "import fairseq" 2>/dev/null; then
   "${PIP[@]}" install -q --no-build-isolation "$FAIRSEQ_SPEC"
 fi
 
-echo "[setup] fairseq-vanilla and the pipeline tools (sacremoses, subword-nmt, sentencepiece, sacrebleu, eflomal, pytest, ruff, ctranslate2, optuna + Hydra sweeper/launchers)"
+echo "[setup] fairseq-vanilla and the pipeline tools (sacremoses, subword-nmt, sentencepiece, sacrebleu, eflomal, pytest, ruff, ctranslate2, optuna + Hydra sweeper/launchers, captum)"
 # editable_mode=compat: the checkout itself on sys.path, so that Hydra's plugin scan (pkgutil) finds
 # hydra_plugins/fairseq_vanilla_sweeper; setuptools' default editable finder hides it from pkgutil.
-"${PIP[@]}" install -q --no-build-isolation -e "$ROOT[test,lint,align,fast,sweep]" --config-settings editable_mode=compat
+"${PIP[@]}" install -q --no-build-isolation -e "$ROOT[test,lint,align,fast,sweep,explain]" --config-settings editable_mode=compat
 
 "$VENV/bin/python" -c "import torch, fairseq, fairseq_vanilla; print('[setup] torch', torch.__version__, '| fairseq', fairseq.__version__)"
 echo "$want" > "$STAMP"
