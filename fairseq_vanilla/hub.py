@@ -178,7 +178,10 @@ class ReviewClassifier:
             if not clean_review(text):
                 raise ValueError(f"review {i + 1} is empty")
         tokens = data_utils.collate_tokens(
-            [self.encode(t) for t in texts], self.task.source_dictionary.pad(), left_pad=self.task.cfg.left_pad
+            [self.encode(t) for t in texts],
+            self.task.source_dictionary.pad(),
+            left_pad=self.task.cfg.left_pad,
+            pad_to_length=self.task.cfg.pad_to_length or None,  # as the model was trained (Keras-style fixed width)
         )  # (B, T)
         probs = torch.softmax(self.model(tokens).float(), dim=-1)  # (B, C)
         best = probs.argmax(dim=-1)

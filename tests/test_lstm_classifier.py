@@ -165,7 +165,10 @@ def synthetic_bin(tmp_path_factory):
 
 def test_fairseq_train_and_validate_the_lstm_classifier(synthetic_bin, tmp_path):
     save = tmp_path / "ckpt"
-    proc = fairseq("fairseq-train", synthetic_bin, *TRAIN_FLAGS, "--max-update", "60", "--save-dir", save, "--left-pad")
+    proc = fairseq(
+        "fairseq-train", synthetic_bin, *TRAIN_FLAGS, "--max-update", "60", "--save-dir", save, "--left-pad",
+        "--pad-to-length", "64", "--truncation", "tail",  # a long review keeps its last words, which name the label
+    )  # fmt: skip
     log = proc.stdout + proc.stderr
     assert "VanillaLSTMClassifier" in log and "num_updates 60" in log
     out = fairseq(
@@ -185,6 +188,12 @@ def test_fairseq_train_and_validate_the_lstm_classifier(synthetic_bin, tmp_path)
     text = out.stdout + out.stderr
     assert int(re.search(r"examples (\d+)", text).group(1)) == 41
     assert float(re.search(r"accuracy ([0-9.]+)", text).group(1)) >= 0.9  # the words give the label away
+    from fairseq_vanilla.hub import ReviewClassifier
+
+    clf = ReviewClassifier.from_pretrained(str(save / "checkpoint_last.pt"), str(synthetic_bin.parent))
+    assert clf.task.cfg.pad_to_length == 64 and clf.task.cfg.left_pad  # as trained
+    got = clf.predict_batch(["A great, wonderful and superb film. Brilliant!", "Awful. Boring, dull and terrible."])
+    assert [label for label, _ in got] == ["pos", "neg"]
 
 
 def test_a_bad_flag_is_one_line(synthetic_bin, tmp_path):
