@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train with a recipe preset through the stock fairseq-train (extra flags after -- are passed on and win).
 #   bash scripts/train.sh --preset multi30k|wmt16-base|wmt16-big|demo --data BIN --save DIR [--arch ARCH]
-#        [--gpu-fp16|--gpu-bf16] [--gpu-memory GB] [-- FLAGS]
+#        [--precision auto|fp32|bf16] [--gpu-fp16|--gpu-bf16] [--gpu-memory GB] [--dry-run] [-- FLAGS]
 # multi30k   : Wu et al. 2021's text-only Transformer: 4+4 layers, d_model 128, d_ff 256, 4 heads, dropout 0.3,
 #              shared embeddings, Adam (0.9, 0.98), lr 0.005, inverse-sqrt warm-up 2000, max-tokens 4096, 8000 updates
 #              (departs from §5.3 on purpose: Wu et al.'s small-data schedule, not the paper's noam)
@@ -13,13 +13,17 @@
 # demo       : the tiny model on the synthetic corpus (departs from §5.3 on purpose: inverse-sqrt, lr 1e-3, 1,200 updates)
 # --gpu-memory GB asks scripts/fit-memory.py for the largest --max-tokens that fits and the --update-freq reaching
 # ≈25k target tokens an update (vanilla_transformer* archs); --gpu-bf16 is fairseq's --bf16 (on a GPU, no TPU).
+# --precision (default auto; fairseq_vanilla/inference/precision.py decides and says why, one line): on the CPU, bf16
+# (fairseq's --bf16) only where the CPU has native bf16 (avx512_bf16/amx_bf16) and committed Table 3 results show bf16
+# training equal in quality to fp32, else fp32; on a GPU auto is fp32 (--gpu-fp16/--gpu-bf16 choose half precision).
+# fp32/bf16 force it. --dry-run writes and prints SAVE/command.sh without training.
 # --arch transformer trains fairseq's own Transformer with the same flags (for comparisons).
 # --arch vanilla_transformer_align (data: DIR/bin-align of scripts/prepare-alignments.sh) trains with the
 # alignment criterion and --load-alignments (Garg et al. 2019; see examples/alignment/README.md).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PRESET=""; DATA=""; SAVE=""; ARCH=""; PRECISION=(); GPU_MEMORY=""
+PRESET=""; DATA=""; SAVE=""; ARCH=""; PRECISION=(); GPU_MEMORY=""; CHOOSE=auto; DRY_RUN=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --preset) PRESET="$2"; shift 2 ;;
@@ -29,14 +33,26 @@ while [[ $# -gt 0 ]]; do
     --gpu-fp16) PRECISION=(--fp16); shift ;;
     --gpu-bf16) PRECISION=(--bf16); shift ;;
     --gpu-memory) GPU_MEMORY="$2"; shift 2 ;;
+    --precision) CHOOSE="$2"; shift 2 ;;
+    --dry-run) DRY_RUN=1; shift ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -n "$DATA" && -n "$SAVE" ]] || { echo "error: --data BIN and --save DIR are required" >&2; exit 2; }
 [[ -f "$DATA/dict.en.txt" || -n "$(ls "$DATA"/dict.*.txt 2>/dev/null)" ]] || { echo "error: $DATA: no fairseq dictionary (dict.*.txt) there; run a prepare script first" >&2; exit 2; }
+[[ "$CHOOSE" =~ ^(auto|fp32|bf16)$ ]] || { echo "error: --precision must be auto, fp32 or bf16, got '$CHOOSE'" >&2; exit 2; }
+[[ "$CHOOSE" == auto || ${#PRECISION[@]} -eq 0 ]] || { echo "error: --precision: give it or --gpu-fp16/--gpu-bf16, not both" >&2; exit 2; }
 source "$ROOT/scripts/lib.sh"
+if [[ ${#PRECISION[@]} -eq 0 ]]; then  # --gpu-fp16/--gpu-bf16 not given: --precision decides
+  ON_GPU=()
+  if [[ " $* " != *" --cpu "* ]] && command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+    ON_GPU=(--gpu)
+  fi
+  CHOSEN=$("$PY" "$ROOT/fairseq_vanilla/inference/precision.py" train --precision "$CHOOSE" "${ON_GPU[@]}") || exit 2
+  read -r -a PRECISION <<< "$CHOSEN"  # --bf16 or nothing
+fi
 
 COMMON=(--share-all-embeddings --optimizer adam --adam-betas "(0.9, 0.98)" --clip-norm 0.0 --label-smoothing 0.1 --seed 1
   --log-format simple --log-interval 100)
@@ -88,4 +104,5 @@ mkdir -p "$SAVE"
 log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
 save_command "$SAVE/command.sh" "${CMD[@]}"
 cat "$SAVE/command.sh"
+[[ "$DRY_RUN" == 1 ]] && exit 0
 "${CMD[@]}" 2>&1 | tee -a "$SAVE/train.log"

@@ -1,6 +1,6 @@
 """The paper's building blocks in plain PyTorch (no fairseq import): one module per concept."""
 
-from .attention import attention, build_mask, reference_attention
+from .attention import attention, build_mask, fused_attention, fused_kernel_pays, reference_attention
 from .embedding import InputEmbedding, TokenEmbedding
 from .feed_forward import PositionwiseFeedForward
 from .layers import DecoderLayer, EncoderLayer
@@ -16,6 +16,8 @@ from .residual import PostNormResidual
 
 __all__ = [
     "attention",
+    "fused_attention",
+    "fused_kernel_pays",
     "build_mask",
     "reference_attention",
     "InputEmbedding",

@@ -1,0 +1,172 @@
+"""Which precision to train in and which CTranslate2 compute type to translate with, on this machine (speed rules).
+
+Pure functions over the CPU's flags (``/proc/cpuinfo``, or given), the committed quality results and the compute
+types CTranslate2 offers; no torch import. ``python fairseq_vanilla/inference/precision.py train --precision P``
+prints the choice for ``scripts/train.sh``: stdout, the fairseq flag (``--bf16`` or nothing); stderr, the choice and
+why, one line. Run as a file, it skips the package's fairseq registration (0.3 s instead of seconds).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parents[2]
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of bf16 dot-product instructions
+BF16_EVIDENCE = ROOT / "examples" / "table3" / "results" / "multi30k"  # the fp32 base's three seeds live here
+BF16_FLAGS = ("--bf16", "--memory-efficient-bf16")
+MIN_BF16_SEEDS = 2
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPUTE_TYPES = ("auto", "default", "float32", "int8", "int8_float32")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
+    """The instruction-set flags of the first CPU in ``cpuinfo`` (empty where the file is missing or has none)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def has_native_bf16(flags: Iterable[str]) -> bool:
+    """True where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX-BF16)."""
+    return bool(set(flags) & set(NATIVE_BF16_FLAGS))
+
+
+def bf16_quality(records: Sequence[dict]) -> Tuple[bool, str]:
+    """Whether committed results show bf16 training equal in quality to fp32: ``(equal, why)``.
+
+    ``records``: Table 3 result files (JSON). The fp32 base is the records with id ``base`` and no bf16 flag; a bf16
+    base run is a base-recipe record whose ``flags`` hold ``--bf16`` (or ``--memory-efficient-bf16``). Equal means at
+    least ``MIN_BF16_SEEDS`` bf16 seeds and dev perplexity and BLEU each "within seed noise" (or "better") by
+    :func:`fairseq_vanilla.evaluation.significance.seed_comparison` against the fp32 base's seeds.
+    """
+    bf16 = [r for r in records if set(r.get("flags") or ()) & set(BF16_FLAGS)]
+    fp32 = [r for r in records if r.get("id") == "base" and r not in bf16]
+    if not bf16:
+        return False, "no bf16 base run is committed"
+    if len(bf16) < MIN_BF16_SEEDS or len(fp32) < 2:
+        return False, f"{len(bf16)} bf16 and {len(fp32)} fp32 base seeds (need ≥ {MIN_BF16_SEEDS} and ≥ 2)"
+    seed_comparison = significance().seed_comparison
+    verdicts = []
+    for figure, sign in (("ppl", -1.0), ("bleu", 1.0)):  # lower perplexity is better: compare its negative
+        a = [sign * r[figure] for r in fp32]
+        b = [sign * r[figure] for r in bf16]
+        verdicts.append((figure, seed_comparison(a, b)["verdict"]))
+    worse = [figure for figure, verdict in verdicts if verdict == "worse"]
+    if worse:
+        return False, f"bf16 is worse than fp32 beyond seed noise in {' and '.join(worse)}"
+    return True, f"bf16 is within seed noise of fp32 ({len(bf16)} against {len(fp32)} seeds, dev ppl and BLEU)"
+
+
+def significance():
+    """:mod:`fairseq_vanilla.evaluation.significance`; run as a file (scripts/train.sh), loaded from its path, so that
+    the package's fairseq registration (seconds) is skipped."""
+    if __package__:
+        from ..evaluation import significance as module
+
+        return module
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("significance", ROOT / "fairseq_vanilla/evaluation/significance.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_records(folder: Path) -> List[dict]:
+    """The result files (``*.json``) of ``folder``; unreadable ones are skipped."""
+    records = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def choose_precision(
+    requested: str, flags: Iterable[str], quality: Tuple[bool, str], on_gpu: bool = False
+) -> Tuple[str, str]:
+    """``(precision, why)`` for ``--precision requested``: ``fp32`` or ``bf16`` (one line of reason).
+
+    ``auto``: bf16 only on a CPU with native bf16 and with committed evidence (``quality`` from :func:`bf16_quality`)
+    that bf16 trains as well as fp32; fp32 otherwise. On a GPU ``auto`` is fp32 (``--gpu-fp16``/``--gpu-bf16``
+    choose half precision there). ``fp32``/``bf16`` are obeyed; bf16 on a CPU without native bf16 gets a warning.
+    """
+    if requested not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    native = has_native_bf16(flags)
+    equal, evidence = quality
+    if requested == "fp32":
+        return "fp32", "asked for"
+    if requested == "bf16":
+        if on_gpu or native:
+            return "bf16", "asked for"
+        return "bf16", "asked for; warning: this CPU has no native bf16 (avx512_bf16/amx_bf16), expect it slower"
+    if on_gpu:
+        return "fp32", "on a GPU --precision auto keeps fp32 (--gpu-fp16 or --gpu-bf16 for half precision)"
+    if not native:
+        return "fp32", "this CPU has no native bf16 (avx512_bf16/amx_bf16)"
+    if not equal:
+        where = BF16_EVIDENCE.relative_to(ROOT) if BF16_EVIDENCE.is_relative_to(ROOT) else BF16_EVIDENCE
+        return (
+            "fp32",
+            f"this CPU has native bf16, but bf16 training has not yet been shown equal in quality: {where}: {evidence}",
+        )
+    return "bf16", f"this CPU has native bf16 and {evidence}"
+
+
+def choose_compute_type(requested: str, supported: Iterable[str], device: str = "cpu") -> Tuple[str, str]:
+    """``(compute_type, why)`` for CTranslate2: ``auto`` picks the fastest type measured on this kind of machine.
+
+    Measured (BENCHMARKS.md; a 3+3/d_model 256 Multi30k model, beam 5, 2 threads): int8 was 4x slower than float32
+    at batch 1 on an AVX-512 VNNI EPYC and 10x slower on an AVX2-only EPYC, and slower at batch 64 too; so on the
+    CPU the rule is float32 until a measurement says otherwise. Other values are passed through when supported.
+    """
+    supported = set(supported)
+    if requested != "auto":
+        if requested != "default" and requested not in supported:
+            raise ValueError(
+                f"--compute-type {requested} is not supported here (supported: {', '.join(sorted(supported))})"
+            )
+        return requested, "asked for"
+    if device == "cpu" and "float32" in supported:
+        return "float32", "auto: on the CPU float32 beat int8 in every measurement so far (BENCHMARKS.md)"
+    return "default", "auto: as exported (float32 unsupported here)"
+
+
+def supported_compute_types(device: str = "cpu") -> frozenset:
+    """The compute types CTranslate2 offers on ``device`` here (imports ctranslate2)."""
+    import ctranslate2
+
+    return frozenset(ctranslate2.get_supported_compute_types(device))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    train = sub.add_parser("train", help="the fairseq-train flags for --precision (scripts/train.sh)")
+    train.add_argument("--precision", default="auto")
+    train.add_argument("--gpu", action="store_true", help="training runs on a GPU")
+    train.add_argument("--cpu-flags", help="space-separated CPU flags instead of /proc/cpuinfo's")
+    train.add_argument("--evidence", default=str(BF16_EVIDENCE), help="folder of Table 3 result files")
+    a = p.parse_args(argv)
+    if a.precision not in PRECISIONS:
+        print(f"error: --precision must be one of {', '.join(PRECISIONS)}, got '{a.precision}'", file=sys.stderr)
+        return 2
+    flags = a.cpu_flags.split() if a.cpu_flags is not None else cpu_flags()
+    precision, why = choose_precision(a.precision, flags, bf16_quality(load_records(Path(a.evidence))), a.gpu)
+    print(f"[train] precision: {precision} ({why})", file=sys.stderr)
+    print("--bf16" if precision == "bf16" else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
