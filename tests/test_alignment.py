@@ -1,5 +1,6 @@
 """Attention out of the model, the alignment loss and symmetrisation against hand-computed values."""
 
+import json
 import math
 import re
 import subprocess
@@ -298,6 +299,28 @@ def test_eflomal_alignments_train_the_alignment_model_and_score_agreement(tiny_c
     # after 60 updates the supervised head agrees with eflomal far above chance (about 1 link in 10 per target word;
     # measured: precision 0.75, AER 0.22)
     assert float(scores["precision"]) > 0.5 and float(scores["aer"]) < 0.5
+    # every decoder layer: the supervised head's layer (the penultimate, first head) scores what align-agreement
+    # gave for fairseq-generate's default alignment, and all heads averaged are measured beside it
+    by_layer = run_script(
+        "alignment-by-layer.py",
+        "--path",
+        save / "checkpoint_last.pt",
+        "--data",
+        data,
+        "--split",
+        "test",
+        "--work",
+        tmp_path / "by-layer",
+        "--json",
+        tmp_path / "by-layer.json",
+    )
+    table = json.loads((tmp_path / "by-layer.json").read_text())["aer_by_layer"]
+    assert list(table) == ["first 1 head(s)", "first 4 head(s)"]  # the supervised head, then all 4 heads averaged
+    supervised, averaged = table["first 1 head(s)"], table["first 4 head(s)"]
+    assert len(supervised) == len(averaged) >= 2 and [r["layer"] for r in averaged] == list(range(len(averaged)))
+    assert supervised[-2]["aer"] == pytest.approx(float(scores["aer"]), abs=1e-3)
+    printed = [line for line in by_layer.stdout.splitlines() if line.startswith("| first")]
+    assert [line.split(" | ")[0] for line in printed] == ["| first 1 head(s)", "| first 4 head(s)"]
     # the plain model cannot be trained with the alignment criterion: a clear message, not a crash
     plain = subprocess.run(
         [

@@ -5,7 +5,7 @@ classification table."""
 import json
 import os
 import re
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..evaluation.alignment import alignment_agreement
 from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
@@ -131,14 +131,17 @@ def fill_significance(found: Dict[Tuple[str, int], Dict[str, Any]], results: str
     return filled
 
 
-def alignment_error(work, data, ckpt, reference, split, threads, label) -> Dict[str, float]:
+def alignment_error(work, data, ckpt, reference, split, threads, label, overrides=None, name=None) -> Dict[str, float]:
     """Where the prepared folder has reference links (scripts/prepare-alignments.sh), the agreement of the model's
-    alignment (``--print-alignment`` on the reference translation) with them: precision, recall, AER."""
+    alignment (``--print-alignment`` on the reference translation) with them: precision, recall, AER. ``overrides``
+    (``--model-overrides``: ``alignment_layer``, ``alignment_heads``) picks another layer or heads, ``name`` its
+    output file."""
     if not os.path.isfile(reference):
         return {}
-    out = os.path.join(work, f"{split}.align.out")
+    out = os.path.join(work, f"{name or split}.align.out")
     if not os.path.exists(out):
-        log(f"{label}: alignment of the reference translations (--score-reference --print-alignment)")
+        log(f"{label}: alignment of the reference translations (--score-reference --print-alignment) {overrides or ''}")
+        extra = ["--model-overrides", repr(overrides)] if overrides else []
         run(
             [
                 binary("fairseq-generate"),
@@ -153,6 +156,7 @@ def alignment_error(work, data, ckpt, reference, split, threads, label) -> Dict[
                 "--print-alignment",
                 "--max-tokens",
                 "4096",
+                *extra,
                 "--results-path",
                 out + ".tmp",
             ],
@@ -162,6 +166,22 @@ def alignment_error(work, data, ckpt, reference, split, threads, label) -> Dict[
         os.replace(os.path.join(out + ".tmp", f"generate-{split}.txt"), out)
     found = alignment_agreement(out, reference)
     return {"alignment": {k: found[k] for k in ("precision", "recall", "aer")}}
+
+
+def alignment_by_layer(work, data, ckpt, reference, split, threads, layers: int, heads: Tuple[Optional[int], ...]):
+    """:func:`alignment_error` of every decoder layer's cross-attention, for each of ``heads`` (None: the model's own
+    setting, all heads averaged in a plain model; k: the first k heads averaged, an alignment model's
+    ``alignment_heads``): {heads: [{layer, precision, recall, aer}, …]}."""
+    table = {}
+    for k in heads:
+        rows = []
+        for layer in range(layers):
+            overrides = {"alignment_layer": layer, **({"alignment_heads": k} if k else {})}
+            name = f"{split}.L{layer}" + (f".H{k}" if k else "")
+            found = alignment_error(work, data, ckpt, reference, split, threads, f"layer {layer}", overrides, name)
+            rows.append({"layer": layer, **found["alignment"]})
+        table["model" if k is None else f"first {k} head(s)"] = rows
+    return table
 
 
 def evaluate_classification(work, data, ckpt_dir, threads, label):
