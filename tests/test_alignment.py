@@ -285,7 +285,7 @@ def test_eflomal_alignments_train_the_alignment_model_and_score_agreement(tiny_c
         [
             sys.executable,
             "-m",
-            "fairseq_vanilla.pipeline",
+            "fairseq_vanilla",
             "align-agreement",
             str(tmp_path / "gen.out"),
             str(data / "align" / "test.align"),
