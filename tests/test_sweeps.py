@@ -250,3 +250,25 @@ def test_upstream_hydra_main_drops_the_objective_and_the_repaired_one_returns_it
     trial = {"_hydra_main": lambda cfg: 4.25}  # what _hydra_main computed for the sweeper
     assert types.FunctionType(upstream_code, trial)(None) is None
     assert types.FunctionType(repaired.__code__, trial)(None) == 4.25
+
+
+def test_a_save_dir_every_trial_would_share_is_refused_before_any_trial(tiny_corpus, tmp_path):
+    """A new user's `checkpoint.save_dir=/x` on a sweep: trial 1 would resume trial 0's checkpoint_last.pt (fairseq's
+    'dataloader mismatch'); refused, naming the override, before the sweep folder exists."""
+    from omegaconf import OmegaConf
+
+    from fairseq_vanilla.experiments.sweeper import shared_save_dir
+
+    shared = tmp_path / "shared-ckpt"
+    folder = tmp_path / "shared"
+    proc = sweep("multi30k_search", folder, tiny_corpus, f"checkpoint.save_dir={shared}", check=False)
+    assert proc.returncode != 0 and f"checkpoint.save_dir={shared}: every trial of the sweep" in proc.stderr
+    assert not folder.exists() and not shared.exists()
+
+    def config(save_dir, **more):
+        return OmegaConf.create({"checkpoint": {"save_dir": save_dir, **more}})
+
+    assert shared_save_dir(config("/x/ckpt")) == "/x/ckpt"
+    assert shared_save_dir(config("${hydra:runtime.output_dir}/checkpoints")) is None  # the config's own default
+    assert shared_save_dir(config("/x/${hydra:job.num}")) is None
+    assert shared_save_dir(config("/x/ckpt", no_save=True)) is None  # nothing saved, nothing resumed

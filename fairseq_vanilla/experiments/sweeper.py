@@ -5,7 +5,8 @@ Hydra's Optuna sweeper (``hydra-optuna-sweeper``) with four changes a fairseq se
 * the study lives in ``<sweep dir>/optuna.db`` (SQLite) unless ``storage`` is given, and running the same command
   again finishes the missing trials only: finished trials (complete or failed) count towards ``n_trials``, a trial
   left running by a killed sweep is marked failed (``interrupted``) and replaced;
-* a search parameter naming no field of the config is refused before any trial trains;
+* a search parameter naming no field of the config is refused before any trial trains, and so is a
+  ``checkpoint.save_dir`` every trial would share (trial 1 would resume trial 0's ``checkpoint_last.pt``);
 * a trial that raises (NaN/inf loss, "minimum loss scale reached", out of memory) or ends without a finite
   objective is recorded as failed with its reason and the study goes on; a study where every trial failed raises;
 * after every batch of trials ``trials.csv`` and ``best.yaml`` are rewritten (:mod:`.sweeps`), plots at the end.
@@ -66,6 +67,22 @@ def unknown_search_fields(config: DictConfig, keys) -> list:
             continue
         unknown.append(name)
     return unknown
+
+
+# Hydra values that differ from trial to trial: a save_dir built from one of them is the trial's own.
+PER_TRIAL = ("runtime.output_dir", "sweep.subdir", "job.num", "job.id", "job.override_dirname")
+
+
+def shared_save_dir(config: DictConfig):
+    """``checkpoint.save_dir`` as written (unresolved) when it would be the same folder for every trial of a sweep,
+    else ``None`` (no checkpoint group, ``checkpoint.no_save``, or a path built from a per-trial Hydra value)."""
+    checkpoint = OmegaConf.select(config, "checkpoint", default=None)
+    if not isinstance(checkpoint, DictConfig) or checkpoint.get("no_save", False):
+        return None
+    raw = OmegaConf.to_container(checkpoint, resolve=False).get("save_dir")
+    if not isinstance(raw, str) or any(f"hydra:{key}" in raw or f"hydra.{key}" in raw for key in PER_TRIAL):
+        return None
+    return raw
 
 
 def config_file(config: DictConfig) -> str:
@@ -175,6 +192,14 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
                 f"search parameter(s) {', '.join(unknown)} name no field of the config "
                 f"{config_file(self.config)} (nor of its model/task/criterion): "
                 "check the spelling in hydra.sweeper.params or on the command line"
+            )
+        shared = None if "checkpoint.save_dir" in distributions else shared_save_dir(self.config)
+        if shared is not None:
+            raise ValueError(
+                f"checkpoint.save_dir={shared}: every trial of the sweep would save to this one folder, and trial 1 "
+                "would resume from trial 0's checkpoint_last.pt (fairseq: 'Cannot resume training due to dataloader "
+                "mismatch'); drop the override (sweep=per_trial gives each trial ${hydra:runtime.output_dir}/"
+                "checkpoints) or build it from a per-trial value, e.g. 'checkpoint.save_dir=/x/${hydra:job.num}'"
             )
         direction = study_direction(self.direction, self.config)
         sweep_dir = Path(self.config.hydra.sweep.dir)
