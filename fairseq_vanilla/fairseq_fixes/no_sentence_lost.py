@@ -94,10 +94,10 @@ def filter_indices_by_size(self, indices, dataset, max_positions=None, ignore_in
         raise ExampleTooLongError(
             f"{len(ids):,} example(s) longer than the model accepts (max_positions={max_positions}), e.g. "
             f"example {ids[0]} of size {_size(dataset, ids[0])}; ids {ids[:10]}: skip this example with "
-            f"--skip-invalid-size-inputs-valid-test (fairseq's own hint; fairseq-vanilla never skips silently), "
-            f"raise --max-source-positions/--max-target-positions (or the task's --max-positions), or drop long "
-            f"pairs before binarising (scripts/prepare-wmt16-en-de.sh's clean stage does; the other prepare "
-            f"scripts count them in their log)"
+            f"--skip-invalid-size-inputs-valid-test (fairseq's own hint; fairseq-vanilla never skips examples "
+            f"silently), raise --max-source-positions/--max-target-positions (or the task's --max-positions), or "
+            f"drop long pairs before binarising (scripts/prepare-wmt16-en-de.sh's clean stage does; the other "
+            f"prepare scripts count them in their log)"
         )
     more = f" (and {len(ids) - SHOWN_IDS:,} more)" if len(ids) > SHOWN_IDS else ""
     logger.warning(
