@@ -6,8 +6,8 @@
 
 Builds both models through fairseq's own options/task code at the anchor sizes of BENCHMARKS.md (3+3 layers,
 d_model 256, d_ff 1024, 4 heads, shared embeddings, dropout 0.1; ``bench/profile_step.py``'s ``build``), takes the
-same batches, and times forward + backward (loss included, no optimizer step) alternating vanilla, fairseq,
-vanilla, fairseq, … in each precision:
+same batches, and times forward + backward (loss included, no optimizer step) in turn, every model in every
+precision, then again (--reps rounds), so that a change of load falls on all alike:
 - ``fp32``: as ``fairseq-train --cpu``;
 - ``bf16``: as ``fairseq-train --cpu --bf16`` (with the repair of ``fairseq_fixes/bf16.py``): fairseq's Trainer casts
   the model and the criterion to bfloat16 (its optimizer keeps fp32 master weights, the same cost for both models,
@@ -139,19 +139,21 @@ def main() -> None:
         batches = built["vanilla"][2]  # the same batches for both (same task, seed and dataset)
         wps = {(n, pr): [] for n in names for pr in precisions}
         profiles = {}
+        setups = {}
         for precision in precisions:
-            setups = {}
             for n in names:
                 model, crit = copy.deepcopy(built[n][0]), built[n][1]  # a criterion holds no weights
-                setups[n] = prepare(model, crit, precision)
+                setups[n, precision] = prepare(model, crit, precision)
                 with kernel(n):
-                    step(*setups[n][:2], batches[0], setups[n][2])  # warm-up
-            for _ in range(a.reps):
+                    step(*setups[n, precision][:2], batches[0], setups[n, precision][2])  # warm-up
+        for _ in range(a.reps):  # every model in every precision, in turn, then again: load changes hit all alike
+            for precision in precisions:
                 for n in names:
-                    wps[n, precision].append(timed(n, setups[n], batches, a.steps))
-                    print(f"{precision:8s} {n:8s} {wps[n, precision][-1]:8.0f} tokens/s", flush=True)
-            if not a.no_profile:
-                profiles[precision] = {n: profiled(n, setups[n], batches, a.steps) for n in names}
+                    wps[n, precision].append(timed(n, setups[n, precision], batches, a.steps))
+                    print(f"{precision:8s} {n:14s} {wps[n, precision][-1]:8.0f} tokens/s", flush=True)
+        if not a.no_profile:
+            for precision in precisions:
+                profiles[precision] = {n: profiled(n, setups[n, precision], batches, a.steps) for n in names}
     med = {key: statistics.median(v) for key, v in wps.items()}
     print("\nmedian target tokens/s (forward + backward, alternating)")
     print(
