@@ -46,7 +46,8 @@ def reference_attention(
     scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(d_k)  # (B, h, T_q, T_k)
     if mask is not None:
         scores = scores.masked_fill(mask, torch.finfo(scores.dtype).min)
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)  # (B, h, T_q, T_k), summed in fp32
+    # no fp32 copy of the scores: torch's softmax sums half/bf16 inputs in fp32 itself (the same weights, fewer copies)
+    weights = torch.softmax(scores, dim=-1)  # (B, h, T_q, T_k)
     if mask is not None:
         weights = weights.masked_fill(mask, 0.0)  # all-masked rows: 0, not uniform
     if dropout_p > 0.0 and training:
