@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fairseq_vanilla.inference.ctranslate2 import ExportError  # noqa: E402
 from fairseq_vanilla.inference.fast_translator import SKIP_FLAG, FastTranslator, generate_split  # noqa: E402
-from fairseq_vanilla.inference.precision import choose_compute_type, supported_compute_types  # noqa: E402
 from fairseq_vanilla.text.io import PipelineError  # noqa: E402
 
 
@@ -63,9 +62,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     search = dict(beam=args.beam, lenpen=args.lenpen, max_len_b=args.max_len_b)
     try:
-        if args.quantization == "auto":
-            args.quantization, why = choose_compute_type("auto", supported_compute_types("cpu"))
-            print(f"[translate] compute type: {args.quantization} ({why})", file=sys.stderr)
         mt = FastTranslator(
             args.model,
             compute_type=args.quantization,
@@ -73,6 +69,8 @@ def main(argv=None) -> int:
             batch_size=args.batch_size,
             skip_too_long=args.skip_too_long,
         )
+        if args.quantization == "auto":
+            print(f"[translate] compute type: {mt.compute_type} ({mt.compute_type_why})", file=sys.stderr)
         if args.data_bin:
             lines = generate_split(
                 mt, args.data_bin, args.gen_subset, args.source_lang, args.target_lang, args.remove_bpe, **search

@@ -24,6 +24,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 from ..text.io import read_settings
 from .ctranslate2_spec import ExportError, import_ctranslate2
 from .lengths import SKIP_FLAG, model_positions, too_long_sources
+from .precision import choose_compute_type, supported_compute_types
 
 
 def search_options(
@@ -103,7 +104,8 @@ class TextPipeline:
 
 class FastTranslator:
     """An exported model in CTranslate2, with the fairseq hub's
-    ``translate(sentences, beam=5, verbose=False, **kwargs)``."""
+    ``translate(sentences, beam=5, verbose=False, **kwargs)``. ``compute_type="auto"`` picks this CPU's fastest
+    measured type (:func:`.precision.choose_compute_type`); ``compute_type_why`` says why."""
 
     def __init__(
         self,
@@ -121,6 +123,9 @@ class FastTranslator:
                 "make one with scripts/export-ctranslate2.py"
             )
         threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
+        supported = supported_compute_types("cpu")
+        compute_type, self.compute_type_why = choose_compute_type(compute_type, supported)
+        self.compute_type = compute_type
         self.translator = ctranslate2.Translator(
             model_dir, device="cpu", compute_type=compute_type, inter_threads=1, intra_threads=threads
         )
