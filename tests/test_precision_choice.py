@@ -128,10 +128,12 @@ def test_compute_type_auto_is_float32_on_the_cpu():
 
 
 def test_attention_kernel_rule():
-    """The plain formula on the CPU for a decoding step and short keys (longer in a bf16 step with gradients)."""
+    """The plain formula on the CPU for a decoding step, short keys without gradients, and a bf16 step with gradients
+    up to 128 keys; an fp32 step with gradients keeps the fused kernel (the planner counts no stored weights)."""
     assert fused_kernel_pays("cuda", torch.bfloat16, 1, 20, False)
     assert not fused_kernel_pays("cpu", torch.float32, 1, 500, False)
-    assert not fused_kernel_pays("cpu", torch.float32, 20, 20, True)
+    assert fused_kernel_pays("cpu", torch.float32, 20, 20, True)  # fp32 training: fused (no stored weights)
+    assert not fused_kernel_pays("cpu", torch.float32, 20, 20, False)  # short keys without gradients: plain
     assert fused_kernel_pays("cpu", torch.float32, 64, 64, True)
     assert not fused_kernel_pays("cpu", torch.bfloat16, 64, 64, True)
     assert fused_kernel_pays("cpu", torch.bfloat16, 64, 64, False)

@@ -67,15 +67,20 @@ CPU_PLAIN_MAX_KEYS = 32
 def fused_kernel_pays(device_type: str, dtype: torch.dtype, tq: int, tk: int, grad: bool) -> bool:
     """Whether torch's fused SDPA kernel is faster than the plain formula of §3.2.1 for these shapes (a speed rule).
 
-    CUDA: always. CPU: not for a decoding step (one query), not for short key sequences (at most
-    ``CPU_PLAIN_MAX_KEYS`` keys, or ``CPU_PLAIN_MAX_KEYS_TRAINING_BF16`` for a bf16 step that needs gradients).
+    CUDA: always. CPU: not for a decoding step (one query); not for a bf16 step that needs gradients with at most
+    ``CPU_PLAIN_MAX_KEYS_TRAINING_BF16`` keys; not without gradients (validation, scoring) at most
+    ``CPU_PLAIN_MAX_KEYS`` keys. An fp32/fp16 step with gradients keeps the fused kernel: the plain formula stores
+    the T_q × T_k weights for the backward pass (memory that the planner's per-token model does not count, and that
+    ``tests/test_memory.py`` measures), and its fp32 gain did not show in a whole training step (0.96–0.99× fairseq's
+    tokens/s with it, 1.01× without; BENCHMARKS.md).
     """
     if device_type != "cpu":
         return True
     if tq == 1:
         return False
-    limit = CPU_PLAIN_MAX_KEYS_TRAINING_BF16 if grad and dtype == torch.bfloat16 else CPU_PLAIN_MAX_KEYS
-    return tk > limit
+    if grad:
+        return not (dtype == torch.bfloat16 and tk <= CPU_PLAIN_MAX_KEYS_TRAINING_BF16)
+    return tk > CPU_PLAIN_MAX_KEYS
 
 
 def fused_attention(
