@@ -147,16 +147,15 @@ def train_flags(table: Dict[str, Any], row: Dict[str, Any], scale: str, seed: in
     base's budget and loss (``--max-update`` steps, ``--label-smoothing`` ε_ls) and its own flags (arch, sizes,
     optimiser): none of the Transformer's symbols."""
     check_scale(table, scale)
+    scale_cfg, arch = table["scales"][scale], ["--arch", row["arch"]] if row.get("arch") else []
     if row.get("stock"):
         symbols = row_symbols(table, row, scale)
-        flags = list(table["scales"][scale]["stock_flags"])
-        flags += ["--max-update", symbols["steps"], "--label-smoothing", symbols["eps_ls"]]
+        flags = [*scale_cfg["stock_flags"], "--max-update", symbols["steps"], "--label-smoothing", symbols["eps_ls"]]
+        flags += arch
     else:
-        flags = list(table["scales"][scale]["flags"]) + list(table["scales"][scale].get("more_flags") or [])
-    if row.get("arch"):
-        flags += ["--arch", row["arch"]]
-    if table.get("base") and not row.get("stock"):
-        flags += symbols_to_flags(row_symbols(table, row, scale))
+        flags = list(scale_cfg["flags"]) + list(scale_cfg.get("more_flags") or []) + arch
+        if table.get("base"):
+            flags += symbols_to_flags(row_symbols(table, row, scale))
     flags += list(row.get("flags") or []) + list((row.get("flags_by_scale") or {}).get(scale, []))
     return last_flags_win([str(f) for f in flags] + ["--seed", str(seed)])
 

@@ -4,7 +4,7 @@ bootstrap's p against base seed 1 (test-set noise); accuracy with seed spread fo
 
 import csv
 import io
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..evaluation.significance import mean_std, seed_comparison
 
@@ -53,7 +53,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
         ppl, bleu, chrf = (mean_std([r[k] for r in runs]) for k in ("ppl", "bleu", "chrf"))
         pvals = [r["significance"]["bleu"]["p_value"] for r in runs if r.get("significance")]
         paper = row.get("paper") or {}
-        vs_base = _against_base(row, base_bleu, [r["bleu"] for r in runs])
+        vs_base = _against_base(row, base_bleu, [r["bleu"] for r in runs], 2)
         if row.get("stock"):  # a stock architecture: the Transformer's symbols do not describe it (see its flags)
             sym = {k: None for k in ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop")} | {
                 "eps_ls": sym["eps_ls"],
@@ -80,9 +80,9 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
                 "ppl_dev": ppl,
                 "bleu_dev": bleu,
                 "chrf_dev": chrf,
-                "delta_bleu": None if vs_base is None else vs_base["delta"],
-                "delta_bleu_ci": None if vs_base is None else f"[{vs_base['low']:+.2f}, {vs_base['high']:+.2f}]",
-                "verdict": None if vs_base is None else vs_base["verdict"],
+                "delta_bleu": vs_base["delta"],
+                "delta_bleu_ci": vs_base["interval"],
+                "verdict": vs_base["verdict"],
                 "p_value": pvals[0] if pvals else None,
                 "params_millions": runs[0]["params"] / 1e6,
                 "aer": mean_std([r["alignment"]["aer"] for r in runs]) if all("alignment" in r for r in runs) else None,
@@ -96,12 +96,15 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
     return lines
 
 
-def _against_base(row: Dict[str, Any], base: List[float], scores: List[float]) -> Optional[Dict[str, Any]]:
-    """:func:`seed_comparison` of a row's per-seed scores with the base's, where one side has ≥ 2 seeds (else
-    nothing measures training variance: None, as for the base row itself)."""
+def _against_base(row: Dict[str, Any], base: List[float], scores: List[float], digits: int) -> Dict[str, Any]:
+    """The Δ, 95 % interval (text, ``digits`` decimals) and verdict columns of :func:`seed_comparison` of a row's
+    per-seed scores with the base's, where one side has ≥ 2 seeds; else (nothing measures training variance, or the
+    base row itself) empty."""
     if row["row"] == "base" or not base or max(len(base), len(scores)) < 2:
-        return None
-    return seed_comparison(base, scores)
+        return {"delta": None, "interval": None, "verdict": None}
+    c = seed_comparison(base, scores)
+    interval = f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]"
+    return {"delta": c["delta"], "interval": interval, "verdict": c["verdict"]}
 
 
 CLASSIFICATION_COLUMNS = (
@@ -129,7 +132,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
         if not runs:
             continue
         test = mean_std([r["accuracy_test"] for r in runs])
-        vs_base = _against_base(row, base_acc, [r["accuracy_test"] for r in runs])
+        vs_base = _against_base(row, base_acc, [r["accuracy_test"] for r in runs], 4)
         lines.append(
             {
                 "run": row["variant"],
@@ -137,9 +140,9 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
                 "seeds": len(runs),
                 "accuracy_valid": mean_std([r["accuracy_valid"] for r in runs]),
                 "accuracy_test": test,
-                "delta_accuracy": None if vs_base is None else vs_base["delta"],
-                "delta_accuracy_ci": None if vs_base is None else f"[{vs_base['low']:+.4f}, {vs_base['high']:+.4f}]",
-                "verdict": None if vs_base is None else vs_base["verdict"],
+                "delta_accuracy": vs_base["delta"],
+                "delta_accuracy_ci": vs_base["interval"],
+                "verdict": vs_base["verdict"],
                 "params_millions": runs[0]["params"] / 1e6,
                 "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
                 "reference_test_accuracy": (row.get("paper") or {}).get("test_acc"),
