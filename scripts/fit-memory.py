@@ -5,8 +5,8 @@
     python scripts/fit-memory.py --table 12GB,15GB,24GB,40GB,80GB     # fp32 and fp16, for a README
     python scripts/fit-memory.py --calibrate                           # refit the activation model (profiler)
 
-Without --measure the peak is the calibrated model of fairseq_vanilla/experiments/memory.py; --measure (CUDA only)
-runs forward + backward at increasing --max-tokens and reads torch.cuda.max_memory_allocated.
+Without --measure the peak is the calibrated model of fairseq_vanilla/experiments/memory/planner.py;
+--measure (CUDA only) runs forward + backward at increasing --max-tokens and reads torch.cuda.max_memory_allocated.
 """
 
 import argparse
@@ -19,17 +19,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", default="vanilla_transformer", help="vanilla_transformer, _big or _tiny")
-    for flag in (
-        "encoder-layers",
-        "decoder-layers",
-        "encoder-embed-dim",
-        "encoder-ffn-embed-dim",
-        "encoder-attention-heads",
-        "attention-key-dim",
-        "attention-value-dim",
-    ):
-        p.add_argument(f"--{flag}", type=int, help="as fairseq-train's flag (default: the arch's)")
-    p.add_argument("--dropout", type=float, help="as fairseq-train's flag (default: the arch's)")
+    from dataclasses import fields
+
+    from fairseq_vanilla.experiments.memory.planner import PLANNER_FLAGS
+    from fairseq_vanilla.models.config import VanillaTransformerConfig
+
+    for f in fields(VanillaTransformerConfig):  # the model's own flags, types and help (default: the arch's)
+        if f.name in PLANNER_FLAGS:
+            kind = float if isinstance(f.default, float) else int
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, help=f.metadata.get("help"))
     p.add_argument("--vocab", type=int, default=37000, help="vocabulary size (default 37000, §5.1; --data reads it)")
     p.add_argument("--no-share-all-embeddings", action="store_true", help="three V×d_model matrices instead of one")
     p.add_argument("--memory", help="GPU memory: 15GB (10^9 bytes), 14.74GiB, 16000MiB; a bare number is GiB")
@@ -48,7 +46,7 @@ def main() -> None:
     args = p.parse_args()
     args.precision = args.precision or "fp32"
 
-    from fairseq_vanilla.experiments.memory_report import report
+    from fairseq_vanilla.experiments.memory.report import report
 
     try:
         print(report(args))

@@ -10,5 +10,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [[ "${1:-}" == -h || "${1:-}" == --help ]] && { sed -n '2,7p' "$0"; exit 0; }
 source "$ROOT/scripts/lib.sh"
-log "table of variations (fairseq_vanilla.experiments.table_runner)"
-exec "$PY" -m fairseq_vanilla.experiments.table_runner "$@"
+log "table of variations (fairseq_vanilla.experiments.table.runner)"
+exec "$PY" -m fairseq_vanilla.experiments.table.runner "$@"

@@ -175,7 +175,7 @@ def test_full_context_alignment_sees_later_target_words():
 
 
 def test_decoder_layer_causal_flag():
-    layer = DecoderLayer(d_model=8, h=2, d_ff=16, dropout=0.0).eval()
+    layer = DecoderLayer(d_model=8, h=2, d_k=4, d_v=4, d_ff=16, dropout=0.0).eval()
     x, mem = torch.randn(1, 3, 8), torch.randn(1, 2, 8)
     _, w, _ = layer(x, mem, need_self_weights=True)
     assert w[0, :, 0, 1:].abs().max() == 0

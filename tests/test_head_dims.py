@@ -21,9 +21,10 @@ def test_projection_shapes_follow_d_k_and_d_v():
 
 
 def test_d_model_need_not_divide_by_h_when_both_sizes_are_given():
-    MultiHeadAttention(10, 3, d_k=4, d_v=4)  # builds
-    with pytest.raises(ValueError, match="not divisible"):
-        MultiHeadAttention(10, 3, d_k=4)  # d_v would be 10/3
+    model = make_model(encoder_embed_dim=10, encoder_attention_heads=3, attention_key_dim=4, attention_value_dim=4)
+    assert model.encoder.layers[0].self_attn.W_V.weight.shape == (12, 10)  # builds: h·d_v = 3·4
+    with pytest.raises(ValueError, match="must be divisible"):
+        make_model(encoder_embed_dim=10, encoder_attention_heads=3, attention_key_dim=4)  # d_v would be 10/3
 
 
 def test_each_head_by_hand_with_d_k_not_d_v():

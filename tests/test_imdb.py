@@ -1,5 +1,6 @@
 """prepare-imdb.sh, the imdb_classification task, the classifier, its criterion and prediction."""
 
+import json
 import math
 import random
 import re
@@ -166,6 +167,8 @@ def test_classifier_output_does_not_depend_on_padding_side():
             TokenEmbedding(len(d), 16, d.pad()),
             d_model=16,
             h=2,
+            d_k=8,
+            d_v=8,
             d_ff=32,
             N=2,
             dropout=0.1,
@@ -285,6 +288,29 @@ def test_train_validate_and_predict_map_labels_through_the_dictionary(synthetic_
     got = [line.split("\t") for line in proc.stdout.splitlines()]
     assert [g[0] for g in got] == ["pos", "neg"]
     assert all(0.5 < float(g[1]) <= 1.0 for g in got)
+
+
+def test_split_predictions_recompute_fairseq_validate_accuracy(synthetic_prepared, synthetic_model, tmp_path):
+    """Each test review's predicted and true class, in the split's order: the true classes are the raw labels, and
+    the accuracy recomputed from them is fairseq-validate's."""
+    from fairseq_vanilla.inference.split_predictions import accuracy, encode_classes
+
+    assert encode_classes([0, 1, 1]) == "011" and accuracy({"predicted": "0110", "true": "0100"}) == 0.75
+    out = tmp_path / "test_predictions.json"
+    module = "fairseq_vanilla.inference.split_predictions"
+    args = ("--path", synthetic_model, "--data", synthetic_prepared / "bin", "--batch-size", "8", "--out", out)
+    proc = run(sys.executable, "-m", module, *args)
+    record = json.loads(out.read_text())
+    raw_labels = (synthetic_prepared / "raw" / "test.label").read_text().split()
+    assert [record["classes"][int(c)] for c in record["true"]] == raw_labels and len(raw_labels) == 41
+    validated = fairseq(
+        "fairseq-validate",
+        synthetic_prepared / "bin",
+        *("--user-dir", USER_DIR, "--path", synthetic_model, "--task", "imdb_classification"),
+        *("--valid-subset", "test", "--batch-size", "16"),
+    )
+    printed = float(re.search(r"accuracy ([0-9.]+)", validated.stdout + validated.stderr).group(1))
+    assert abs(accuracy(record) - printed) <= 5e-5 and f"accuracy {accuracy(record):.4f}" in proc.stdout
 
 
 def test_task_errors_name_the_problem(synthetic_prepared, tmp_path):

@@ -8,9 +8,9 @@ import torch
 
 import fairseq_vanilla  # noqa: F401  (registers)
 from conftest import ROOT, USER_DIR, run_script
-from fairseq_vanilla.experiments import memory as mem
-from fairseq_vanilla.experiments import memory_measure as measure
-from fairseq_vanilla.experiments.memory_report import data_facts
+from fairseq_vanilla.experiments.memory import measure
+from fairseq_vanilla.experiments.memory import planner as mem
+from fairseq_vanilla.experiments.memory.report import data_facts, parse_memory
 
 # The target for estimate vs measured peak is 15 %; on the CPU the counts are exact to a few bytes, so a
 # much tighter bound holds and is what we assert.
@@ -64,11 +64,11 @@ def test_optimizer_and_master_copy_bytes_by_hand():
 
 
 def test_plan_is_the_largest_fit_and_reaches_the_papers_batch():
-    memory = mem.parse_memory("15GB")
-    assert memory == 15e9 and mem.parse_memory("14.74GiB") == 14.74 * 2**30
-    assert mem.parse_memory("16000MiB") == 16000 * 2**20 and mem.parse_memory("15") == 15 * 2**30
+    memory = parse_memory("15GB")
+    assert memory == 15e9 and parse_memory("14.74GiB") == 14.74 * 2**30
+    assert parse_memory("16000MiB") == 16000 * 2**20 and parse_memory("15") == 15 * 2**30
     with pytest.raises(ValueError, match="15XB"):
-        mem.parse_memory("15XB")
+        parse_memory("15XB")
     usable = memory * 0.9 - 2**30
     for precision in ("fp32", "fp16"):
         p = mem.plan(BASE, precision, memory)
@@ -82,7 +82,7 @@ def test_plan_is_the_largest_fit_and_reaches_the_papers_batch():
     terms = mem.activation_terms(BASE, "fp16")
     assert terms["output_layer"] == (2 + 4 + 4 + 4) * 37000
     with pytest.raises(ValueError, match="is too small"):
-        mem.plan(BASE, "fp32", mem.parse_memory("1GiB"))
+        mem.plan(BASE, "fp32", parse_memory("1GiB"))
 
 
 def test_profiler_peak_follows_allocations_and_frees():

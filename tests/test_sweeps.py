@@ -96,7 +96,7 @@ def test_second_trial_in_one_process_reports_its_own_worse_best(tiny_corpus, tmp
     written = (folder / "trials.csv").read_text()
     (folder / "trials.csv").unlink()
     subprocess.run(
-        [sys.executable, "-m", "fairseq_vanilla.experiments.sweeps", str(folder)],
+        [sys.executable, "-m", "fairseq_vanilla.experiments.sweeps.report", str(folder)],
         check=True,
         capture_output=True,
         env=environment(),
@@ -219,7 +219,7 @@ def test_unknown_search_parameter_is_refused_before_any_trial(tiny_corpus, tmp_p
 
 
 def test_direction_follows_the_checkpoint_metric_and_reasons_name_the_divergence():
-    from fairseq_vanilla.experiments.sweeper import failure_reason, study_direction
+    from fairseq_vanilla.experiments.sweeps.sweeper import failure_reason, study_direction
 
     bleu = OmegaConf.create({"checkpoint": {"best_checkpoint_metric": "bleu", "maximize_best_checkpoint_metric": True}})
     assert study_direction("auto", bleu) == "maximize"
@@ -257,7 +257,7 @@ def test_a_save_dir_every_trial_would_share_is_refused_before_any_trial(tiny_cor
     'dataloader mismatch'); refused, naming the override, before the sweep folder exists."""
     from omegaconf import OmegaConf
 
-    from fairseq_vanilla.experiments.sweeper import shared_save_dir
+    from fairseq_vanilla.experiments.sweeps.sweeper import shared_save_dir
 
     shared = tmp_path / "shared-ckpt"
     folder = tmp_path / "shared"

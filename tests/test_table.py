@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fairseq_vanilla.experiments import table as T
+from fairseq_vanilla.experiments.table import spec as T
 from tests.conftest import ROOT, run_script
 
 TABLE3 = str(ROOT / "examples" / "table3" / "table3.yaml")
@@ -83,14 +83,14 @@ def test_paths_reach_hydra_literally(path):
     backslashes come out as written."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from fairseq_vanilla.experiments.table_runner import hydra_value
+    from fairseq_vanilla.experiments.table.runner import hydra_value
 
     [override] = OverridesParser.create().parse_overrides(["data=" + hydra_value(path)])
     assert override.value() == path
 
 
 def test_job_names_are_work_folders():
-    from fairseq_vanilla.experiments.table_jobs import job_name, parse_job
+    from fairseq_vanilla.experiments.table.jobs import job_name, parse_job
 
     assert job_name("D-drop0.0", 12) == "D-drop0.0/seed12" and parse_job("D-drop0.0/seed12") == ("D-drop0.0", 12)
     with pytest.raises(T.TableError, match="job='base': expected ROW/seedN"):
@@ -98,7 +98,7 @@ def test_job_names_are_work_folders():
 
 
 def test_valid_curve_reads_every_validation_once(tmp_path):
-    from fairseq_vanilla.experiments.stages import valid_curve
+    from fairseq_vanilla.experiments.table.stages import valid_curve
 
     line = "2026-11-25 17:29:21 | INFO | valid | epoch {e:03d} | valid on 'valid' subset | loss 8.7 | nll_loss 8.0 | "
     log_file = tmp_path / "train.log"
@@ -122,7 +122,7 @@ def test_a_killed_sitting_still_records_its_training_time(tmp_path):
 
     child = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
     job = (
-        "import sys; from fairseq_vanilla.experiments.stages import train; "
+        "import sys; from fairseq_vanilla.experiments.table.stages import train; "
         f"train({str(tmp_path)!r}, [sys.executable, '-c', {child!r}], 1, 'row')"
     )
     proc = subprocess.Popen([sys.executable, "-c", job], cwd=ROOT)
@@ -161,7 +161,7 @@ rows:
 
 def test_paired_bootstrap_is_filled_in_when_base_seed_1_lands(tmp_path):
     """A row that ends before base seed 1 has no test; the rebuild after the base lands adds it, once."""
-    from fairseq_vanilla.experiments.table_evaluation import fill_significance
+    from fairseq_vanilla.experiments.table.evaluation import fill_significance
 
     prep, results = tmp_path / "prep", tmp_path / "results"
     (prep / "bin").mkdir(parents=True)
@@ -303,7 +303,7 @@ def test_counts_below_one_are_refused_in_one_line(tmp_path, flag, value):
         [
             sys.executable,
             "-m",
-            "fairseq_vanilla.experiments.table_runner",
+            "fairseq_vanilla.experiments.table.runner",
             "--data",
             str(tmp_path),
             "--out",
@@ -337,7 +337,7 @@ def test_a_table_file_that_is_not_a_mapping_is_named(tmp_path):
 )
 def test_committed_tables_are_rebuilt_from_their_result_files(table_file, results):
     """The committed Markdown and CSV are exactly what the result files give: nothing edited by hand or left stale."""
-    from fairseq_vanilla.experiments import table_render as R
+    from fairseq_vanilla.experiments.table import render as R
 
     table = T.load_table(str(ROOT / table_file))
     rows = R.classification_rows if table["kind"] == "classification" else R.table_rows

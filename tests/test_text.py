@@ -82,7 +82,7 @@ def test_text_command_line_imports_neither_torch_nor_fairseq(tmp_path):
     [
         ("-m", ["python", "-m", "fairseq_vanilla", "count", "f"], "fairseq_vanilla"),
         ("-m", ["python", "-X", "importtime", "-mfairseq_vanilla", "count"], "fairseq_vanilla"),
-        ("-m", ["python", "-m", "fairseq_vanilla.experiments.table_jobs"], "fairseq_vanilla.experiments.table_jobs"),
+        ("-m", ["python", "-m", "fairseq_vanilla.experiments.table.jobs"], "fairseq_vanilla.experiments.table.jobs"),
         ("/usr/bin/fairseq-train", ["python", "/usr/bin/fairseq-train", "-m", "fairseq_vanilla"], None),
     ],
 )

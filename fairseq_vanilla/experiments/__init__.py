@@ -1,1 +1,2 @@
-"""Many trainings: the table-of-variations driver, hyper-parameter sweeps (their results and plots)."""
+"""Many trainings: tables of variations (``table/``), hyper-parameter sweeps (``sweeps/``), the memory planner
+(``memory/``)."""

@@ -24,9 +24,10 @@ The repair, all in :func:`install`:
   returns the objective from trial 0 on; loaded only through ``common.user_dir``, the first trial of a process
   still returns ``None`` (a sweeper says so loudly), and ``objective.json`` carries its value.
 
-The originals (``fairseq_vanilla_original_<name>``, :mod:`.patching`'s convention, without importing it: the plugin
-runs this file on its own as ``hydra_plugins.fairseq_vanilla_sweeper._objective``) and the trial's record live on
-fairseq's own modules, so two copies of this module install once and share one state.
+The originals are kept as ``fairseq_vanilla_original_<name>`` (:mod:`.patching`'s convention; this module does not
+import it, because the Hydra plugin imports this file without the rest of the package: see
+``hydra_plugins/fairseq_vanilla_sweeper/_objective.py``, which registers it under this module's own name, so every
+process holds one copy).
 """
 
 import json
@@ -48,14 +49,12 @@ CHECKED_AGAINST = "0.12.3.1"
 OBJECTIVE_FILE = "objective.json"
 
 
-def trial_state() -> dict:
-    """The running trial's record, kept in ``fairseq_cli.hydra_train`` so that every copy of this module (the Hydra
-    plugin's, the package's, one unpickled in a launcher's worker) reads and writes the same one."""
-    from fairseq_cli import hydra_train
+TRIAL = {"best": None, "last": None, "updates": 0, "validations": 0, "start": time.time()}  # the running trial
 
-    return hydra_train.__dict__.setdefault(
-        "fairseq_vanilla_trial", {"best": None, "last": None, "updates": 0, "validations": 0, "start": time.time()}
-    )
+
+def trial_state() -> dict:
+    """The running trial's record (best and last validation value, updates, validations, start time)."""
+    return TRIAL
 
 
 def better(a, b, maximize: bool):
@@ -182,8 +181,7 @@ def returning_hydra_main(cfg):
 
 
 def install() -> None:
-    """Wrap ``validate``, replace ``_hydra_main``, make ``hydra_main`` return its value (idempotent, also across
-    two copies of this module: the Hydra plugin's and the package's; originals and state live on fairseq's modules)."""
+    """Wrap ``validate``, replace ``_hydra_main``, make ``hydra_main`` return its value (idempotent)."""
     import warnings
 
     with warnings.catch_warnings():  # hydra-core 1.3 warns at hydra_train's @hydra.main (no version_base) on import

@@ -5,6 +5,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from ..models.config import side_sizes
 from ..modules.positional_encoding import sinusoid_table
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by modules/residual.py
@@ -75,11 +76,6 @@ def _inputs(spec, weights, side: str, cfg: Dict, d_model: int) -> None:
         spec.position_encodings.encodings = sinusoid_table(rows, d_model).numpy()  # (P, d_model), interleaved
 
 
-def _size(cfg: Dict, name: str):
-    value = cfg.get(name)
-    return cfg.get("encoder_" + name[len("decoder_") :]) if value is None and name.startswith("decoder_") else value
-
-
 def build_spec(
     cfg: Dict, weights: Dict[str, np.ndarray], src_vocab: List[str], tgt_vocab: List[str], path: str = "<checkpoint>"
 ):
@@ -87,8 +83,8 @@ def build_spec(
     import_ctranslate2()
     from ctranslate2.specs import common_spec, transformer_spec
 
-    d_model = int(cfg["encoder_embed_dim"])
-    h_enc, h_dec = int(cfg["encoder_attention_heads"]), int(_size(cfg, "decoder_attention_heads"))
+    enc, dec = side_sizes(cfg, "encoder"), side_sizes(cfg, "decoder")
+    d_model, h_enc, h_dec = int(enc.d_model), int(enc.h), int(dec.h)
     if h_enc != h_dec:
         raise ExportError(
             f"{path}: encoder and decoder have {h_enc} and {h_dec} heads; CTranslate2's Transformer has one head count"
@@ -100,7 +96,7 @@ def build_spec(
                 f"{path}: the {side} embedding has {rows} rows but its dictionary has {len(vocab)} "
                 "symbols: the dictionary is not the one the model was trained with"
             )
-    n_enc, n_dec = int(cfg["encoder_layers"]), int(_size(cfg, "decoder_layers"))
+    n_enc, n_dec = int(enc.N), int(dec.N)
     spec = transformer_spec.TransformerSpec.from_config(
         (n_enc, n_dec),
         h_enc,

@@ -1,14 +1,17 @@
 """The flags of ``vanilla_transformer`` (§3.1, Table 3), their checks, and the architectures (presets) built on them.
 
-A preset names only what differs from the config's defaults (the paper's base model). The decoder's sizes default to
-the encoder's; :func:`resolve_defaults` writes them out once, where flags become a config (the preset, applied by
-fairseq's argument parser) and where a config becomes a model (``build_model``, also for a checkpoint saved before
-the sizes were written out), so that no code needs a fallback when it reads them.
+A preset names only what differs from the config's defaults (the paper's base model). The sizes derived from other
+flags are worked out here and nowhere else: the decoder's sizes default to the encoder's (:func:`side_size`), and
+d_k = d_v = d_model / h unless given (:func:`head_dims`). :func:`resolve_defaults` writes the decoder's out where
+flags become a config (the preset, applied by fairseq's argument parser) and where a config becomes a model
+(``build_model``, also for a checkpoint saved before the sizes were written out); :func:`side_sizes` gives one side's
+sizes in the paper's symbols, every default resolved, to the model, the memory planner and the table renderer.
 """
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import ARCH_CONFIG_REGISTRY, register_model_architecture
@@ -80,6 +83,49 @@ class VanillaTransformerConfig(VanillaEncoderConfig):
     )
 
 
+@dataclass(frozen=True)
+class SideSizes:
+    """One side's sizes in the paper's symbols (§3.1, §3.2.2), every default resolved."""
+
+    N: int
+    d_model: int
+    d_ff: int
+    h: int
+    d_k: int
+    d_v: int
+
+
+def _flag(cfg, name: str):
+    """A flag's value in a config dataclass, Namespace, OmegaConf node or mapping (a checkpoint's); None if unset."""
+    return cfg.get(name) if isinstance(cfg, Mapping) else getattr(cfg, name, None)
+
+
+def side_size(cfg, side: str, size: str):
+    """``{side}_{size}``, or ``encoder_{size}`` where the decoder's is unset: the decoder's sizes default to the
+    encoder's."""
+    value = _flag(cfg, f"{side}_{size}")
+    return _flag(cfg, f"encoder_{size}") if value is None else value
+
+
+def head_dims(d_model: int, h: int, d_k: Optional[int] = None, d_v: Optional[int] = None) -> Tuple[int, int]:
+    """(d_k, d_v): d_model / h each unless given (§3.2.2); :func:`check_config` rejects an h that does not divide."""
+    return (d_model // h if d_k is None else d_k, d_model // h if d_v is None else d_v)
+
+
+def side_sizes(cfg, side: str = "encoder") -> SideSizes:
+    """N, d_model, d_ff, h, d_k, d_v of the encoder or the decoder of a config (any kind :func:`_flag` reads)."""
+    d_model, h = side_size(cfg, side, "embed_dim"), side_size(cfg, side, "attention_heads")
+    d_k, d_v = head_dims(d_model, h, _flag(cfg, "attention_key_dim"), _flag(cfg, "attention_value_dim"))
+    return SideSizes(
+        N=side_size(cfg, side, "layers"),
+        d_model=d_model,
+        d_ff=side_size(cfg, side, "ffn_embed_dim"),
+        h=h,
+        d_k=d_k,
+        d_v=d_v,
+    )
+
+
 def resolve_defaults(cfg):
     """Write each decoder size left unset (``None``) as its encoder twin's value; returns ``cfg``, changed in place.
 
@@ -90,7 +136,7 @@ def resolve_defaults(cfg):
         for size in DECODER_SIZES:
             name = f"decoder_{size}"
             if hasattr(cfg, name) and getattr(cfg, name) is None:
-                setattr(cfg, name, getattr(cfg, f"encoder_{size}"))
+                setattr(cfg, name, side_size(cfg, "decoder", size))
     return cfg
 
 

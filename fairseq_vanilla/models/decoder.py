@@ -37,10 +37,10 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         activation_dropout: float,
         positional_encoding: str,
         max_positions: int,
+        d_k: int,
+        d_v: int,
         share_input_output_embed: bool,
         alignment_layer: int = -1,
-        d_k: Optional[int] = None,
-        d_v: Optional[int] = None,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
@@ -49,7 +49,7 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
         self.max_target_positions = max_positions
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout, d_k, d_v) for _ in range(N)
+            DecoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
         )
         self.alignment_layer = alignment_layer % N
         self.need_attn = False  # set by fairseq-generate --print-alignment (make_generation_fast_)

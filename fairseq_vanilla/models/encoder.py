@@ -35,8 +35,8 @@ class VanillaTransformerEncoder(FairseqEncoder):
         activation_dropout: float,
         positional_encoding: str,
         max_positions: int,
-        d_k: Optional[int] = None,
-        d_v: Optional[int] = None,
+        d_k: int,
+        d_v: int,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
@@ -45,7 +45,7 @@ class VanillaTransformerEncoder(FairseqEncoder):
         self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
         self.max_source_positions = max_positions
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, h, d_ff, dropout, attention_dropout, activation_dropout, d_k, d_v) for _ in range(N)
+            EncoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
         )
 
     def forward(

@@ -8,7 +8,7 @@ Here fairseq flag names are converted to paper symbols once, in :meth:`VanillaTr
 from fairseq.models import FairseqEncoderDecoderModel, register_model
 
 from ..modules import TokenEmbedding
-from .config import PRESETS, VanillaTransformerConfig, check_config, register_presets, resolve_defaults
+from .config import PRESETS, VanillaTransformerConfig, check_config, register_presets, resolve_defaults, side_sizes
 from .decoder import VanillaTransformerDecoder
 from .encoder import VanillaTransformerEncoder
 
@@ -47,26 +47,29 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             attention_dropout=cfg.attention_dropout,
             activation_dropout=cfg.activation_dropout,
             positional_encoding=cfg.positional_encoding,
-            d_k=cfg.attention_key_dim,
-            d_v=cfg.attention_value_dim,
         )
+        enc, dec = side_sizes(cfg, "encoder"), side_sizes(cfg, "decoder")
         encoder = VanillaTransformerEncoder(
             src_dict,
             encoder_embed,
-            d_model=d_model,
-            h=cfg.encoder_attention_heads,
-            d_ff=cfg.encoder_ffn_embed_dim,
-            N=cfg.encoder_layers,
+            d_model=enc.d_model,
+            h=enc.h,
+            d_ff=enc.d_ff,
+            N=enc.N,
+            d_k=enc.d_k,
+            d_v=enc.d_v,
             max_positions=cfg.max_source_positions,
             **common,
         )
         decoder = VanillaTransformerDecoder(
             tgt_dict,
             decoder_embed,
-            d_model=d_model,
-            h=cfg.decoder_attention_heads,
-            d_ff=cfg.decoder_ffn_embed_dim,
-            N=cfg.decoder_layers,
+            d_model=dec.d_model,
+            h=dec.h,
+            d_ff=dec.d_ff,
+            N=dec.N,
+            d_k=dec.d_k,
+            d_v=dec.d_v,
             max_positions=cfg.max_target_positions,
             share_input_output_embed=cfg.share_all_embeddings or cfg.share_decoder_input_output_embed,
             alignment_layer=cfg.alignment_layer,

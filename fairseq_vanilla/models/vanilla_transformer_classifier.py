@@ -17,7 +17,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
 from ..modules import TokenEmbedding
-from .config import VanillaEncoderConfig, check_config, register_presets
+from .config import VanillaEncoderConfig, check_config, register_presets, side_sizes
 from .encoder import VanillaTransformerEncoder
 
 logger = logging.getLogger(__name__)
@@ -102,20 +102,21 @@ class VanillaTransformerClassifier(BaseFairseqModel):
             logger.info(f"{cfg.encoder_embed_path}: vectors for {found} of {len(dictionary)} dictionary entries")
         if cfg.freeze_embeddings:
             embed.embedding.weight.requires_grad_(False)
+        sizes = side_sizes(cfg, "encoder")
         encoder = VanillaTransformerEncoder(
             dictionary,
             embed,
-            d_model=cfg.encoder_embed_dim,
-            h=cfg.encoder_attention_heads,
-            d_ff=cfg.encoder_ffn_embed_dim,
-            N=cfg.encoder_layers,
+            d_model=sizes.d_model,
+            h=sizes.h,
+            d_ff=sizes.d_ff,
+            N=sizes.N,
+            d_k=sizes.d_k,
+            d_v=sizes.d_v,
             dropout=cfg.dropout,
             attention_dropout=cfg.attention_dropout,
             activation_dropout=cfg.activation_dropout,
             positional_encoding=cfg.positional_encoding,
             max_positions=cfg.max_source_positions,
-            d_k=cfg.attention_key_dim,
-            d_v=cfg.attention_value_dim,
         )
         return cls(encoder, task.num_classes, cfg.pooling, cfg.pooler_dropout)
 

@@ -20,15 +20,15 @@ class EncoderLayer(nn.Module):
         self,
         d_model: int,
         h: int,
+        d_k: int,
+        d_v: int,
         d_ff: int,
         dropout: float,
         attention_dropout: float = 0.0,
         activation_dropout: float = 0.0,
-        d_k: Optional[int] = None,
-        d_v: Optional[int] = None,
     ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
+        self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
         self.ffn_residual = PostNormResidual(d_model, dropout)
@@ -51,17 +51,17 @@ class DecoderLayer(nn.Module):
         self,
         d_model: int,
         h: int,
+        d_k: int,
+        d_v: int,
         d_ff: int,
         dropout: float,
         attention_dropout: float = 0.0,
         activation_dropout: float = 0.0,
-        d_k: Optional[int] = None,
-        d_v: Optional[int] = None,
     ):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
+        self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
         self.self_attn_residual = PostNormResidual(d_model, dropout)
-        self.cross_attn = MultiHeadAttention(d_model, h, attention_dropout, d_k, d_v)
+        self.cross_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
         self.cross_attn_residual = PostNormResidual(d_model, dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
         self.ffn_residual = PostNormResidual(d_model, dropout)

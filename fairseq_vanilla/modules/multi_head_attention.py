@@ -14,7 +14,8 @@ from .attention import attention
 
 
 class MultiHeadAttention(nn.Module):
-    """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W^O (§3.2.2); d_k = d_v = d_model / h unless given.
+    """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W^O (§3.2.2); d_k and d_v as given (the paper's d_model / h is
+    worked out where flags become sizes, ``models/config.py:head_dims``).
 
     The h per-head projections W_i^Q (d_model×d_k) are stored side by side as one d_model → h·d_k map
     ``W_Q`` (likewise ``W_K``; ``W_V`` maps d_model → h·d_v), which is the same linear map; ``W_O`` maps
@@ -25,17 +26,9 @@ class MultiHeadAttention(nn.Module):
     computed from the encoder output once and reused at every later step.
     """
 
-    def __init__(
-        self, d_model: int, h: int, attention_dropout: float = 0.0, d_k: Optional[int] = None, d_v: Optional[int] = None
-    ):
+    def __init__(self, d_model: int, h: int, d_k: int, d_v: int, attention_dropout: float = 0.0):
         super().__init__()
-        if (d_k is None or d_v is None) and d_model % h != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by the number of heads h={h}")
-        self.d_model, self.h = d_model, h
-        self.d_k = d_model // h if d_k is None else d_k
-        self.d_v = d_model // h if d_v is None else d_v
-        if self.d_k < 1 or self.d_v < 1:
-            raise ValueError(f"d_k={self.d_k} and d_v={self.d_v} must be positive")
+        self.d_model, self.h, self.d_k, self.d_v = d_model, h, d_k, d_v
         self.attention_dropout = attention_dropout
         self.W_Q = nn.Linear(d_model, h * self.d_k)
         self.W_K = nn.Linear(d_model, h * self.d_k)

@@ -1,10 +1,29 @@
-"""The ``hydra_objective`` repair of fairseq_vanilla/fairseq_fixes/, run in this module without importing the
-``fairseq_vanilla`` package (so that ``common.user_dir`` still imports it first, from wherever it points).
+"""The ``hydra_objective`` repair, imported under its own name without importing the ``fairseq_vanilla`` package.
 
-An importable name matters: a launcher (joblib, submitit) pickles Hydra's task function, and with it the repaired
-``_hydra_main``, by reference to this module; a worker process imports it back from here."""
+Hydra imports this plugin in every Hydra program, so importing ``fairseq_vanilla`` here would load torch and fairseq
+into all of them, and import the package before ``common.user_dir`` does. The repair's file is imported on its own, as
+``fairseq_vanilla.fairseq_fixes.hydra_objective`` in ``sys.modules``: when the package is imported later its
+``fairseq_fixes`` finds the module there, so there is one copy of it, under one name, in every process. A launcher
+(joblib, submitit) pickles Hydra's task function, with the repaired ``_hydra_main``, by that name; a worker process
+imports it back through the package."""
 
+import importlib.util
+import sys
 from pathlib import Path
 
+NAME = "fairseq_vanilla.fairseq_fixes.hydra_objective"
 REPAIR = Path(__file__).resolve().parents[2] / "fairseq_vanilla" / "fairseq_fixes" / "hydra_objective.py"
-exec(compile(REPAIR.read_text(encoding="utf-8"), str(REPAIR), "exec"))  # noqa: S102  (our own file)
+
+
+def repair_module():
+    """The repair's module: the one already imported, else its file imported under its own name."""
+    if NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(NAME, REPAIR)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[NAME] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[NAME]
+            raise
+    return sys.modules[NAME]

@@ -2,8 +2,8 @@
 
 Hydra imports every module of the ``hydra_plugins`` namespace while it starts, before it calls the task function.
 When the running program is ``fairseq-hydra-train`` (``fairseq_cli.hydra_train`` is loaded), the repair is installed
-from :mod:`._objective` (the repair's file, not the ``fairseq_vanilla`` package, so that a ``common.user_dir``
-pointing at another checkout still imports cleanly); the sweeper is imported only when a config selects it.
+(:mod:`._objective` imports its module without the rest of the ``fairseq_vanilla`` package); the sweeper is imported
+only when a config selects it.
 """
 
 import sys
@@ -15,9 +15,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
 if "fairseq_cli.hydra_train" in sys.modules:
-    from . import _objective
+    from ._objective import repair_module
 
-    _objective.install()
+    repair_module().install()
 
 
 @dataclass
@@ -37,10 +37,10 @@ ConfigStore.instance().store(
 
 
 class FairseqOptunaSweeper(Sweeper):
-    """Thin plugin class; the work is in :mod:`fairseq_vanilla.experiments.sweeper` (imported on use)."""
+    """Thin plugin class; the work is in :mod:`fairseq_vanilla.experiments.sweeps.sweeper` (imported on use)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        from fairseq_vanilla.experiments.sweeper import FairseqOptunaSweeperImpl
+        from fairseq_vanilla.experiments.sweeps.sweeper import FairseqOptunaSweeperImpl
 
         self.sweeper = FairseqOptunaSweeperImpl(**kwargs)
 

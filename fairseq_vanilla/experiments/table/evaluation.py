@@ -5,12 +5,14 @@ classification table."""
 import json
 import os
 import re
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from ..evaluation.alignment import alignment_agreement
-from ..evaluation.significance import corpus_scores, paired_bootstrap, perplexity
-from ..text.io import atomic_write, read_lines, read_settings
-from . import table as T
+from ...evaluation.alignment import alignment_agreement
+from ...evaluation.significance import corpus_scores, paired_bootstrap, perplexity
+from ...inference.split_predictions import accuracy as split_accuracy
+from ...text.io import atomic_write, read_lines, read_settings
+from . import spec as T
 from .stages import (
     ROOT,
     USER_DIR,
@@ -24,38 +26,20 @@ from .stages import (
 )
 
 
+def validate_command(data: str, ckpt: str, task: str, subsets: str, flags: List[str]) -> List[str]:
+    """fairseq-validate of a checkpoint on ``subsets`` (comma-separated), with this plugin and no loader workers."""
+    where = [data, "--user-dir", USER_DIR, "--path", ckpt, "--task", task, "--valid-subset", subsets]
+    return [binary("fairseq-validate"), *where, *flags, "--num-workers", "0"]
+
+
 def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label):
     """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh) and the hypotheses;
     the paired bootstrap against the base is added by :func:`fill_significance` once base seed 1 is done."""
     ckpt = os.path.join(ckpt_dir, "checkpoint_last.pt")
     symbols = T.row_symbols(table, row, args.scale)
     decode = table["decode"]
-    valid_log = validate(
-        work,
-        [
-            binary("fairseq-validate"),
-            data,
-            "--user-dir",
-            USER_DIR,
-            "--path",
-            ckpt,
-            "--task",
-            "translation",
-            "--valid-subset",
-            decode["split"],
-            "--criterion",
-            criterion,
-            *extra,
-            "--label-smoothing",
-            str(symbols["eps_ls"]),
-            "--max-tokens",
-            "4096",
-            "--num-workers",
-            "0",
-        ],
-        threads,
-        label,
-    )
+    flags = ["--criterion", criterion, *extra, *T.loss_flags(symbols), "--max-tokens", "4096"]
+    valid_log = validate(work, validate_command(data, ckpt, "translation", decode["split"], flags), threads, label)
     nll = last_float(valid_log, "nll_loss")
     gen_dir = os.path.join(work, decode["split"])
     if not os.path.isdir(gen_dir):
@@ -185,28 +169,12 @@ def alignment_by_layer(work, data, ckpt, reference, split, threads, layers: int,
 
 
 def evaluate_classification(work, data, ckpt_dir, threads, label):
-    """Validation and test accuracy of the best checkpoint (by validation accuracy), fairseq-validate."""
-    valid_log = validate(
-        work,
-        [
-            binary("fairseq-validate"),
-            data,
-            "--user-dir",
-            USER_DIR,
-            "--task",
-            "imdb_classification",
-            "--path",
-            os.path.join(ckpt_dir, "checkpoint_best.pt"),
-            "--valid-subset",
-            "valid,test",
-            "--batch-size",
-            "64",
-            "--num-workers",
-            "0",
-        ],
-        threads,
-        label,
-    )
+    """Validation and test accuracy of the best checkpoint (by validation accuracy), fairseq-validate; and each test
+    review's predicted and true class (:mod:`fairseq_vanilla.inference.split_predictions`), so that the test accuracy
+    can be recomputed from the result file (it must equal fairseq-validate's to its 4 printed decimals)."""
+    ckpt = os.path.join(ckpt_dir, "checkpoint_best.pt")
+    command = validate_command(data, ckpt, "imdb_classification", "valid,test", ["--batch-size", "64"])
+    valid_log = validate(work, command, threads, label)
     text = read_log(valid_log)
     acc = {}
     for subset in ("valid", "test"):
@@ -214,4 +182,17 @@ def evaluate_classification(work, data, ckpt_dir, threads, label):
         if not found:
             raise RuntimeError(f"{valid_log}: no accuracy for subset {subset}")
         acc[f"accuracy_{subset}"] = float(found[-1])
-    return acc
+    predictions = os.path.join(work, "test_predictions.json")
+    if not os.path.exists(predictions):
+        log(f"{label}: test predictions → {predictions}")
+        module = "fairseq_vanilla.inference.split_predictions"
+        where = ["--path", ckpt, "--data", data, "--subset", "test", "--out", predictions]
+        run([sys.executable, "-m", module, *where], os.path.join(work, "predict.log"), threads)
+    with open(predictions, encoding="utf-8") as f:
+        record = json.load(f)
+    if abs(split_accuracy(record) - acc["accuracy_test"]) > 1e-4:
+        raise RuntimeError(
+            f"{predictions}: accuracy {split_accuracy(record):.4f} from the predictions, "
+            f"{acc['accuracy_test']:.4f} from fairseq-validate"
+        )
+    return {**acc, "test_predictions": record}

@@ -1,8 +1,8 @@
 """A table of variations (the paper's Table 3 is one): rows as changes of the paper's symbols from a base recipe.
 
 Pure functions: read and check a table file, turn a row into fairseq-train flags at a scale, read the per-row result
-files. The Markdown/CSV table is built by :mod:`.table_render`; one (row, seed) is run by :mod:`.table_jobs`, the
-whole table (through Hydra's launchers) by :mod:`.table_runner`.
+files. The Markdown/CSV table is built by :mod:`.render`; one (row, seed) is run by :mod:`.jobs`, the
+whole table (through Hydra's launchers) by :mod:`.runner`.
 """
 
 import json
@@ -109,6 +109,11 @@ def row_symbols(table: Dict[str, Any], row: Dict[str, Any], scale: str) -> Dict[
     return symbols
 
 
+def loss_flags(symbols: Dict[str, Any]) -> List[str]:
+    """ε_ls → the criterion's flag (training and fairseq-validate: the dev loss is measured with the same ε_ls)."""
+    return ["--label-smoothing", str(symbols["eps_ls"])]
+
+
 def symbols_to_flags(symbols: Dict[str, Any]) -> List[str]:
     """Paper symbols → fairseq-train flags (the one place where the two vocabularies meet)."""
     flags = []
@@ -130,8 +135,7 @@ def symbols_to_flags(symbols: Dict[str, Any]) -> List[str]:
     flags += [
         "--dropout",
         symbols["P_drop"],
-        "--label-smoothing",
-        symbols["eps_ls"],
+        *loss_flags(symbols),
         "--max-update",
         symbols["steps"],
         "--positional-encoding",
@@ -150,7 +154,7 @@ def train_flags(table: Dict[str, Any], row: Dict[str, Any], scale: str, seed: in
     scale_cfg, arch = table["scales"][scale], ["--arch", row["arch"]] if row.get("arch") else []
     if row.get("stock"):
         symbols = row_symbols(table, row, scale)
-        flags = [*scale_cfg["stock_flags"], "--max-update", symbols["steps"], "--label-smoothing", symbols["eps_ls"]]
+        flags = [*scale_cfg["stock_flags"], "--max-update", symbols["steps"], *loss_flags(symbols)]
         flags += arch
     else:
         flags = list(scale_cfg["flags"]) + list(scale_cfg.get("more_flags") or []) + arch

@@ -1,18 +1,19 @@
 """Random vs grid search, and one batch vs accumulated batches: result files from sweep folders, tables from them.
 
-    python -m fairseq_vanilla.experiments.sweep_tables record --random R1 R2 R3 --grid G1 G2 G3 \
+    python -m fairseq_vanilla.experiments.sweeps.tables record --random R1 R2 R3 --grid G1 G2 G3 \
         --accumulation-a A --accumulation-b B --out examples/hydra/results
-    python -m fairseq_vanilla.experiments.sweep_tables table examples/hydra/results    # markdown, from the JSON only
+    python -m fairseq_vanilla.experiments.sweeps.tables table examples/hydra/results    # markdown, from the JSON only
 
-A sweep folder is read through :func:`.sweeps.load_study` (its ``optuna.db``, or a grid's job folders).
+A sweep folder is read through :func:`.report.load_study` (its ``optuna.db``, or a grid's job folders).
 """
 
 import argparse
 import json
 from pathlib import Path
 
-from ..evaluation.significance import mean_std
-from . import stages, sweeps
+from ...evaluation.significance import mean_std
+from ..table import stages
+from . import report
 
 
 def sweep_command(folder) -> str:
@@ -38,7 +39,7 @@ def sweep_command(folder) -> str:
 
 def trial_values(folder) -> list:
     """``[{"params", "objective", "updates"}]`` of the sweep's finished trials, in trial order."""
-    study = sweeps.load_study(folder)
+    study = report.load_study(folder)
     return [
         {"params": t.params, "objective": t.value, "updates": t.user_attrs.get("updates")}
         for t in study.trials
@@ -47,7 +48,7 @@ def trial_values(folder) -> list:
 
 
 def versions() -> dict:
-    """The versions every experiment records (:func:`.stages.versions`), and Optuna's."""
+    """The versions every experiment records (:func:`..table.stages.versions`), and Optuna's."""
     import optuna
 
     return {**stages.versions(), "optuna": optuna.__version__}

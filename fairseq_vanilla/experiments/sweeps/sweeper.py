@@ -9,7 +9,7 @@ Hydra's Optuna sweeper (``hydra-optuna-sweeper``) with four changes a fairseq se
   ``checkpoint.save_dir`` every trial would share (trial 1 would resume trial 0's ``checkpoint_last.pt``);
 * a trial that raises (NaN/inf loss, "minimum loss scale reached", out of memory) or ends without a finite
   objective is recorded as failed with its reason and the study goes on; a study where every trial failed raises;
-* after every batch of trials ``trials.csv`` and ``best.yaml`` are rewritten (:mod:`.sweeps`), plots at the end.
+* after every batch of trials ``trials.csv`` and ``best.yaml`` are rewritten (:mod:`.report`), plots at the end.
 
 List-valued fairseq fields (``optimization.lr``, ``optimization.update_freq``) take a sampled scalar as ``[x]``.
 """
@@ -26,7 +26,7 @@ import optuna
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from . import sweeps
+from . import report
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
         return os.cpu_count() or 1 if n < 0 else n
 
     def _tell(self, study, trial, ret) -> None:
-        record = sweeps.read_objective(ret.working_dir)
+        record = report.read_objective(ret.working_dir)
         for key in ("updates", "wall_time_s", "validations"):
             trial.set_user_attr(key, record.get(key))
         trial.set_user_attr("job_dir", str(ret.working_dir))
@@ -232,6 +232,6 @@ class FairseqOptunaSweeperImpl(OptunaSweeperImpl):
             self.job_idx += len(returns)
             for trial, ret in zip(asked, returns):
                 self._tell(study, trial, ret)
-            sweeps.write_tables(sweep_dir, study)
+            report.write_tables(sweep_dir, study)
             to_go -= len(asked)
-        sweeps.finish(sweep_dir, study)
+        report.finish(sweep_dir, study)

@@ -13,9 +13,9 @@ import threading
 import time
 from typing import Dict, List
 
-from ..text.io import read_lines
+from ...text.io import read_lines
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 USER_DIR = os.path.join(ROOT, "fairseq_vanilla")
 
 

@@ -6,7 +6,8 @@ import csv
 import io
 from typing import Any, Dict, List, Tuple
 
-from ..evaluation.significance import mean_std, seed_comparison
+from ...evaluation.significance import mean_std, seed_comparison
+from ...models.config import head_dims
 
 # (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
 COLUMNS = (
@@ -61,8 +62,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
             }
             d_k = d_v = None
         else:
-            d_k = sym["d_k"] if sym.get("d_k") is not None else sym["d_model"] // sym["h"]
-            d_v = sym["d_v"] if sym.get("d_v") is not None else sym["d_model"] // sym["h"]
+            d_k, d_v = head_dims(sym["d_model"], sym["h"], sym.get("d_k"), sym.get("d_v"))
         lines.append(
             {
                 "row": row["row"],

@@ -3,13 +3,14 @@ of plans or one plan (measured on the GPU with ``--measure``)."""
 
 import glob
 import os
+import re
 from typing import Optional, Tuple
 
 import numpy as np
 import torch
 
-from .memory import bytes_per_token
-from .memory_measure import calibrate, largest_fitting_tokens, measure_peak
+from .measure import calibrate, largest_fitting_tokens, measure_peak
+from .planner import SAFETY_BYTES, SAFETY_FRACTION, GiB, Plan, bytes_per_token, parameter_count, usable_bytes
 
 
 def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
@@ -42,7 +43,7 @@ def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
 def report(args) -> str:
     """The planner's answer for parsed ``scripts/fit-memory.py`` flags: a calibration, a table, or one plan (measured
     on the GPU with ``--measure``; ``--check-tokens N`` adds one measured step on this machine against the model)."""
-    from .memory import GiB, format_plan, parse_memory, plan, size_from_arch
+    from .planner import PLANNER_FLAGS, plan, size_from_arch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.calibrate:
@@ -60,19 +61,7 @@ def report(args) -> str:
     vocab = args.vocab
     if args.data:
         vocab, _ = data_facts(args.data, 4096)
-    flags = {
-        name: getattr(args, name)
-        for name in (
-            "encoder_layers",
-            "decoder_layers",
-            "encoder_embed_dim",
-            "encoder_ffn_embed_dim",
-            "encoder_attention_heads",
-            "attention_key_dim",
-            "attention_value_dim",
-            "dropout",
-        )
-    }
+    flags = {name: getattr(args, name) for name in PLANNER_FLAGS}
     size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
     common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
 
@@ -127,4 +116,40 @@ def report(args) -> str:
             f"check on {device}, {args.check_tokens} tokens: activations measured {measured / GiB:.3f} GiB, "
             f"estimated {estimated / GiB:.3f} GiB ({estimated / measured - 1:+.2%})"
         )
+    return "\n".join(lines)
+
+
+def parse_memory(text: str) -> float:
+    """'15GB' (10⁹ bytes), '14.74GiB' (2³⁰), '16000MiB', '15' (GiB) → bytes."""
+    units = {"gib": GiB, "gb": 1e9, "mib": 2**20, "mb": 1e6, "": GiB}
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in units:
+        raise ValueError(f"--memory {text!r}: a size such as 15GB, 14.74GiB or 16000MiB")
+    return float(match.group(1)) * units[match.group(2)]
+
+
+def format_plan(p: Plan) -> str:
+    """The flags, then the breakdown in GiB."""
+    gb = lambda b: f"{b / GiB:7.2f} GiB"  # noqa: E731
+    flag = {"fp32": "", "fp16": " --fp16", "bf16": " --bf16"}.get(p.precision, " --" + p.precision)
+    lines = [
+        f"budget {p.memory_bytes / GiB:.2f} GiB, safety margin {SAFETY_FRACTION:.0%} + "
+        f"{SAFETY_BYTES / GiB:.0f} GiB → usable {usable_bytes(p.memory_bytes) / GiB:.2f} GiB; "
+        f"{parameter_count(p.size):,} parameters, {p.precision}",
+        f"largest --max-tokens that fits: {p.max_tokens_fit}",
+        f"flags: --max-tokens {p.max_tokens} --update-freq {p.update_freq}{flag}   (≈{p.tokens_per_update:,.0f} "
+        f"target tokens per update over {p.gpus} GPU(s), assuming {p.fill:.0%} of --max-tokens are real tokens)",
+        "breakdown at these flags:",
+    ]
+    lines += [f"  {name:32s}{gb(b)}" for name, b in p.static.items()]
+    lines += [
+        f"  {'activations: ' + name:32s}{gb(b * p.max_tokens)}   ({b / 1024:.1f} KiB/token)"
+        for name, b in p.per_token.items()
+    ]
+    lines.append(f"  {'total (estimated peak)':32s}{gb(p.peak_bytes)}")
+    lines.append(
+        f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
+        f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
+        f"{gb(4 * p.max_tokens * p.size.vocab).strip()}"
+    )
     return "\n".join(lines)

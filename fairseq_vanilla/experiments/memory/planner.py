@@ -8,11 +8,10 @@ a:      the bytes one token (source and target side, padding included, since ``-
         (the logits; the criterion's fp32 log-probabilities, their gradient and the fp32 logits' gradient),
         of which the fp32 log-probabilities are the largest single allocation.
 The counts in :func:`activation_terms` were read off the code (``modules/``, the criterion) and are checked against
-the allocations the profiler records on the CPU (:mod:`.memory_measure`); ``CALIBRATION`` holds the fitted scales.
+the allocations the profiler records on the CPU (:mod:`.measure`); ``CALIBRATION`` holds the fitted scales.
 """
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
@@ -32,14 +31,27 @@ PRECISIONS: Dict[str, Dict[str, int]] = {
     "memory-efficient-fp16": dict(weights=2, gradients=2, master_weights=0, master_gradients=0, adam_state=8),
     "memory-efficient-bf16": dict(weights=2, gradients=2, master_weights=0, master_gradients=0, adam_state=8),
 }
-# scales of the activation terms, fitted by memory_measure.fit_scales to CPU profiler peaks
+# the flags of vanilla_transformer the planner reads (scripts/fit-memory.py takes each, with the model's help text)
+PLANNER_FLAGS = (
+    "encoder_layers",
+    "decoder_layers",
+    "encoder_embed_dim",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "attention_key_dim",
+    "attention_value_dim",
+    "dropout",
+)
+# scales of the activation terms, fitted by measure.fit_scales to CPU profiler peaks
 # (`python scripts/fit-memory.py --calibrate`: 1.000 / 1.000 / 1.000 for fp32 and fp16, 7 sizes each)
 CALIBRATION = {"hidden": 1.0, "dropout_masks": 1.0, "output_layer": 1.0}
 
 
 @dataclass(frozen=True)
 class ModelSize:
-    """The sizes that set the memory of a ``vanilla_transformer`` (paper symbols; defaults: the base model)."""
+    """The sizes that set the memory of a ``vanilla_transformer`` (paper symbols; defaults: the base model).
+
+    d_k and d_v left unset are the model's own default (``models/config.py:head_dims``), resolved on construction."""
 
     d_model: int = 512
     d_ff: int = 2048
@@ -49,40 +61,48 @@ class ModelSize:
     vocab: int = 37_000  # §5.1: a shared source-target vocabulary of about 37,000 tokens
     embedding_matrices: int = 1  # V×d_model matrices: 1 --share-all-embeddings, 2 tied decoder only, 3 none
     dropout: float = 0.1
-    d_k: Optional[int] = None  # default d_model / h
+    d_k: Optional[int] = None
     d_v: Optional[int] = None
     max_positions: int = 1024
 
+    def __post_init__(self):
+        from ...models.config import head_dims
+
+        d_k, d_v = head_dims(self.d_model, self.h, self.d_k, self.d_v)
+        object.__setattr__(self, "d_k", d_k)  # frozen: resolved once, here
+        object.__setattr__(self, "d_v", d_v)
+
     @property
     def hk(self) -> int:
-        return self.h * (self.d_k or self.d_model // self.h)
+        return self.h * self.d_k
 
     @property
     def hv(self) -> int:
-        return self.h * (self.d_v or self.d_model // self.h)
+        return self.h * self.d_v
 
 
 def size_from_arch(arch: str, vocab: int = 37_000, share_all_embeddings: bool = True, **flags) -> ModelSize:
     """A registered ``vanilla_transformer*`` architecture, fairseq flag names in ``flags`` overriding its preset."""
-    from ..models.vanilla_transformer import PRESETS, VanillaTransformerConfig
+    from ...models.config import side_sizes
+    from ...models.vanilla_transformer import PRESETS, VanillaTransformerConfig
 
     if arch not in PRESETS:
         raise ValueError(f"--arch {arch}: the planner knows {', '.join(PRESETS)}")
     cfg = {f.name: f.default for f in fields(VanillaTransformerConfig)}
     cfg.update(PRESETS[arch])
     cfg.update({k: v for k, v in flags.items() if v is not None})
-    get = lambda name: cfg.get(f"decoder_{name}") or cfg[f"encoder_{name}"]  # noqa: E731
+    enc, dec = side_sizes(cfg, "encoder"), side_sizes(cfg, "decoder")
     return ModelSize(
-        d_model=cfg["encoder_embed_dim"],
-        d_ff=cfg["encoder_ffn_embed_dim"],
-        h=cfg["encoder_attention_heads"],
-        N_enc=cfg["encoder_layers"],
-        N_dec=get("layers"),
+        d_model=enc.d_model,
+        d_ff=enc.d_ff,
+        h=enc.h,
+        N_enc=enc.N,
+        N_dec=dec.N,
         vocab=vocab,
         embedding_matrices=1 if share_all_embeddings else 3,
         dropout=cfg["dropout"],
-        d_k=cfg["attention_key_dim"],
-        d_v=cfg["attention_value_dim"],
+        d_k=enc.d_k,
+        d_v=enc.d_v,
         max_positions=cfg["max_source_positions"],
     )
 
@@ -212,39 +232,3 @@ def plan(
         static,
         per_token,
     )
-
-
-def parse_memory(text: str) -> float:
-    """'15GB' (10⁹ bytes), '14.74GiB' (2³⁰), '16000MiB', '15' (GiB) → bytes."""
-    units = {"gib": GiB, "gb": 1e9, "mib": 2**20, "mb": 1e6, "": GiB}
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", text.lower())
-    if not match or match.group(2) not in units:
-        raise ValueError(f"--memory {text!r}: a size such as 15GB, 14.74GiB or 16000MiB")
-    return float(match.group(1)) * units[match.group(2)]
-
-
-def format_plan(p: Plan) -> str:
-    """The flags, then the breakdown in GiB."""
-    gb = lambda b: f"{b / GiB:7.2f} GiB"  # noqa: E731
-    flag = {"fp32": "", "fp16": " --fp16", "bf16": " --bf16"}.get(p.precision, " --" + p.precision)
-    lines = [
-        f"budget {p.memory_bytes / GiB:.2f} GiB, safety margin {SAFETY_FRACTION:.0%} + "
-        f"{SAFETY_BYTES / GiB:.0f} GiB → usable {usable_bytes(p.memory_bytes) / GiB:.2f} GiB; "
-        f"{parameter_count(p.size):,} parameters, {p.precision}",
-        f"largest --max-tokens that fits: {p.max_tokens_fit}",
-        f"flags: --max-tokens {p.max_tokens} --update-freq {p.update_freq}{flag}   (≈{p.tokens_per_update:,.0f} "
-        f"target tokens per update over {p.gpus} GPU(s), assuming {p.fill:.0%} of --max-tokens are real tokens)",
-        "breakdown at these flags:",
-    ]
-    lines += [f"  {name:32s}{gb(b)}" for name, b in p.static.items()]
-    lines += [
-        f"  {'activations: ' + name:32s}{gb(b * p.max_tokens)}   ({b / 1024:.1f} KiB/token)"
-        for name, b in p.per_token.items()
-    ]
-    lines.append(f"  {'total (estimated peak)':32s}{gb(p.peak_bytes)}")
-    lines.append(
-        f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
-        f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
-        f"{gb(4 * p.max_tokens * p.size.vocab).strip()}"
-    )
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Run a table of variations: every (row, seed) is a job (:mod:`.table_jobs`: train, validate, decode, one result
+"""Run a table of variations: every (row, seed) is a job (:mod:`.jobs`: train, validate, decode, one result
 file), and the jobs run through Hydra's launchers, as every set of trainings in this project does: basic (one after
 the other), joblib (``--jobs K`` at once on this machine), or any other (``--launcher submitit_slurm``, or the
 project's ``slurm_gpu``) with ``--hydra`` overrides. A job whose result file exists is never run again, so the table
@@ -12,9 +12,9 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Tuple
 
-from . import table as T
+from . import spec as T
+from .jobs import TABLE3, data_dir, job_name, rebuild, results_dir
 from .stages import ROOT, log
-from .table_jobs import TABLE3, data_dir, job_name, rebuild, results_dir
 
 
 def hydra_value(value: str) -> str:
@@ -25,7 +25,7 @@ def hydra_value(value: str) -> str:
 
 
 def launch(jobs: List[Tuple[Dict[str, Any], int]], args, threads: int, n_jobs: int) -> int:
-    """Run ``jobs`` as one Hydra multirun of :mod:`.table_jobs` (``n_jobs`` at once, ``threads`` each); returns its
+    """Run ``jobs`` as one Hydra multirun of :mod:`.jobs` (``n_jobs`` at once, ``threads`` each); returns its
     exit status."""
     launcher = args.launcher or ("joblib" if n_jobs > 1 else "basic")
     overrides = [
@@ -44,7 +44,7 @@ def launch(jobs: List[Tuple[Dict[str, Any], int]], args, threads: int, n_jobs: i
         *args.hydra,
     ]
     log(f"{len(jobs)} job(s) through hydra/launcher={launcher}, {threads} thread(s) each")
-    cmd = [sys.executable, "-m", "fairseq_vanilla.experiments.table_jobs", "-m", *overrides]
+    cmd = [sys.executable, "-m", "fairseq_vanilla.experiments.table.jobs", "-m", *overrides]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(cmd, env=env).returncode
 
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     if status != 0:
         print(
             f"error: a job failed (exit {status}): its logs are in {args.out}/ROW/seedN/ (Hydra's: "
-            f"table_jobs.log, .hydra/); run the same command again to go on",
+            f"jobs.log, .hydra/); run the same command again to go on",
             file=sys.stderr,
         )
         return 1

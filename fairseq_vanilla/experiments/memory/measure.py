@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .memory import CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
+from .planner import CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
 
 DTYPES = {
     "fp32": torch.float32,
@@ -46,7 +46,7 @@ def build_model(s: ModelSize):
 
     from fairseq.data import Dictionary
 
-    from ..models.vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel
+    from ...models.vanilla_transformer import VanillaTransformerConfig, VanillaTransformerModel
 
     dictionary = Dictionary()
     for i in range(s.vocab - len(dictionary)):
@@ -71,7 +71,7 @@ def build_model(s: ModelSize):
 
 def training_step(model, tokens: int, sentence_length: int = SENTENCE_LENGTH, label_smoothing: float = 0.1):
     """Forward, fp32 log-softmax, label-smoothed loss (the criterion's), backward; returns the loss."""
-    from ..criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+    from ...criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
     vocab, device = model.decoder.embed_tokens.weight.shape[0], model.decoder.embed_tokens.weight.device
     batch = max(1, tokens // sentence_length)

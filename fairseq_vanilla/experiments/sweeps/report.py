@@ -4,7 +4,7 @@ Each trial's job folder holds ``objective.json`` (written by the ``hydra_objecti
 metric, direction, best value, updates, wall time). An Optuna sweep keeps its study in ``<sweep dir>/optuna.db``; a
 grid (Hydra's basic sweeper) is read back from its job folders (``.hydra/overrides.yaml`` + ``objective.json``).
 
-    python -m fairseq_vanilla.experiments.sweeps SWEEP_DIR     # (re)write the tables and plots of any sweep
+    python -m fairseq_vanilla.experiments.sweeps.report SWEEP_DIR     # (re)write the tables and plots of any sweep
 """
 
 import argparse

@@ -4,9 +4,9 @@ versions, figures, hypotheses) and the table rebuilt from all result files.
 
 It is a Hydra app, so that many jobs run the way every set of trainings in this project runs: through Hydra's
 launchers (basic: one after the other; joblib: several at once here; submitit: a Slurm cluster). The table driver
-(:mod:`.table_runner`, ``scripts/table3.sh``) launches it; by hand, ``job`` is ROW/seedN, the job's work folder:
+(:mod:`.runner`, ``scripts/table3.sh``) launches it; by hand, ``job`` is ROW/seedN, the job's work folder:
 
-    python -m fairseq_vanilla.experiments.table_jobs -m job=base/seed2,A-h4/seed1 data=$PWD/runs/multi30k \\
+    python -m fairseq_vanilla.experiments.table.jobs -m job=base/seed2,A-h4/seed1 data=$PWD/runs/multi30k \\
         out=$PWD/runs/table3 threads=1 hydra/launcher=joblib hydra.launcher.n_jobs=2
 """
 
@@ -20,11 +20,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import MISSING
 
-from ..text.io import atomic_write
-from . import table as T
-from . import table_render as R
+from ...text.io import atomic_write
+from . import render as R
+from . import spec as T
+from .evaluation import evaluate_classification, evaluate_translation, fill_significance
 from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
-from .table_evaluation import evaluate_classification, evaluate_translation, fill_significance
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
 CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
