@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .planner import CALIBRATION, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
+from .planner import CALIBRATION, KEYS, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
 
 DTYPES = {
     "fp32": torch.float32,
@@ -21,7 +21,7 @@ DTYPES = {
     "bf16": torch.bfloat16,
     "memory-efficient-bf16": torch.bfloat16,
 }
-SENTENCE_LENGTH = 32  # T of the measured batches; the fused attention kernels keep nothing quadratic in T
+SENTENCE_LENGTH = KEYS  # T of the measured batches: the keys per sentence the planner assumes
 # small sizes that move every term of the activation model: (d_model, d_ff, h, N_enc, N_dec, vocab, dropout)
 CALIBRATION_SIZES = [
     (64, 256, 4, 2, 2, 1000, 0.1),
@@ -128,7 +128,7 @@ def fit_scales(points: Sequence[Tuple[ModelSize, str, str, int, int]]) -> Dict[s
         terms = activation_terms(s, precision, device)
         unscaled = [tokens * terms[k] / CALIBRATION[k] for k in CALIBRATION]
         rows.append(unscaled)
-        rhs.append(measured - tokens * (terms["statistics"] + terms["token_ids"]))
+        rhs.append(measured - tokens * (terms["statistics"] + terms["attention_weights"] + terms["token_ids"]))
     solution = np.linalg.lstsq(np.array(rows), np.array(rhs, dtype=float), rcond=None)[0]
     return dict(zip(CALIBRATION, map(float, solution)))
 

@@ -20,6 +20,8 @@ PAPER_TOKENS_PER_UPDATE = 25_000  # §5.1: batches of ≈25,000 source and ≈25
 DEFAULT_FILL = 0.9  # real target tokens per batch / --max-tokens when no data is given (padding, partly full batches)
 SAFETY_FRACTION, SAFETY_BYTES = 0.10, 1 * GiB  # kept free: 10 % (allocator fragmentation) + 1 GiB (CUDA context)
 TOKEN_BYTES = 28  # per token: source, previous-output and target ids (int64), padding masks
+KEYS = 32  # keys per sentence assumed where the attention kernel stores T_q × T_k weights (the CPU's bf16 training)
+ACTIVATION_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # by precision, memory-efficient too
 
 # bytes per parameter of each fairseq precision mode
 PRECISIONS: Dict[str, Dict[str, int]] = {
@@ -128,7 +130,7 @@ def static_bytes(s: ModelSize, precision: str) -> Dict[str, int]:
     return parts
 
 
-def activation_terms(s: ModelSize, precision: str, device: str = "cuda") -> Dict[str, float]:
+def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: int = KEYS) -> Dict[str, float]:
     """Bytes per token (both sides) alive at the start of the backward pass, by kind, scaled by ``CALIBRATION``.
 
     Saved per token: an encoder layer keeps its input, Q, K, V, the attention output, the two LayerNorm inputs and
@@ -137,20 +139,30 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda") -> Dict
     stage keeps the encoder and decoder outputs (2·d_model). Dropout masks: 2 per encoder layer, 3 per decoder
     layer, 1 per side; CPU kernels store them in the activations' dtype, CUDA kernels as bool. The output layer
     keeps the logits (activation dtype) and three fp32 B·T·V tensors (log-probabilities, their gradient, the fp32
-    logits' gradient).
+    logits' gradient). Where the attention kernel rule (``modules/attention.py:fused_kernel_pays``) takes the plain
+    formula for a training step (the CPU, bf16, up to 128 keys), each attention keeps its softmax weights and their
+    masked copy, (B, h, T_q, T_k) each: 2·h·``keys`` values per query token, and no fused kernel's fp32 log-sum-exp.
     """
+    import torch
+
+    from ...modules.attention import fused_kernel_pays
+
+    dtype = getattr(torch, ACTIVATION_DTYPE[precision.replace("memory-efficient-", "")])
+    plain = not fused_kernel_pays(device, dtype, keys, keys, grad=True)
     act = 4 if precision == "fp32" else 2
     mask = act if device == "cpu" else 1
     stat = act if device == "cpu" else 4  # LayerNorm mean and 1/σ
     d = s.d_model
     hidden = s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff) + 2 * d
     masks = (2 * s.N_enc + 3 * s.N_dec + 2) * d if s.dropout > 0 else 0
-    statistics = stat * 2 * (2 * s.N_enc + 3 * s.N_dec) + 4 * s.h * (s.N_enc + 2 * s.N_dec)  # + fp32 log-sum-exp
+    attentions = s.N_enc + 2 * s.N_dec  # per query token: encoder self, decoder self and cross
+    statistics = stat * 2 * (2 * s.N_enc + 3 * s.N_dec) + (0 if plain else 4 * s.h * attentions)  # + log-sum-exp
     return {
         "hidden": CALIBRATION["hidden"] * act * hidden,
         "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
         "output_layer": CALIBRATION["output_layer"] * (act + 12) * s.vocab,
         "statistics": statistics,
+        "attention_weights": 2 * act * s.h * keys * attentions if plain else 0,
         "token_ids": TOKEN_BYTES,
     }
 
