@@ -74,7 +74,8 @@ def test_gradient_alignment_one_link_per_target_token_and_sentences_independent(
     by_head, by_mean, gradient = probe_batch(model, sample, PAD, EOS)
     assert len(by_head) == 2 and all(len(layer) == 4 for layer in by_head)  # N layers × h heads
     n_src, n_tgt = [3, 4], [2, 3]  # word pieces (no padding, no </s>)
-    for links, s, t in zip(gradient, n_src, n_tgt):
+    assert set(gradient) == {"gradient_x_input", "gradient_norm"}
+    for links, s, t in [z for found in gradient.values() for z in zip(found, n_src, n_tgt)]:
         assert sorted(j for _, j in links) == list(range(t))  # one link per target token
         assert all(0 <= i < s for i, _ in links)
     for sets in [*by_mean, *(head for layer in by_head for head in layer)]:
@@ -82,7 +83,7 @@ def test_gradient_alignment_one_link_per_target_token_and_sentences_independent(
     # a sentence's gradient links do not depend on the other sentence of its batch
     for b in range(2):
         _, _, alone = probe_batch(model, take(sample, b), PAD, EOS)
-        assert alone == [gradient[b]]
+        assert alone == {name: [found[b]] for name, found in gradient.items()}
 
 
 def test_script_names_a_missing_checkpoint(tmp_path):

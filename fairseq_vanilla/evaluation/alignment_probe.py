@@ -49,6 +49,12 @@ def gradient_x_input(gradient: Tensor, embeddings: Tensor) -> Tensor:
     return (gradient.float() * embeddings.float()).sum(dim=-1).abs()  # (B, S)
 
 
+def gradient_norm(gradient: Tensor) -> Tensor:
+    """Saliency of each source token as the gradient's length alone, ‖∂log p/∂x_s‖₂: ``(B, S, d_model)`` → ``(B, S)``
+    (how sensitive log p(y_t) is to the token, whatever its embedding; a second reading of the same gradients)."""
+    return gradient.float().norm(dim=-1)  # (B, S)
+
+
 def aer(predicted: Sequence[Set[Link]], reference: Sequence[Set[Link]]) -> float:
     """Corpus AER of predicted links against reference links (all "sure": 1 − F1, Och & Ney 2003)."""
     return agreement(list(predicted), list(reference))["aer"]
@@ -77,32 +83,37 @@ def best_head(aer_by_head: Sequence[float]) -> Tuple[int, float]:
 def summarise(
     by_head: Sequence[Sequence[Sequence[Set[Link]]]],
     by_layer_mean: Sequence[Sequence[Set[Link]]],
-    gradient: Sequence[Set[Link]],
+    gradients: Dict[str, Sequence[Set[Link]]],
     reference: Sequence[Set[Link]],
 ) -> Dict:
-    """Links per layer × head, per layer (heads averaged) and from gradients → the AER table and the agreement of
-    the gradient links with the best single attention head (over all layers and heads) and with the best layer's
-    head average."""
+    """Links per layer × head, per layer (heads averaged) and from gradients (one set per saliency) → the AER table
+    and the agreement of each gradient alignment with the best single attention head (over all layers and heads)
+    and with the best layer's head average."""
     head_aer = [[aer(links, reference) for links in layer] for layer in by_head]  # (N, h)
     mean_aer = [aer(links, reference) for links in by_layer_mean]  # (N,)
     best = [best_head(row) for row in head_aer]
     top_layer = min(range(len(best)), key=lambda n: best[n][1])
     top_head = best[top_layer][0]
     mean_layer = min(range(len(mean_aer)), key=lambda n: mean_aer[n])
+    head_links, mean_links = by_head[top_layer][top_head], by_layer_mean[mean_layer]
+
+    def rounded(found: Dict) -> Dict:
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in found.items()}
+
     return {
         "aer_by_layer_and_head": [[round(x, 4) for x in row] for row in head_aer],
         "aer_head_average": [round(x, 4) for x in mean_aer],
         "best_head": [{"head": k, "aer": round(x, 4)} for k, x in best],
-        "gradient": {k: round(v, 4) if isinstance(v, float) else v for k, v in agreement(gradient, reference).items()},
-        "gradient_vs_best_head": {
-            "layer": top_layer,
-            "head": top_head,
-            "same_source": round(same_source_fraction(gradient, by_head[top_layer][top_head]), 4),
-            "aer": round(aer(gradient, by_head[top_layer][top_head]), 4),
-        },
-        "gradient_vs_best_head_average": {
-            "layer": mean_layer,
-            "same_source": round(same_source_fraction(gradient, by_layer_mean[mean_layer]), 4),
-            "aer": round(aer(gradient, by_layer_mean[mean_layer]), 4),
+        "gradient": {name: rounded(agreement(list(links), list(reference))) for name, links in gradients.items()},
+        "best_head_overall": {"layer": top_layer, "head": top_head},
+        "best_head_average_layer": mean_layer,
+        "gradient_vs_attention": {
+            name: {
+                "same_source_as_best_head": round(same_source_fraction(links, head_links), 4),
+                "aer_against_best_head": round(aer(links, head_links), 4),
+                "same_source_as_best_head_average": round(same_source_fraction(links, mean_links), 4),
+                "aer_against_best_head_average": round(aer(links, mean_links), 4),
+            }
+            for name, links in gradients.items()
         },
     }

@@ -18,7 +18,7 @@ from typing import Dict, List, Set
 import torch
 
 from ..evaluation.alignment import Link, parse_links
-from ..evaluation.alignment_probe import batch_hard_links, gradient_x_input, summarise
+from ..evaluation.alignment_probe import batch_hard_links, gradient_norm, gradient_x_input, summarise
 from ..text.io import PipelineError, read_lines
 
 
@@ -42,8 +42,12 @@ def load(path: str, bin_dir: str):
     return model, cfg, task
 
 
+SALIENCY = ("gradient_x_input", "gradient_norm")  # the first is the gradient alignment; the second reads the same
+
+
 def probe_batch(model, sample, pad: int, eos: int):
-    """One batch → (per layer, per head: B link sets), (per layer, heads averaged: B link sets), (gradient: B sets)."""
+    """One batch → (per layer, per head: B link sets), (per layer, heads averaged: B link sets), and per saliency
+    of :data:`SALIENCY` the gradient alignment's B link sets."""
     captured = {}
 
     def keep(_module, _inputs, output):  # the source embeddings become the leaf the gradients are taken against
@@ -67,15 +71,16 @@ def probe_batch(model, sample, pad: int, eos: int):
     token_lp = lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T): log p(y_t)
     wanted = target.ne(pad) & target.ne(eos)  # (B, T): the target tokens that get a link
     x = captured["x"]
-    saliency = torch.zeros(target.size(0), target.size(1), src.size(1))  # (B, T, S)
+    saliency = {name: torch.zeros(target.size(0), target.size(1), src.size(1)) for name in SALIENCY}  # (B, T, S)
     last = int(wanted.any(dim=0).nonzero().max()) if wanted.any() else -1
     for t in range(last + 1):
         if not wanted[:, t].any():
             continue
         objective = token_lp[:, t].masked_select(wanted[:, t]).sum()
         (grad,) = torch.autograd.grad(objective, x, retain_graph=t < last)  # (B, S, d_model)
-        saliency[:, t] = gradient_x_input(grad, x.detach())  # (B, S)
-    gradient = batch_hard_links(saliency, src, target, pad, eos)
+        saliency["gradient_x_input"][:, t] = gradient_x_input(grad, x.detach())  # (B, S)
+        saliency["gradient_norm"][:, t] = gradient_norm(grad)  # (B, S)
+    gradient = {name: batch_hard_links(s, src, target, pad, eos) for name, s in saliency.items()}
     return by_head, by_mean, gradient
 
 
@@ -95,7 +100,7 @@ def probe(path: str, bin_dir: str, reference: str, split: str = "valid", batch_s
     n_layers = len(model.decoder.layers)
     by_head: List[List[Dict[int, Set[Link]]]] = []
     by_mean: List[Dict[int, Set[Link]]] = [{} for _ in range(n_layers)]
-    gradient: Dict[int, Set[Link]] = {}
+    gradient: Dict[str, Dict[int, Set[Link]]] = {name: {} for name in SALIENCY}
     for start in range(0, len(order), batch_size):
         sample = dataset.collater([dataset[i] for i in order[start : start + batch_size]])
         heads, means, grads = probe_batch(model, sample, pad, eos)
@@ -106,15 +111,20 @@ def probe(path: str, bin_dir: str, reference: str, split: str = "valid", batch_s
             for k, links in enumerate(layer):
                 by_head[n][k].update(zip(ids, links))
             by_mean[n].update(zip(ids, means[n]))
-        gradient.update(zip(ids, grads))
-    if sorted(gradient) != list(range(len(ref))):
-        raise RuntimeError(f"{split}: {len(gradient)} of {len(ref)} sentences were probed")
+        for name, links in grads.items():
+            gradient[name].update(zip(ids, links))
+    probed = len(gradient[SALIENCY[0]])
+    if sorted(gradient[SALIENCY[0]]) != list(range(len(ref))):
+        raise RuntimeError(f"{split}: {probed} of {len(ref)} sentences were probed")
 
     def in_order(links: Dict[int, Set[Link]]) -> List[Set[Link]]:
         return [links[i] for i in range(len(ref))]
 
     table = summarise(
-        [[in_order(h) for h in layer] for layer in by_head], [in_order(m) for m in by_mean], in_order(gradient), ref
+        [[in_order(h) for h in layer] for layer in by_head],
+        [in_order(m) for m in by_mean],
+        {name: in_order(links) for name, links in gradient.items()},
+        ref,
     )
     m = cfg.model
     return {
@@ -139,11 +149,17 @@ def markdown(result: Dict) -> str:
         best = result["best_head"][n]
         cells = " | ".join(f"{x:.3f}" for x in row)
         lines.append(f"| {n} | {result['aer_head_average'][n]:.3f} | {best['head']} ({best['aer']:.3f}) | {cells} |")
-    g, vs, vm = result["gradient"], result["gradient_vs_best_head"], result["gradient_vs_best_head_average"]
+    top, mean_layer = result["best_head_overall"], result["best_head_average_layer"]
     lines += [
         "",
-        f"Gradient × input alignment: AER {g['aer']:.3f} (precision {g['precision']:.3f}, recall {g['recall']:.3f}).",
-        f"Same source token as the best head (layer {vs['layer']}, head {vs['head']}): {vs['same_source']:.3f} of "
-        f"target tokens; as the best layer's head average (layer {vm['layer']}): {vm['same_source']:.3f}.",
+        f"| gradient alignment | AER | precision | recall | same source as the best head (layer {top['layer']}, "
+        f"head {top['head']}) | same source as layer {mean_layer}'s head average |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    for name, g in result["gradient"].items():
+        vs = result["gradient_vs_attention"][name]
+        lines.append(
+            f"| {name} | {g['aer']:.3f} | {g['precision']:.3f} | {g['recall']:.3f} | "
+            f"{vs['same_source_as_best_head']:.3f} | {vs['same_source_as_best_head_average']:.3f} |"
+        )
     return "\n".join(lines)
