@@ -31,7 +31,8 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
         resolve_defaults(cfg)  # a checkpoint saved with the decoder sizes unset gets the encoder's, as it was trained
         check_config(cfg)
         src_dict, tgt_dict = task.source_dictionary, task.target_dictionary
-        d_model = cfg.encoder_embed_dim
+        enc, dec = side_sizes(cfg, "encoder"), side_sizes(cfg, "decoder")
+        d_model = enc.d_model  # the decoder's is the same (check_config)
         if cfg.share_all_embeddings:
             if src_dict != tgt_dict:
                 raise ValueError(
@@ -48,7 +49,6 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             activation_dropout=cfg.activation_dropout,
             positional_encoding=cfg.positional_encoding,
         )
-        enc, dec = side_sizes(cfg, "encoder"), side_sizes(cfg, "decoder")
         encoder = VanillaTransformerEncoder(
             src_dict,
             encoder_embed,

@@ -12,15 +12,18 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .planner import CALIBRATION, KEYS, ModelSize, activation_terms, bytes_per_token, static_bytes, usable_bytes
+from .planner import (
+    ACTIVATION_DTYPE,
+    CALIBRATION,
+    KEYS,
+    ModelSize,
+    activation_terms,
+    bytes_per_token,
+    static_bytes,
+    usable_bytes,
+)
 
-DTYPES = {
-    "fp32": torch.float32,
-    "fp16": torch.float16,
-    "memory-efficient-fp16": torch.float16,
-    "bf16": torch.bfloat16,
-    "memory-efficient-bf16": torch.bfloat16,
-}
+DTYPES = {precision: getattr(torch, name) for precision, name in ACTIVATION_DTYPE.items()}
 SENTENCE_LENGTH = KEYS  # T of the measured batches: the keys per sentence the planner assumes
 # small sizes that move every term of the activation model: (d_model, d_ff, h, N_enc, N_dec, vocab, dropout)
 CALIBRATION_SIZES = [

@@ -21,7 +21,8 @@ DEFAULT_FILL = 0.9  # real target tokens per batch / --max-tokens when no data i
 SAFETY_FRACTION, SAFETY_BYTES = 0.10, 1 * GiB  # kept free: 10 % (allocator fragmentation) + 1 GiB (CUDA context)
 TOKEN_BYTES = 28  # per token: source, previous-output and target ids (int64), padding masks
 KEYS = 32  # keys per sentence assumed where the attention kernel stores T_q × T_k weights (the CPU's bf16 training)
-ACTIVATION_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # by precision, memory-efficient too
+ACTIVATION_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # each precision's torch dtype, by name
+ACTIVATION_DTYPE.update({f"memory-efficient-{p}": ACTIVATION_DTYPE[p] for p in ("fp16", "bf16")})
 
 # bytes per parameter of each fairseq precision mode
 PRECISIONS: Dict[str, Dict[str, int]] = {
@@ -147,7 +148,7 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: i
 
     from ...modules.attention import fused_kernel_pays
 
-    dtype = getattr(torch, ACTIVATION_DTYPE[precision.replace("memory-efficient-", "")])
+    dtype = getattr(torch, ACTIVATION_DTYPE[precision])
     plain = not fused_kernel_pays(device, dtype, keys, keys, grad=True)
     act = 4 if precision == "fp32" else 2
     mask = act if device == "cpu" else 1

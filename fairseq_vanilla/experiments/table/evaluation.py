@@ -190,9 +190,10 @@ def evaluate_classification(work, data, ckpt_dir, threads, label):
         run([sys.executable, "-m", module, *where], os.path.join(work, "predict.log"), threads)
     with open(predictions, encoding="utf-8") as f:
         record = json.load(f)
-    if abs(split_accuracy(record) - acc["accuracy_test"]) > 1e-4:
+    recomputed = split_accuracy(record)
+    if abs(recomputed - acc["accuracy_test"]) > 1e-4:
         raise RuntimeError(
-            f"{predictions}: accuracy {split_accuracy(record):.4f} from the predictions, "
+            f"{predictions}: accuracy {recomputed:.4f} from the predictions, "
             f"{acc['accuracy_test']:.4f} from fairseq-validate"
         )
     return {**acc, "test_predictions": record}
