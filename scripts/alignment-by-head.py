@@ -29,6 +29,13 @@ def check(a) -> str:
         return "--threads/--batch-size: must be at least 1"
     if a.json and not os.path.isdir(os.path.dirname(os.path.abspath(a.json))):
         return f"--json: {a.json}: its folder does not exist"
+    if a.json:
+        from fairseq_vanilla.text.io import PipelineError, check_json_output
+
+        try:
+            check_json_output(a.json, ("aer_by_layer_and_head",), reads=(a.path, reference), label="--json")
+        except PipelineError as e:
+            return str(e)
     return ""
 
 

@@ -96,3 +96,29 @@ def test_script_names_a_missing_checkpoint(tmp_path):
     )
     assert proc.returncode != 0
     assert proc.stderr == f"error: --path: {tmp_path / 'no.pt'}: no such file\n"
+
+
+@pytest.mark.parametrize("target", ["checkpoint", "notes"])
+def test_script_refuses_a_json_it_did_not_write(tmp_path, target):
+    """--json at the checkpoint it reads, or at a file that is not its own output: one line, the file untouched."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "align").mkdir()
+    (tmp_path / "align" / "valid.align").write_text("0-0\n")
+    ckpt, notes = tmp_path / "model.pt", tmp_path / "notes.json"
+    ckpt.write_bytes(b"not a real checkpoint")
+    notes.write_text('{"mine": 1}\n')
+    out = ckpt if target == "checkpoint" else notes
+    before = out.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "alignment-by-head.py"), "--path", str(ckpt)]
+        + ["--data", str(tmp_path), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    expected = {
+        "checkpoint": f"error: --json {out}: is an input of this command; choose another --json\n",
+        "notes": f"error: --json {out}: exists and is not this command's output; choose a new --json\n",
+    }[target]
+    assert proc.returncode != 0 and proc.stderr == expected
+    assert out.read_bytes() == before

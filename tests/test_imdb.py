@@ -293,7 +293,7 @@ def test_train_validate_and_predict_map_labels_through_the_dictionary(synthetic_
 def test_split_predictions_recompute_fairseq_validate_accuracy(synthetic_prepared, synthetic_model, tmp_path):
     """Each test review's predicted and true class, in the split's order: the true classes are the raw labels, and
     the accuracy recomputed from them is fairseq-validate's."""
-    from fairseq_vanilla.inference.split_predictions import accuracy, encode_classes
+    from fairseq_vanilla.inference.split_predictions import RECORD_KEYS, accuracy, encode_classes
 
     assert encode_classes([0, 1, 1]) == "011" and accuracy({"predicted": "0110", "true": "0100"}) == 0.75
     out = tmp_path / "test_predictions.json"
@@ -311,6 +311,17 @@ def test_split_predictions_recompute_fairseq_validate_accuracy(synthetic_prepare
     )
     printed = float(re.search(r"accuracy ([0-9.]+)", validated.stdout + validated.stderr).group(1))
     assert abs(accuracy(record) - printed) <= 5e-5 and f"accuracy {accuracy(record):.4f}" in proc.stdout
+    assert tuple(record) == RECORD_KEYS
+    run(sys.executable, "-m", module, *args)  # its own earlier output is rewritten
+    assert json.loads(out.read_text()) == record
+    before = synthetic_model.read_bytes()  # but never a file it reads, nor one it did not write
+    for target in (synthetic_model, synthetic_prepared / "raw" / "test.label"):
+        refused = run(sys.executable, "-m", module, *args[:-1], target, check=False)
+        assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {target}: ")
+    assert (
+        synthetic_model.read_bytes() == before
+        and len((synthetic_prepared / "raw" / "test.label").read_text().split()) == 41
+    )
 
 
 def test_task_errors_name_the_problem(synthetic_prepared, tmp_path):

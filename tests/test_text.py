@@ -9,7 +9,7 @@ import fairseq_vanilla
 from fairseq_vanilla.__main__ import main
 from fairseq_vanilla.evaluation.translation import compound_split, extract_hypotheses
 from fairseq_vanilla.text.cleaning import clean
-from fairseq_vanilla.text.io import PipelineError, read_lines
+from fairseq_vanilla.text.io import PipelineError, check_json_output, read_lines
 
 
 def test_compound_split_as_tensor2tensor(tmp_path):
@@ -91,3 +91,17 @@ def test_only_the_text_command_line_skips_registration(monkeypatch, argv0, orig_
     monkeypatch.setattr(sys, "argv", [argv0, *orig_argv[2:]])
     monkeypatch.setattr(sys, "orig_argv", orig_argv)
     assert fairseq_vanilla.module_being_run() == expected
+
+
+def test_a_json_output_is_rewritten_only_when_it_is_the_commands_own(tmp_path):
+    out, model = tmp_path / "out.json", tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    check_json_output(str(out), ("aer",))  # absent: may be written
+    out.write_text('{"aer": 0.3, "split": "valid"}')
+    check_json_output(str(out), ("aer",))  # its own earlier output: may be rewritten
+    for text in ('{"other": 1}', "[1, 2]", "not json"):
+        out.write_text(text)
+        with pytest.raises(PipelineError, match="exists and is not this command's output"):
+            check_json_output(str(out), ("aer",))
+    with pytest.raises(PipelineError, match="is an input of this command"):
+        check_json_output(str(model), ("aer",), reads=(str(model),))

@@ -14,6 +14,7 @@ import sys
 from typing import Any, Dict, List
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # one character per class index
+RECORD_KEYS = ("subset", "classes", "predicted", "true")  # of a record of :func:`predict_split`
 
 
 def encode_classes(indices: List[int]) -> str:
@@ -73,11 +74,12 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", required=True, help="JSON file to write (a temporary name, renamed when complete)")
     a = p.parse_args(argv)
-    from fairseq_vanilla.text.io import atomic_write
+    from fairseq_vanilla.text.io import PipelineError, atomic_write, check_json_output
 
     try:
+        check_json_output(a.out, RECORD_KEYS, reads=(a.path,))
         record = predict_split(a.path, a.data, a.subset, a.batch_size)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     with atomic_write(a.out) as f:

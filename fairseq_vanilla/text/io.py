@@ -3,9 +3,10 @@ half file behind (write to a temporary name, rename on success), ``key=value`` s
 that a tool replaces only when it made them itself (:func:`output_dir`)."""
 
 import contextlib
+import json
 import os
 import shutil
-from typing import Dict, Iterator, List, TextIO
+from typing import Dict, Iterator, List, Sequence, TextIO
 
 
 class PipelineError(Exception):
@@ -161,6 +162,23 @@ def commit_output_dir(path: str, tool: str, keep=(), label: str = "--out") -> st
     os.replace(path + ".tmp", path)
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def check_json_output(path: str, keys: Sequence[str], reads: Sequence[str] = (), label: str = "--out") -> None:
+    """Raise :class:`PipelineError` unless a tool may (re)write the JSON file ``path``: one that does not exist, or a
+    JSON object holding all of ``keys`` (the tool's own earlier output); never one of ``reads`` (its inputs)."""
+    for read in reads:
+        if read and os.path.realpath(read) == os.path.realpath(path):
+            raise PipelineError(f"{label} {path}: is an input of this command; choose another {label}")
+    if not os.path.lexists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError):
+        found = None
+    if not isinstance(found, dict) or not all(key in found for key in keys):
+        raise PipelineError(f"{label} {path}: exists and is not this command's output; choose a new {label}")
 
 
 @contextlib.contextmanager
