@@ -113,8 +113,8 @@ def test_valid_curve_reads_every_validation_once(tmp_path):
     assert valid_curve(str(log_file)) == [[125, 257.96], [250, 96.5]]
 
 
-def test_a_killed_sitting_still_records_its_training_time(tmp_path):
-    """SIGTERM to the job (pkill, a Slurm limit) stops the training child and writes the sitting's seconds."""
+def test_sigterm_stops_and_reaps_the_training_child(tmp_path):
+    """SIGTERM to the job (pkill, a Slurm limit) stops the training child with it, and the next sitting trains on."""
     import signal
     import subprocess
     import sys
@@ -132,11 +132,35 @@ def test_a_killed_sitting_still_records_its_training_time(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM
-    seconds = [float(x) for x in (tmp_path / "train_seconds.txt").read_text().split()]
-    assert len(seconds) == 1 and 1.0 <= seconds[0] < 60
     assert not (tmp_path / "train.done").exists()  # the next sitting trains on
     with pytest.raises(ProcessLookupError):  # the training child was stopped and reaped, not orphaned
         os.kill(int((tmp_path / "child.pid").read_text()), 0)
+
+
+def test_every_sitting_counts_a_killed_one_up_to_its_last_line(tmp_path):
+    """Training time is read from the log, sitting by sitting (`$ command` lines): 1 h 2 min 5 s for a whole sitting,
+    40 s for one killed outright (SIGKILL: no record of its own, no "done training"), 0 for one that died before
+    fairseq logged twice; and a finished stage returns their sum without training again."""
+    from fairseq_vanilla.experiments.table.stages import sitting_seconds, train
+
+    log = tmp_path / "train.log"
+    log.write_text(
+        "$ fairseq-train DATA --seed 1\n"
+        "2026-12-01 23:59:00 | INFO | fairseq_cli.train | {'_name': None}\n"
+        "epoch 001:  50%|#####     | 1/2 [00:01<00:01]\n"
+        "2026-12-02 01:01:05 | INFO | fairseq_cli.train | done training in 3724.9 seconds\n"
+        "$ fairseq-train DATA --seed 1\n"
+        "2026-12-02 02:00:00 | INFO | fairseq_cli.train | {'_name': None}\n"
+        "2026-12-02 02:00:40 | INFO | train_inner | epoch 001:    100 / 125 loss=9.1\n"
+        "$ fairseq-train DATA --seed 1\n"
+        "2026-12-02 03:00:00 | INFO | fairseq_cli.train | {'_name': None}\n"
+        "Traceback (most recent call last):\n",
+        encoding="utf-8",
+    )
+    assert sitting_seconds(str(log)) == [3725.0, 40.0, 0.0]
+    (tmp_path / "train.done").write_text("")
+    assert train(str(tmp_path), ["false"], 1, "row") == 3765.0
+    assert sitting_seconds(str(tmp_path / "absent.log")) == []
 
 
 TINY_TABLE = """

@@ -24,6 +24,7 @@ from ...text.io import atomic_write
 from . import render as R
 from . import spec as T
 from .evaluation import evaluate_classification, evaluate_translation, fill_significance
+from .flops import fill_flops
 from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
@@ -132,11 +133,14 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
 
 
 def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str, scale: str) -> str:
-    """The paired bootstraps still missing (:func:`fill_significance`), then <name>.md and <name>.csv into each of
-    ``out_dirs`` from the result files (and the rows the table reuses from another's); returns the Markdown."""
+    """The paired bootstraps and FLOPs counts still missing (:func:`fill_significance`, :func:`.flops.fill_flops`),
+    then <name>.md and <name>.csv into each of ``out_dirs`` from the result files (and the rows the table reuses from
+    another's); returns the Markdown."""
     kind, found = table["kind"], T.table_results(table, results, scale)
     if kind == "translation":
         fill_significance(found, results, prepared)
+        if fill_flops(results, prepared):
+            found = T.table_results(table, results, scale)
     lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
     md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
     for d in out_dirs:

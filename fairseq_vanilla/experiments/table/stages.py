@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Dict, List
 
 from ...text.io import read_lines
@@ -40,7 +39,7 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
 
     SIGTERM to this process (``pkill``, a Slurm time limit) becomes ``SystemExit`` while ``cmd`` runs: subprocess.run
     then kills and reaps the child (Python's default SIGTERM would leave it running, orphaned) and the caller's
-    ``finally`` blocks run (train's records the sitting's seconds)."""
+    ``finally`` blocks run."""
     env = dict(
         os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     )
@@ -86,19 +85,31 @@ def versions() -> Dict[str, str]:
 
 
 def train(work: str, train_cmd: List[str], threads: int, label: str) -> float:
-    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent, all sittings,
-    a sitting ended by SIGTERM included (see :func:`run`)."""
-    done, seconds_file = os.path.join(work, "train.done"), os.path.join(work, "train_seconds.txt")
+    """Stage 1: fairseq-train (which resumes from its checkpoint_last.pt); returns the seconds spent training, every
+    sitting of the log counted (:func:`sitting_seconds`)."""
+    done, logfile = os.path.join(work, "train.done"), os.path.join(work, "train.log")
     if not os.path.exists(done):
         log(f"{label}: train → {work}/train.log")
-        start = time.time()
-        try:
-            run(train_cmd, os.path.join(work, "train.log"), threads)
-        finally:
-            with open(seconds_file, "a") as f:
-                f.write(f"{time.time() - start:.1f}\n")
+        run(train_cmd, logfile, threads)
         open(done, "w").close()
-    return sum(float(x) for x in read_lines(seconds_file))
+    return sum(sitting_seconds(logfile))
+
+
+FAIRSEQ_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \| ")
+
+
+def sitting_seconds(logfile: str) -> List[float]:
+    """Each sitting's training seconds, read from the log :func:`run` appends to: a sitting starts at a ``$ command``
+    line and lasts from its first time-stamped fairseq line to its last. A sitting killed outright (SIGKILL at a
+    session's end: nothing of it can write a record) still counts up to its last line; a stopped process
+    (SIGSTOP) counts while it stays inside a sitting, but not after its last line."""
+    spans: List[List[datetime.datetime]] = []
+    for line in read_lines(logfile) if os.path.exists(logfile) else []:
+        if line.startswith("$ "):
+            spans.append([])
+        elif spans and (m := FAIRSEQ_TIME.match(line)):
+            spans[-1].append(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+    return [(t[-1] - t[0]).total_seconds() if t else 0.0 for t in spans]
 
 
 def validate(work: str, cmd: List[str], threads: int, label: str) -> str:
