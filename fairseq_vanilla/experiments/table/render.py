@@ -89,7 +89,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
                 "params_millions": runs[0]["params"] / 1e6,
                 "aer": mean_std([r["alignment"]["aer"] for r in runs]) if all("alignment" in r for r in runs) else None,
                 "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
-                "updates_per_second": mean_std([r["updates"] / r["train_seconds"] for r in runs])["mean"],
+                "updates_per_second": _updates_per_second(runs),
                 "mflops_per_token": runs[0]["flops"]["training_per_target_token"] / 1e6 if "flops" in runs[0] else None,
                 "device": ", ".join(sorted({r["versions"].get("device", "not recorded") for r in runs})),
                 "paper_ppl": paper.get("ppl"),
@@ -98,6 +98,12 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
             }
         )
     return lines
+
+
+def _updates_per_second(runs: List[Dict[str, Any]]) -> Any:
+    """Updates over training seconds, the mean over seeds that record both (else empty)."""
+    rates = [r["updates"] / r["train_seconds"] for r in runs if r.get("updates") and r.get("train_seconds")]
+    return mean_std(rates)["mean"] if rates else None
 
 
 def _against_base(row: Dict[str, Any], base: List[float], scores: List[float], digits: int) -> Dict[str, Any]:
