@@ -137,6 +137,35 @@ def test_sigterm_stops_and_reaps_the_training_child(tmp_path):
         os.kill(int((tmp_path / "child.pid").read_text()), 0)
 
 
+def test_sigterm_to_the_driver_reaches_the_training_through_the_jobs_process(tmp_path):
+    """The driver runs the Hydra jobs process, which runs fairseq-train: SIGTERM to the driver is passed on to the jobs
+    process, which stops and reaps the training, and the driver waits for it and exits with its status; nothing is
+    left running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    training = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    jobs = (
+        "import sys; from fairseq_vanilla.experiments.table.stages import train; "
+        f"train({str(tmp_path)!r}, [sys.executable, '-c', {training!r}], 1, 'row')"
+    )
+    driver = (
+        "import os, sys; from fairseq_vanilla.experiments.table.stages import run_forwarding_sigterm; "
+        f"sys.exit(run_forwarding_sigterm([sys.executable, '-c', {jobs!r}], dict(os.environ)))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=ROOT)
+    deadline = time.time() + 60
+    while not (tmp_path / "child.pid").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):
+        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+
+
 def test_every_sitting_counts_a_killed_one_up_to_its_last_line(tmp_path):
     """Training time is read from the log, sitting by sitting (`$ command` lines): 1 h 2 min 5 s for a whole sitting,
     40 s for one killed outright (SIGKILL: no record of its own, no "done training"), 0 for one that died before

@@ -3,7 +3,8 @@ every matrix product and of attention's weighted sums, ×3 for training (the bac
 of both a product's inputs and its weights: twice the forward), at the training set's mean source and target
 lengths. Not counted: embedding lookups, nonlinearities, normalisation, softmax, dropout, biases, and padding (a
 batch's sentences are counted at their own lengths). The forward count agrees to the FLOP with torch's
-``FlopCounterMode`` on the built models (tests/test_flops.py)."""
+``FlopCounterMode`` on the built models (tests/test_flops.py; Luong attention's element-wise products, which the
+counter does not see, added by hand)."""
 
 import json
 import os

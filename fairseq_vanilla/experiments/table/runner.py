@@ -8,13 +8,12 @@ can be built over several sittings and rebuilt from the result files alone.
 import argparse
 import os
 import re
-import subprocess
 import sys
 from typing import Any, Dict, List, Tuple
 
 from . import spec as T
 from .jobs import TABLE3, data_dir, job_name, rebuild, results_dir
-from .stages import ROOT, log
+from .stages import ROOT, log, run_forwarding_sigterm
 
 
 def hydra_value(value: str) -> str:
@@ -46,7 +45,7 @@ def launch(jobs: List[Tuple[Dict[str, Any], int]], args, threads: int, n_jobs: i
     log(f"{len(jobs)} job(s) through hydra/launcher={launcher}, {threads} thread(s) each")
     cmd = [sys.executable, "-m", "fairseq_vanilla.experiments.table.jobs", "-m", *overrides]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run(cmd, env=env).returncode
+    return run_forwarding_sigterm(cmd, env)  # SIGTERM here stops the jobs and their trainings, none orphaned
 
 
 def main(argv=None) -> int:

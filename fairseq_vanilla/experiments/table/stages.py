@@ -59,6 +59,19 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
         raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}); log {logfile}:\n{''.join(tail)}")
 
 
+def run_forwarding_sigterm(cmd: List[str], env: Dict[str, str]) -> int:
+    """Run ``cmd`` and return its exit status; SIGTERM to this process is passed on to it and waited for, so that it
+    can stop what it runs in turn (:func:`run` stops and reaps a training) instead of being orphaned with it."""
+    proc = subprocess.Popen(cmd, env=env)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum)) if main_thread else None
+    try:
+        return proc.wait()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def versions() -> Dict[str, str]:
     """The versions a result depends on, the project's commit (FAIRSEQ_VANILLA_COMMIT names it where the tree is a
     copy without git history, e.g. on a GPU machine) and the device it ran on."""
