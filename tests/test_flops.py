@@ -91,3 +91,30 @@ def test_lstm_count_agrees_with_torch_but_for_luong_elementwise_sums(monkeypatch
 def test_unknown_architecture_is_named():
     with pytest.raises(ValueError, match="no FLOPs count for architecture 'transformer'"):
         F.forward_macs({"arch": "transformer"}, 34, S, T)
+
+
+def test_corpus_lengths_and_fill_by_hand(tmp_path):
+    """Three training pairs of 2/4/3 source and 3/1/2 target words: with </s>, means 4.0 and 3.0; the joined
+    dictionary holds the 4 special symbols, 9 words, and fairseq's padding to a multiple of 8: 16. A result file of an
+    architecture with no count is left as it was, and the table is still built."""
+    import json
+
+    from conftest import binarize, write_parallel
+
+    raw = tmp_path / "raw"
+    pairs = [("a b", "x y z"), ("a b c d", "x"), ("c d e", "y w")]
+    for split in ("train", "valid", "test"):
+        write_parallel(raw, split, pairs)
+    binarize(raw, tmp_path / "prep" / "bin")
+    corpus = F.corpus_lengths(str(tmp_path / "prep"))
+    assert corpus == {"vocab": 16, "source_tokens": 4.0, "target_tokens": 3.0}
+    results = tmp_path / "results"
+    results.mkdir()
+    stock = {"id": "tf", "seed": 1, "flags": ["--arch", "transformer"]}
+    (results / "lstm-seed1.json").write_text(json.dumps({"id": "lstm", "seed": 1, "flags": LSTM}))
+    (results / "tf-seed1.json").write_text(json.dumps(stock))
+    assert F.fill_flops(str(results), str(tmp_path / "prep")) == ["lstm"]
+    filled = json.loads((results / "lstm-seed1.json").read_text())["flops"]
+    assert filled == F.training_flops(LSTM, corpus)
+    assert filled["training_per_target_token"] == pytest.approx(6 * F.lstm_macs(F.parsed_flags(LSTM), 16, 4.0, 3.0))
+    assert json.loads((results / "tf-seed1.json").read_text()) == stock

@@ -153,13 +153,17 @@ def training_flops(flags: Sequence[str], corpus: Dict[str, float]) -> Dict[str, 
 
 def fill_flops(results: str, prepared: str) -> List[str]:
     """Give every translation result file of ``results`` that has none its ``flops`` entry (:func:`training_flops`,
-    at ``prepared``'s training split), written back into its file; returns the row ids filled."""
+    at ``prepared``'s training split), written back into its file; returns the row ids filled (a row of an
+    architecture :func:`forward_macs` does not count is left as it is)."""
     filled, corpus = [], None
     for (row_id, seed), r in sorted(T.load_results(results).items()):
         if "flops" in r or "flags" not in r:
             continue
         corpus = corpus or corpus_lengths(prepared)
-        r["flops"] = training_flops(r["flags"], corpus)
+        try:
+            r["flops"] = training_flops(r["flags"], corpus)
+        except ValueError:  # an architecture with no count here: its column stays empty, the table is still built
+            continue
         with atomic_write(os.path.join(results, T.result_name(row_id, seed))) as f:
             json.dump(r, f, indent=1, ensure_ascii=False)
         filled.append(row_id)
