@@ -60,16 +60,24 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
 
 
 def run_forwarding_sigterm(cmd: List[str], env: Dict[str, str]) -> int:
-    """Run ``cmd`` and return its exit status; SIGTERM to this process is passed on to it and waited for, so that it
-    can stop what it runs in turn (:func:`run` stops and reaps a training) instead of being orphaned with it."""
-    proc = subprocess.Popen(cmd, env=env)
+    """Run ``cmd`` in a process group of its own and return its exit status; SIGTERM or SIGINT to this process is
+    passed on as SIGTERM to the whole group (the Hydra jobs process, a launcher's workers, their trainings), and waited
+    for, so that every stage can stop what it runs (:func:`run` stops and reaps a training) and none is orphaned."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def forward(signum, frame):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:  # the group has ended already
+            pass
+
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum)) if main_thread else None
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
     try:
         return proc.wait()
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def versions() -> Dict[str, str]:
