@@ -113,28 +113,52 @@ def test_valid_curve_reads_every_validation_once(tmp_path):
     assert valid_curve(str(log_file)) == [[125, 257.96], [250, 96.5]]
 
 
-def test_sigterm_stops_and_reaps_the_training_child(tmp_path):
-    """SIGTERM to the job (pkill, a Slurm limit) stops the training child with it, and the next sitting trains on."""
-    import signal
+def job_that_trains(tmp_path) -> str:
+    """Python code of a job: stages.train on a "training" that writes its pid to child.pid and sleeps for 2 min."""
+    training = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    return (
+        "import sys; from fairseq_vanilla.experiments.table.stages import train; "
+        f"train({str(tmp_path)!r}, [sys.executable, '-c', {training!r}], 1, 'row')"
+    )
+
+
+def signal_once_training(code: str, tmp_path, signum) -> int:
+    """Run ``code`` (python -c), send it ``signum`` once the training has started, return its exit status."""
     import subprocess
     import sys
     import time
 
-    child = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-    job = (
-        "import sys; from fairseq_vanilla.experiments.table.stages import train; "
-        f"train({str(tmp_path)!r}, [sys.executable, '-c', {child!r}], 1, 'row')"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", job], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     deadline = time.time() + 60
     while not (tmp_path / "child.pid").exists() and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    proc.send_signal(signum)
+    return proc.wait(timeout=60)
+
+
+def training_is_gone(tmp_path, wait: float = 30.0) -> bool:
+    """Whether the training of :func:`job_that_trains` has ended (and been reaped) within ``wait`` seconds."""
+    import time
+
+    pid, deadline = int((tmp_path / "child.pid").read_text()), time.time() + wait
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+def test_sigterm_stops_and_reaps_the_training_child(tmp_path):
+    """SIGTERM to the job (pkill, a Slurm limit) stops the training child with it, and the next sitting trains on."""
+    import signal
+
+    assert signal_once_training(job_that_trains(tmp_path), tmp_path, signal.SIGTERM) == 128 + signal.SIGTERM
     assert not (tmp_path / "train.done").exists()  # the next sitting trains on
-    with pytest.raises(ProcessLookupError):  # the training child was stopped and reaped, not orphaned
-        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+    assert training_is_gone(tmp_path, wait=0)  # stopped and reaped before the job exited, not orphaned
 
 
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
@@ -143,36 +167,15 @@ def test_a_signal_to_the_driver_reaches_the_training_through_the_launcher(tmp_pa
     (joblib), which runs fairseq-train. SIGTERM (or Ctrl-C's SIGINT) to the driver reaches the whole group: the worker
     stops and reaps its training, the driver waits and fails; nothing is left running."""
     import signal
-    import subprocess
-    import sys
-    import time
 
-    training = f"import os, time; open({str(tmp_path / 'child.pid')!r}, 'w').write(str(os.getpid())); time.sleep(120)"
-    worker = (
-        "import sys; from fairseq_vanilla.experiments.table.stages import train; "
-        f"train({str(tmp_path)!r}, [sys.executable, '-c', {training!r}], 1, 'row')"
-    )
+    worker = job_that_trains(tmp_path)
     launcher = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {worker!r}])"  # no handler of its own
     driver = (
         "import os, sys; from fairseq_vanilla.experiments.table.stages import run_forwarding_sigterm; "
         f"sys.exit(run_forwarding_sigterm([sys.executable, '-c', {launcher!r}], dict(os.environ)))"
     )
-    proc = subprocess.Popen([sys.executable, "-c", driver], cwd=ROOT)
-    deadline = time.time() + 60
-    while not (tmp_path / "child.pid").exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    proc.send_signal(getattr(signal, signum))
-    assert proc.wait(timeout=60) != 0
-    pid, deadline = int((tmp_path / "child.pid").read_text()), time.time() + 30
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail("the training outlived the driver")
+    assert signal_once_training(driver, tmp_path, getattr(signal, signum)) != 0
+    assert training_is_gone(tmp_path), "the training outlived the driver"
     assert not (tmp_path / "train.done").exists()
 
 
