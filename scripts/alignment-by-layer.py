@@ -30,14 +30,14 @@ def main(argv=None) -> int:
         if not os.path.isfile(path):
             print(f"error: {what}: {path}: no such file", file=sys.stderr)
             return 2
-    from fairseq_vanilla.text.io import PipelineError, check_json_output
+    if a.json:
+        from fairseq_vanilla.text.io import PipelineError, check_json_output
 
-    try:
-        if a.json:
+        try:
             check_json_output(a.json, ("aer_by_layer",), reads=(a.path, reference), label="--json")
-    except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        except PipelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
 
     from fairseq import checkpoint_utils
 

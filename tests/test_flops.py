@@ -2,6 +2,7 @@
 FlopCounterMode on the models fairseq builds from the same flags (one sentence, so no padding)."""
 
 import importlib
+import os
 from argparse import Namespace
 
 import pytest
@@ -96,7 +97,7 @@ def test_unknown_architecture_is_named():
 def test_corpus_lengths_and_fill_by_hand(tmp_path):
     """Three training pairs of 2/4/3 source and 3/1/2 target words: with </s>, means 4.0 and 3.0; the joined
     dictionary holds the 4 special symbols, 9 words, and fairseq's padding to a multiple of 8: 16. A result file of an
-    architecture with no count is left as it was, and the table is still built."""
+    architecture with no count is left as it was, and the table is still built; a reused row is not written."""
     import json
 
     from conftest import binarize, write_parallel
@@ -113,7 +114,11 @@ def test_corpus_lengths_and_fill_by_hand(tmp_path):
     stock = {"id": "tf", "seed": 1, "flags": ["--arch", "transformer"]}
     (results / "lstm-seed1.json").write_text(json.dumps({"id": "lstm", "seed": 1, "flags": LSTM}))
     (results / "tf-seed1.json").write_text(json.dumps(stock))
-    assert F.fill_flops(str(results), str(tmp_path / "prep")) == ["lstm"]
+    found = {("lstm", 1): {"id": "lstm", "seed": 1, "flags": LSTM}, ("tf", 1): dict(stock)}
+    found[("reused", 1)] = {"id": "reused", "seed": 1, "flags": LSTM}  # another table's file: not written
+    assert F.fill_flops(found, str(results), str(tmp_path / "prep"), skip=("reused",)) == ["lstm"]
+    assert found[("lstm", 1)]["flops"] == F.training_flops(LSTM, corpus) and "flops" not in found[("reused", 1)]
+    assert sorted(os.listdir(results)) == ["lstm-seed1.json", "tf-seed1.json"]
     filled = json.loads((results / "lstm-seed1.json").read_text())["flops"]
     assert filled == F.training_flops(LSTM, corpus)
     assert filled["training_per_target_token"] == pytest.approx(6 * F.lstm_macs(F.parsed_flags(LSTM), 16, 4.0, 3.0))

@@ -60,6 +60,11 @@ def lstm_macs(a: Dict[str, Any], vocab: int, src_len: float, tgt_len: float) -> 
     return per_target + per_source * src_len / tgt_len + per_sentence / tgt_len
 
 
+def glu_conv_macs(kernel: int, inputs: int, out: int) -> int:
+    """One position of a convolution to 2 × ``out`` channels (GLU halves them) over ``kernel`` positions."""
+    return kernel * inputs * 2 * out
+
+
 def conv_stack_macs(first: int, layers: Sequence[Tuple[int, ...]]) -> Tuple[float, List[int]]:
     """Multiply-adds per position of fairseq's gated convolutions (Gehring et al. 2017): each layer's convolution to
     2 × its channels (GLU) over its kernel width, and the projection of a residual whose width differs; returns them
@@ -69,7 +74,7 @@ def conv_stack_macs(first: int, layers: Sequence[Tuple[int, ...]]) -> Tuple[floa
         out, kernel, residual = (*spec, 1)[:3]
         if residual and widths[-residual] != out:
             macs += widths[-residual] * out
-        macs += kernel * width * 2 * out
+        macs += glu_conv_macs(kernel, width, out)
         widths.append(out)
         width = out
     return macs, widths[1:]
@@ -88,18 +93,12 @@ def fconv_macs(a: Dict[str, Any], vocab: int, src_len: float, tgt_len: float) ->
     per_target, width = D * dec[0][0], dec[0][0]
     for spec, attends in zip(dec, attention):
         conv, (width_out,) = conv_stack_macs(width, [spec])
-        per_target += conv + (spec[1] - 1) * (conv - _projection(spec, width)) / tgt_len
+        per_target += conv + (spec[1] - 1) * glu_conv_macs(spec[1], width, width_out) / tgt_len
         if attends:
             per_target += 2 * width_out * D + 2 * src_len * D
         width = width_out
     per_target += width * out + out * vocab
     return per_target + per_source * src_len / tgt_len
-
-
-def _projection(spec: Tuple[int, ...], width: int) -> int:
-    """The residual projection of one decoder layer (once a position, not over the convolution's padding)."""
-    out, residual = spec[0], (*spec, 1)[2]
-    return width * out if residual and width != out else 0
 
 
 def forward_macs(args: Dict[str, Any], vocab: int, src_len: float, tgt_len: float) -> float:
@@ -151,13 +150,15 @@ def training_flops(flags: Sequence[str], corpus: Dict[str, float]) -> Dict[str, 
     return {"training_per_target_token": 2 * TRAINING_PER_FORWARD * macs, **corpus}
 
 
-def fill_flops(results: str, prepared: str) -> List[str]:
-    """Give every translation result file of ``results`` that has none its ``flops`` entry (:func:`training_flops`,
-    at ``prepared``'s training split), written back into its file; returns the row ids filled (a row of an
-    architecture :func:`forward_macs` does not count is left as it is)."""
+def fill_flops(found: Dict[Tuple[str, int], Dict[str, Any]], results: str, prepared: str, skip=()) -> List[str]:
+    """Give every translation result that has none its ``flops`` entry (:func:`training_flops`, at ``prepared``'s
+    training split), in ``found`` (the result files of ``results``, as :func:`.spec.table_results` reads them) and
+    written back into its file; returns the row ids filled. Rows in ``skip`` (reused from another table's results,
+    whose files are not this table's to write) and rows of an architecture :func:`forward_macs` does not count are
+    left as they are."""
     filled, corpus = [], None
-    for (row_id, seed), r in sorted(T.load_results(results).items()):
-        if "flops" in r or "flags" not in r:
+    for (row_id, seed), r in sorted(found.items()):
+        if row_id in skip or "flops" in r or "flags" not in r:
             continue
         corpus = corpus or corpus_lengths(prepared)
         try:
