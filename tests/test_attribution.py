@@ -241,6 +241,10 @@ def test_erasure_bench_writes_json_table_and_plot(classifier, tmp_path):
     assert set(summary) == {"attention", "rollout", "gradient", "integrated-gradients", "random"}
     assert summary["rollout"]["0.2"]["probability_drop"]["sd"] == 0.0  # the same checkpoint twice
     assert "| rollout |" in (out / "erasure.md").read_text()
+    paired = record["summary"]["paired"]["gradient~attention"]["0.2"]  # B − A over the same classifiers
+    means = {m: summary[m]["0.2"]["probability_drop"]["mean"] for m in ("gradient", "attention")}
+    assert paired["delta"] == pytest.approx(means["gradient"] - means["attention"]) and paired["method"] == "paired"
+    assert "| gradient − attention |" in (out / "erasure.md").read_text()
     assert (out / "erasure.png").read_bytes()[:4] == b"\x89PNG"
     bad = subprocess.run(
         [*map(str, cmd[:4]), "--path", str(tmp_path / "none.pt"), "--out", str(out)], capture_output=True, text=True

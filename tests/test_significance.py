@@ -15,6 +15,7 @@ from fairseq_vanilla.evaluation.significance import (
     corpus_scores,
     mean_std,
     paired_bootstrap,
+    paired_seed_comparison,
     perplexity,
     seed_comparison,
 )
@@ -96,6 +97,21 @@ def test_one_seed_is_judged_by_a_prediction_interval_by_hand():
         assert (r["low"], r["high"]) == pytest.approx((one - 35.5267 - 4.2722, one - 35.5267 + 4.2722), abs=1e-3)
     with pytest.raises(ValueError, match="one seed per system"):
         seed_comparison([35.0], [36.0])
+
+
+def test_paired_interval_by_hand_and_why_pairing():
+    """d = b − a = 0.05, 0.10, 0.05: mean 0.0667, s_d = 0.02887, SE = 0.016667, t(0.975, 2) = 4.3027: [−0.0050,
+    0.1384], p = 2·P(T₂ > 4) = 1 − 4/√18 = 0.0572. The same classifiers (0.1, 0.5, 0.9) scored two ways with a steady
+    gap 0.10–0.12: paired, better; as two independent sets of seeds (Welch), the runs' own spread hides it."""
+    r = paired_seed_comparison([0.10, 0.20, 0.30], [0.15, 0.30, 0.35])
+    assert (r["delta"], r["low"], r["high"]) == pytest.approx((0.06667, -0.0050, 0.1384), abs=1e-4)
+    assert r["p_value"] == pytest.approx(0.0572, abs=1e-4) and r["verdict"] == "within seed noise"
+    a, b = [0.1, 0.5, 0.9], [0.2, 0.61, 1.02]
+    assert (
+        paired_seed_comparison(a, b)["verdict"] == "better" and seed_comparison(a, b)["verdict"] == "within seed noise"
+    )
+    with pytest.raises(ValueError, match="≥ 2 pairs"):
+        paired_seed_comparison([0.1], [0.2])
 
 
 def _noisy(refs, rate, rng):

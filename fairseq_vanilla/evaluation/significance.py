@@ -127,6 +127,27 @@ def seed_comparison(scores_a: Sequence[float], scores_b: Sequence[float], confid
     }
 
 
+def paired_seed_comparison(
+    scores_a: Sequence[float], scores_b: Sequence[float], confidence: float = 0.95
+) -> Dict[str, Any]:
+    """Δ = mean(b_i − a_i) over seeds measured both ways (e.g. two methods on the same trained classifiers), t(n − 1).
+
+    Pairs share the training run, so the run's own variance cancels and what remains in the null is how the
+    difference varies from run to run: Δ ± t(n − 1)·s_d/√n. Same keys and verdict words as :func:`seed_comparison`.
+    """
+    from scipy import stats
+
+    if len(scores_a) != len(scores_b) or len(scores_a) < 2:
+        raise ValueError(f"paired_seed_comparison needs ≥ 2 pairs, got {len(scores_a)} and {len(scores_b)} scores")
+    d = [float(b) - float(a) for a, b in zip(scores_a, scores_b)]
+    delta, se, df = statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), float(len(d) - 1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(delta) / se, df)) if se > 0 else (1.0 if delta == 0 else 0.0)
+    low, high = delta - half, delta + half
+    verdict = "better" if low > 0 else "worse" if high < 0 else "within seed noise"
+    return {"delta": delta, "low": low, "high": high, "p_value": p, "df": df, "method": "paired", "verdict": verdict}
+
+
 def compare_seeded_systems(
     hyps_a: Sequence[Sequence[str]], hyps_b: Sequence[Sequence[str]], refs: Sequence[str], lowercase: bool = False
 ) -> Dict[str, Any]:

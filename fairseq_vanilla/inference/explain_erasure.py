@@ -21,6 +21,7 @@ from ..evaluation.attribution import (
     rank_correlations,
     top_positions,
 )
+from ..evaluation.significance import paired_seed_comparison
 from .explain import METHODS, content_mask, probabilities, token_scores
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20)
@@ -150,4 +151,21 @@ def summarise(per_checkpoint: Sequence[Dict[str, object]]) -> Dict[str, object]:
         "accuracy": mean_sd([r["accuracy"] for r in per_checkpoint]),
         "erasure": erasure,
         "correlation": correlation,
+        "paired": paired_differences(per_checkpoint) if len(per_checkpoint) > 1 else {},
     }
+
+
+def paired_differences(per_checkpoint: Sequence[Dict[str, object]], figure: str = "probability_drop") -> Dict:
+    """Every later method against every earlier one (``"B~A"``: B − A), per k, paired over the same classifiers."""
+    methods = list(per_checkpoint[0]["erasure"])
+    out = {}
+    for i, a in enumerate(methods):
+        for b in methods[i + 1 :]:
+            out[f"{b}~{a}"] = {
+                k: paired_seed_comparison(
+                    [r["erasure"][a][k][figure] for r in per_checkpoint],
+                    [r["erasure"][b][k][figure] for r in per_checkpoint],
+                )
+                for k in per_checkpoint[0]["erasure"][a]
+            }
+    return out

@@ -28,6 +28,23 @@ def correlation_table(summary: Dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(summary: Dict[str, object]) -> str:
+    """Δ of the probability drop between two methods, paired over the same classifiers, with its 95 % interval."""
+    paired = summary.get("paired") or {}
+    if not paired:
+        return ""
+    ks = list(next(iter(paired.values())))
+    lines = [
+        "| B − A | " + " | ".join(f"k = {float(k) * 100:g} %" for k in ks) + " |",
+        "| --- |" + " ---: |" * len(ks),
+    ]
+    for pair, by_k in paired.items():
+        b, a = pair.split("~")
+        cells = [f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" for c in (by_k[k] for k in ks)]
+        lines.append(f"| {b} − {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(summary: Dict[str, object], n_reviews: int, n_classifiers: int) -> str:
     """The three tables with a heading each, as Markdown."""
     acc = summary["accuracy"]
@@ -46,6 +63,14 @@ def report(summary: Dict[str, object], n_reviews: int, n_classifiers: int) -> st
         "",
         correlation_table(summary),
     ]
+    if summary.get("paired"):
+        parts += [
+            "",
+            "Difference in the probability drop between two methods, paired over the same classifiers (mean of B − A,",
+            "95 % t interval with n − 1 degrees of freedom): an interval that excludes 0 is beyond classifier noise.",
+            "",
+            paired_table(summary),
+        ]
     return "\n".join(parts) + "\n"
 
 
