@@ -89,8 +89,6 @@ def seed_comparison(scores_a: Sequence[float], scores_b: Sequence[float], confid
     is measured apart (:func:`paired_bootstrap`). The verdict: "better" when the interval lies above 0, "worse" below,
     else "within seed noise". Both single-seeded: ValueError (nothing measures training variance).
     """
-    from scipy import stats
-
     a, b = [float(x) for x in scores_a], [float(x) for x in scores_b]
     if not a or not b:
         raise ValueError("seed_comparison needs at least one score per system")
@@ -108,11 +106,16 @@ def seed_comparison(scores_a: Sequence[float], scores_b: Sequence[float], confid
         se = statistics.stdev(seeded) * math.sqrt(1 + 1 / len(seeded))
         df = float(len(seeded) - 1)
         method = "prediction"
+    return t_verdict(delta, se, df, method, confidence)
+
+
+def t_verdict(delta: float, se: float, df: float, method: str, confidence: float = 0.95) -> Dict[str, Any]:
+    """Δ ± t(df)·se at ``confidence``, the two-sided p and the verdict: "better" when the interval lies above 0,
+    "worse" below, else "within seed noise"."""
+    from scipy import stats
+
     half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    if se > 0:
-        p = float(2 * stats.t.sf(abs(delta) / se, df))
-    else:
-        p = 1.0 if delta == 0 else 0.0
+    p = float(2 * stats.t.sf(abs(delta) / se, df)) if se > 0 else (1.0 if delta == 0 else 0.0)
     low, high = delta - half, delta + half
     verdict = "better" if low > 0 else "worse" if high < 0 else "within seed noise"
     return {
@@ -133,19 +136,14 @@ def paired_seed_comparison(
     """Δ = mean(b_i − a_i) over seeds measured both ways (e.g. two methods on the same trained classifiers), t(n − 1).
 
     Pairs share the training run, so the run's own variance cancels and what remains in the null is how the
-    difference varies from run to run: Δ ± t(n − 1)·s_d/√n. Same keys and verdict words as :func:`seed_comparison`.
+    difference varies from run to run: Δ ± t(n − 1)·s_d/√n. Same keys and verdict words as :func:`seed_comparison`
+    (both end in :func:`t_verdict`).
     """
-    from scipy import stats
-
     if len(scores_a) != len(scores_b) or len(scores_a) < 2:
         raise ValueError(f"paired_seed_comparison needs ≥ 2 pairs, got {len(scores_a)} and {len(scores_b)} scores")
     d = [float(b) - float(a) for a, b in zip(scores_a, scores_b)]
-    delta, se, df = statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d)), float(len(d) - 1)
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    p = float(2 * stats.t.sf(abs(delta) / se, df)) if se > 0 else (1.0 if delta == 0 else 0.0)
-    low, high = delta - half, delta + half
-    verdict = "better" if low > 0 else "worse" if high < 0 else "within seed noise"
-    return {"delta": delta, "low": low, "high": high, "p_value": p, "df": df, "method": "paired", "verdict": verdict}
+    se = statistics.stdev(d) / math.sqrt(len(d))
+    return t_verdict(statistics.fmean(d), se, float(len(d) - 1), "paired", confidence)
 
 
 def compare_seeded_systems(

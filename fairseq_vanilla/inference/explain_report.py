@@ -7,14 +7,19 @@ def _cell(stat: Dict[str, float], digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
 
 
+def _k_header(first: str, ks: List[str]) -> List[str]:
+    """A table's two header lines: ``first`` over the side column, then k (% of the review's tokens erased)."""
+    return [
+        "| " + first + " | " + " | ".join(f"k = {float(k) * 100:g} %" for k in ks) + " |",
+        "| --- |" + " ---: |" * len(ks),
+    ]
+
+
 def erasure_table(summary: Dict[str, object], figure: str) -> str:
     """Methods down the side, k (% of the review's tokens erased) along the top, ``figure`` mean ± sd in the cells."""
     erasure = summary["erasure"]
     ks = list(next(iter(erasure.values())))
-    lines = [
-        "| method | " + " | ".join(f"k = {float(k) * 100:g} %" for k in ks) + " |",
-        "| --- |" + " ---: |" * len(ks),
-    ]
+    lines = _k_header("method", ks)
     for method, by_k in erasure.items():
         lines.append(f"| {method} | " + " | ".join(_cell(by_k[k][figure]) for k in ks) + " |")
     return "\n".join(lines)
@@ -30,14 +35,9 @@ def correlation_table(summary: Dict[str, object]) -> str:
 
 def paired_table(summary: Dict[str, object]) -> str:
     """Δ of the probability drop between two methods, paired over the same classifiers, with its 95 % interval."""
-    paired = summary.get("paired") or {}
-    if not paired:
-        return ""
+    paired = summary["paired"]
     ks = list(next(iter(paired.values())))
-    lines = [
-        "| B − A | " + " | ".join(f"k = {float(k) * 100:g} %" for k in ks) + " |",
-        "| --- |" + " ---: |" * len(ks),
-    ]
+    lines = _k_header("B − A", ks)
     for pair, by_k in paired.items():
         b, a = pair.split("~")
         cells = [f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" for c in (by_k[k] for k in ks)]
