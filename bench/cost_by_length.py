@@ -177,7 +177,10 @@ def main() -> int:
             print(json.dumps(measure_one(folder, json.loads(a.flags), int(a.one[1]), a.tokens, a.steps)))
             return 0
         flags = QUICK if a.quick else FULL
+    from fairseq_vanilla.inference.precision import cpu_description
+
     results = {"tokens": a.tokens, "steps": a.steps, "threads": a.threads, "flags": flags, "models": {}}
+    results["machine"] = {"cpu": cpu_description(), "torch": torch.__version__, "command": " ".join(sys.argv)}
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), PYTHONPATH=str(ROOT))
     for name, model_flags in flags.items():
         results["models"][name] = []
@@ -189,6 +192,7 @@ def main() -> int:
                 print(f"error: {name} at length {n}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 return 1
             results["models"][name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"{results['machine']['cpu']}, torch {torch.__version__}")
     print(f"{a.tokens} source tokens a batch, {a.threads} thread(s), median of {a.steps} step(s)")
     print("| n | sentences | model | parameters | forward + backward (ms) | peak memory growth (MiB) |")
     print("| ---: | ---: | --- | ---: | ---: | ---: |")

@@ -34,6 +34,22 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
     return frozenset()
 
 
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")  # named beside a speed
+
+
+def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name and which of :data:`SPEED_FLAGS` it has, e.g. ``AMD EPYC (avx2; no avx512f, …)``."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        text = ""
+    names = [v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if k.strip() == "model name"]
+    flags = cpu_flags(cpuinfo)
+    parts = [", ".join(f for f in SPEED_FLAGS if f in flags), ", ".join(f for f in SPEED_FLAGS if f not in flags)]
+    parts[1] = "no " + parts[1] if parts[1] else ""
+    return f"{names[0] if names else 'unknown CPU'} ({'; '.join(p for p in parts if p)})"
+
+
 def has_native_bf16(flags: Iterable[str]) -> bool:
     """True where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX-BF16)."""
     return bool(set(flags) & set(NATIVE_BF16_FLAGS))
