@@ -34,7 +34,9 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert not choice.has_native_bf16(EPYC_AVX2.split())
     assert choice.has_native_bf16(["amx_bf16"])
     assert choice.cpu_flags(str(tmp_path / "missing")) == frozenset()
-    assert choice.cpu_description(str(info)) == "AMD EPYC (avx2, avx512f, avx512_vnni, avx512_bf16; no amx_bf16, amx_int8)"
+    assert choice.cpu_description(str(info)) == (
+        "AMD EPYC (avx2, avx512f, avx512_vnni, avx512_bf16; no amx_bf16, amx_int8)"
+    )
     info.write_text(f"model name\t: AMD EPYC\nflags\t\t: {EPYC_AVX2}\n")
     assert choice.cpu_description(str(info)) == (
         "AMD EPYC (avx2; no avx512f, avx512_vnni, avx512_bf16, amx_bf16, amx_int8)"
