@@ -65,3 +65,47 @@ def test_plot_by_length_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     with pytest.raises(ValueError, match="has buckets"):
         plot_by_length({"a": rows, "b": rows[:1]}, str(path))
+
+
+def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, capsys):
+    """scripts/bleu-by-length.py on a hand-made prepared folder: two seeds of a row, one bucket each scoring 100 and
+    0, so the mean is 50; a row without a result file and an --out it did not write are refused in one line."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bbl", Path(__file__).parents[1] / "scripts" / "bleu-by-length.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data, results = tmp_path / "data", tmp_path / "results"
+    for sub in ("bin", "bpe", "raw"):
+        (data / sub).mkdir(parents=True)
+    results.mkdir()
+    (data / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\nlower=1\n")
+    (data / "bpe" / "valid.en").write_text("a b\nc d e f g h i j k l m n\n")  # lengths 2 and 12
+    (data / "raw" / "valid.de").write_text("ein hund rennt schnell\nzwei katzen schlafen hier\n")
+    hyps = {1: ["ein hund rennt schnell", "zwei katzen schlafen hier"], 2: ["x y z w", "zwei katzen schlafen hier"]}
+    for seed, h in hyps.items():
+        record = {"id": "lstm", "seed": seed, "variant": "LSTM", "lowercase": True, "hypotheses": h}
+        (results / f"lstm-seed{seed}.json").write_text(json.dumps(record))
+    out = tmp_path / "by-length"
+    args = ["--data", str(data), "--results", str(results), "--out", str(out), "--min-size", "1"]
+    assert script.main(args + ["--rows", "lstm"]) == 0
+    doc = json.loads((tmp_path / "by-length.json").read_text())
+    short = doc["rows"]["lstm"]["mean"]["edges"][0]  # bucket 1–10: seed 1 exact (100), seed 2 nothing (0)
+    assert (short["bucket"], short["n"], short["bleu"]) == ("1–10", 1, pytest.approx(50.0))
+    assert doc["rows"]["lstm"]["mean"]["edges"][1]["bleu"] == pytest.approx(100.0)  # 11–15: both seeds exact
+    assert doc["rows"]["lstm"]["mean"]["edges"][2]["bleu"] is None  # 16–20 is empty
+    assert doc["buckets"]["min1"] == ["1–2", "3+"]
+    assert "| lstm | 2 | 50.00" in (tmp_path / "by-length.md").read_text()
+    assert (tmp_path / "by-length.png").stat().st_size > 5000
+    assert script.main(args + ["--rows", "lstm"]) == 0  # its own output: rewritten
+    capsys.readouterr()
+    assert script.main(args + ["--rows", "lstm,fconv"]) == 2
+    assert capsys.readouterr().err == f"error: --rows: no result file for fconv in {results}\n"
+    foreign = tmp_path / "notes"
+    foreign.with_suffix(".json").write_text('{"mine": 1}')
+    args[args.index(str(out))] = str(foreign)
+    assert script.main(args + ["--rows", "lstm"]) == 2
+    assert "exists and is not this command's output" in capsys.readouterr().err
+    assert foreign.with_suffix(".json").read_text() == '{"mine": 1}'

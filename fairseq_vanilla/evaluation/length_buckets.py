@@ -96,14 +96,55 @@ def scores_by_length(
     return rows
 
 
+def mean_over_seeds(runs: Sequence[List[Dict]]) -> List[Dict]:
+    """The bucket-wise mean BLEU and chrF of several seeds' :func:`scores_by_length` (the same buckets each)."""
+    labels = [row["bucket"] for row in runs[0]]
+    if any([row["bucket"] for row in rows] != labels for rows in runs):
+        raise ValueError("the seeds were scored on different buckets")
+    out = []
+    for i, first in enumerate(runs[0]):
+        mean = {}
+        for metric in ("bleu", "chrf"):
+            values = [rows[i][metric] for rows in runs]
+            mean[metric] = None if None in values else sum(values) / len(values)
+        out.append({**{k: first[k] for k in ("bucket", "low", "high", "n")}, **mean})
+    return out
+
+
+def by_length_markdown(doc: Dict) -> str:
+    """scripts/bleu-by-length.py's tables: per bucketing, one line a row: BLEU (chrF) per bucket, mean over seeds,
+    each seed's BLEU after it where there are several."""
+    out = []
+    for name, labels in doc["buckets"].items():
+        first = next(iter(doc["rows"].values()))["mean"][name]
+        out.append(
+            f"BLEU (chrF) by source length in BPE tokens, buckets `{name}`; mean over seeds, then each seed's BLEU"
+        )
+        out.append("")
+        out.append("| row | seeds | " + " | ".join(f"{b['bucket']} (n={b['n']})" for b in first) + " |")
+        out.append("| --- | ---: |" + " ---: |" * len(labels))
+        for row, v in doc["rows"].items():
+            cells = []
+            for i, b in enumerate(v["mean"][name]):
+                if b["n"] == 0:  # an empty bucket has no score
+                    cells.append("—")
+                    continue
+                each = [s[name][i]["bleu"] for s in v["seeds"].values()]
+                spread = f" [{' / '.join(f'{x:.1f}' for x in each)}]" if len(each) > 1 else ""
+                cells.append(f"{b['bleu']:.2f} ({b['chrf']:.1f}){spread}")
+            out.append(f"| {row} | {len(v['seeds'])} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def plot_by_length(systems: Dict[str, List[Dict]], path: str, metric: str = "bleu", title: str = "") -> None:
     """One line per system (``{name: scores_by_length(...)}``, the same buckets each) of ``metric`` against the
     source-length bucket, labelled with each bucket's n; written to ``path`` (PNG, PDF, … by its suffix)."""
     import logging
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # under fairseq's logging setup it prints its fonts
     import matplotlib
 
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # under fairseq's logging setup it prints its fonts
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""BLEU and chrF by source length for the rows of one or more tables, from their result files' stored hypotheses:
+every seed of every row scored bucket by bucket (fairseq_vanilla/evaluation/length_buckets.py), the mean over seeds,
+written as OUT.json and OUT.md, and plotted (mean BLEU, one line a row) as OUT.png.
+
+  python scripts/bleu-by-length.py --data runs/multi30k --rows base,lstm,lstm-noattn,fconv \\
+      --results examples/table3/results/multi30k examples/baselines/results/multi30k \\
+      --out examples/baselines/bleu-by-length [--min-size 100]
+
+Two bucketings: the fixed edges 1–10, 11–15, 16–20, 21+ BPE tokens, and buckets of at least --min-size sentences
+(shortest first), since Multi30k's dev set has few long sentences. Source lengths are counted in the prepared BPE
+source (DATA/bpe/SPLIT.SRC), the reference is DATA/raw/SPLIT.TGT, lower-cased where the results were scored so.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+KEYS = ("rows", "buckets", "source")  # what makes a JSON file this script's own output (it may rewrite only that)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="--out folder of the prepare script (bpe/, raw/, bin/pipeline.txt)")
+    p.add_argument("--results", nargs="+", required=True, help="result folders (a row found in two: the first wins)")
+    p.add_argument("--rows", required=True, help="comma-separated row ids, in the order to show them")
+    p.add_argument("--out", required=True, help="OUT.json, OUT.md and OUT.png are written")
+    p.add_argument("--min-size", type=int, default=100, help="sentences a bucket holds at least (second bucketing)")
+    a = p.parse_args(argv)
+
+    from fairseq_vanilla.evaluation import length_buckets as L
+    from fairseq_vanilla.experiments.table.spec import load_results
+    from fairseq_vanilla.text.io import PipelineError, check_json_output, read_lines, read_settings
+
+    rows = [r for r in a.rows.split(",") if r]
+    try:
+        if a.min_size < 1:
+            raise PipelineError(f"--min-size: must be at least 1, got {a.min_size}")
+        pipeline = read_settings(os.path.join(a.data, "bin", "pipeline.txt"))
+        source = os.path.join(a.data, "bpe", f"valid.{pipeline['src']}")
+        reference = os.path.join(a.data, "raw", f"valid.{pipeline['tgt']}")
+        lengths = L.token_lengths(read_lines(source, label="--data"))
+        refs = read_lines(reference, label="--data")
+        found = {}
+        for folder in a.results:
+            if not os.path.isdir(folder):
+                raise PipelineError(f"--results: {folder}: no such folder")
+            for key, result in load_results(folder).items():
+                found.setdefault(key, result)
+        missing = [r for r in rows if not any(key[0] == r for key in found)]
+        if missing:
+            raise PipelineError(f"--rows: no result file for {', '.join(missing)} in {' '.join(a.results)}")
+        check_json_output(a.out + ".json", KEYS, reads=(source, reference), label="--out")
+    except (PipelineError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    bucketings = {
+        "edges": L.buckets_from_edges(),
+        f"min{a.min_size}": L.buckets_of_min_size(lengths, a.min_size),
+    }
+    doc = {"source": source, "reference": reference, "buckets": {}, "rows": {}}
+    for name, buckets in bucketings.items():
+        doc["buckets"][name] = [b.label for b in buckets]
+    for row in rows:
+        seeds = sorted(seed for rid, seed in found if rid == row)
+        per_seed = {}
+        for seed in seeds:
+            r = found[(row, seed)]
+            per_seed[seed] = {
+                name: L.scores_by_length(lengths, r["hypotheses"], refs, buckets, lowercase=r["lowercase"])
+                for name, buckets in bucketings.items()
+            }
+        doc["rows"][row] = {
+            "variant": found[(row, seeds[0])].get("variant", row),
+            "seeds": {str(s): v for s, v in per_seed.items()},
+            "mean": {name: L.mean_over_seeds([v[name] for v in per_seed.values()]) for name in bucketings},
+        }
+    with open(a.out + ".json", "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    with open(a.out + ".md", "w", encoding="utf-8") as f:
+        f.write(L.by_length_markdown(doc))
+    plotted = {
+        f"{row} ({len(v['seeds'])} seed{'s' * (len(v['seeds']) > 1)})": v["mean"][f"min{a.min_size}"]
+        for row, v in doc["rows"].items()
+    }
+    L.plot_by_length(plotted, a.out + ".png", title="BLEU by source length (Multi30k dev, mean over seeds)")
+    print(L.by_length_markdown(doc), end="")
+    print(f"wrote {a.out}.json, {a.out}.md and {a.out}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
