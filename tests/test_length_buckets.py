@@ -45,6 +45,9 @@ def test_a_bucket_is_a_corpus_bleu_and_chrf_hand_worked():
     assert rows[2]["bleu"] is None and rows[2]["chrf"] is None  # an empty bucket has no score
     assert rows[3]["bleu"] == pytest.approx(100.0) and rows[3]["chrf"] == pytest.approx(100.0)
     assert 0 < rows[0]["chrf"] < 100
+    assert rows[0]["length_ratio"] == pytest.approx(1.0)  # 6 + 3 hypothesis words against 6 + 3 reference words
+    short = scores_by_length([2], ["a b"], ["a b c d"], buckets=[Bucket(1, 10)])[0]
+    assert short["length_ratio"] == pytest.approx(0.5) and rows[2]["length_ratio"] is None
 
 
 def test_min_size_rule_and_errors():
@@ -109,3 +112,18 @@ def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, cap
     assert script.main(args + ["--rows", "lstm"]) == 2
     assert "exists and is not this command's output" in capsys.readouterr().err
     assert foreign.with_suffix(".json").read_text() == '{"mine": 1}'
+
+
+def test_committed_by_length_tables_are_rebuilt_from_their_json():
+    """examples/baselines/bleu-by-length.md is exactly what its JSON gives, and the JSON's means are its seeds'."""
+    import json
+    from pathlib import Path
+
+    from fairseq_vanilla.evaluation.length_buckets import by_length_markdown, mean_over_seeds
+
+    folder = Path(__file__).parents[1] / "examples" / "baselines"
+    doc = json.loads((folder / "bleu-by-length.json").read_text(encoding="utf-8"))
+    assert (folder / "bleu-by-length.md").read_text(encoding="utf-8") == by_length_markdown(doc)
+    for row in doc["rows"].values():
+        for name in doc["buckets"]:
+            assert row["mean"][name] == mean_over_seeds([seed[name] for seed in row["seeds"].values()])

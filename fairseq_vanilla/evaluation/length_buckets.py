@@ -80,14 +80,17 @@ def scores_by_length(
     for bucket in buckets:
         members = [i for i, n in enumerate(src_lengths) if bucket.holds(n)]
         h, r = [hyps[i] for i in members], [refs[i] for i in members]
+        bleu = BLEU(lowercase=lowercase).corpus_score(h, [r]) if members else None
         rows.append(
             {
                 "bucket": bucket.label,
                 "low": bucket.low,
                 "high": bucket.high,
                 "n": len(members),
-                "bleu": BLEU(lowercase=lowercase).corpus_score(h, [r]).score if members else None,
+                "bleu": bleu.score if bleu else None,
                 "chrf": CHRF(lowercase=lowercase).corpus_score(h, [r]).score if members else None,
+                # hypothesis / reference length in BLEU's tokens: below 1, the brevity penalty exp(1 − 1/ratio)
+                "length_ratio": bleu.sys_len / bleu.ref_len if bleu and bleu.ref_len else None,
             }
         )
     unplaced = len(src_lengths) - sum(row["n"] for row in rows)
@@ -97,14 +100,15 @@ def scores_by_length(
 
 
 def mean_over_seeds(runs: Sequence[List[Dict]]) -> List[Dict]:
-    """The bucket-wise mean BLEU and chrF of several seeds' :func:`scores_by_length` (the same buckets each)."""
+    """The bucket-wise mean BLEU, chrF and length ratio of several seeds' :func:`scores_by_length` (the same
+    buckets each)."""
     labels = [row["bucket"] for row in runs[0]]
     if any([row["bucket"] for row in rows] != labels for rows in runs):
         raise ValueError("the seeds were scored on different buckets")
     out = []
     for i, first in enumerate(runs[0]):
         mean = {}
-        for metric in ("bleu", "chrf"):
+        for metric in ("bleu", "chrf", "length_ratio"):
             values = [rows[i][metric] for rows in runs]
             mean[metric] = None if None in values else sum(values) / len(values)
         out.append({**{k: first[k] for k in ("bucket", "low", "high", "n")}, **mean})
@@ -133,6 +137,14 @@ def by_length_markdown(doc: Dict) -> str:
                 spread = f" [{' / '.join(f'{x:.1f}' for x in each)}]" if len(each) > 1 else ""
                 cells.append(f"{b['bleu']:.2f} ({b['chrf']:.1f}){spread}")
             out.append(f"| {row} | {len(v['seeds'])} | " + " | ".join(cells) + " |")
+        out.append("")
+        out.append(f"Hypothesis / reference length (BLEU's brevity penalty acts below 1), buckets `{name}`")
+        out.append("")
+        out.append("| row | " + " | ".join(b["bucket"] for b in first) + " |")
+        out.append("| --- |" + " ---: |" * len(labels))
+        for row, v in doc["rows"].items():
+            ratios = [b.get("length_ratio") for b in v["mean"][name]]
+            out.append(f"| {row} | " + " | ".join("—" if x is None else f"{x:.3f}" for x in ratios) + " |")
         out.append("")
     return "\n".join(out)
 
