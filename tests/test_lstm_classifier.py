@@ -18,6 +18,23 @@ def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def test_the_backward_of_a_layer_takes_its_steps_apart_once():
+    """The per-step input gates come from one unbind of the (B, T, 4H) product (one backward node, which stacks the
+    T gradients), not from T indexings, each of whose backward would fill a zero (B, T, 4H) gradient: O(T²)."""
+    layer = StackedLSTM(3, 4, 1).layers[0]
+    out, _ = layer(torch.randn(2, 50, 3, requires_grad=True))
+    kinds, seen, todo = [], set(), [out.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        kinds.append(type(node).__name__)
+        todo.extend(next_fn for next_fn, _ in node.next_functions)
+    assert kinds.count("UnbindBackward0") == 1
+    assert "SelectBackward0" not in kinds
+
+
 def test_lstm_cell_one_step_against_hand_computed_values():
     # H = 1, E = 1: gate pre-activations W x + b given directly, U = (u_i, u_f, u_g, u_o)
     gates_x = torch.tensor([[0.5, -1.0, 2.0, 0.25]])  # i, f, g, o
