@@ -33,7 +33,7 @@ def main(argv=None) -> int:
 
     from fairseq_vanilla.evaluation import length_buckets as L
     from fairseq_vanilla.experiments.table.spec import load_results
-    from fairseq_vanilla.text.io import PipelineError, check_json_output, read_lines, read_settings
+    from fairseq_vanilla.text.io import PipelineError, atomic_write, check_json_output, read_lines, read_settings
 
     rows = [r for r in a.rows.split(",") if r]
     try:
@@ -54,6 +54,11 @@ def main(argv=None) -> int:
         if missing:
             raise PipelineError(f"--rows: no result file for {', '.join(missing)} in {' '.join(a.results)}")
         check_json_output(a.out + ".json", KEYS, reads=(source, reference), label="--out")
+        others = [a.out + ext for ext in (".md", ".png") if os.path.lexists(a.out + ext)]
+        if others and not os.path.lexists(a.out + ".json"):  # OUT.md/.png of someone else's: never overwritten
+            raise PipelineError(
+                f"--out {a.out}: {others[0]} exists and is not this command's output; choose a new --out"
+            )
     except (PipelineError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -79,17 +84,18 @@ def main(argv=None) -> int:
             "seeds": {str(s): v for s, v in per_seed.items()},
             "mean": {name: L.mean_over_seeds([v[name] for v in per_seed.values()]) for name in bucketings},
         }
-    with open(a.out + ".json", "w", encoding="utf-8") as f:
+    markdown = L.by_length_markdown(doc)
+    with atomic_write(a.out + ".json") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
-    with open(a.out + ".md", "w", encoding="utf-8") as f:
-        f.write(L.by_length_markdown(doc))
+    with atomic_write(a.out + ".md") as f:
+        f.write(markdown)
     plotted = {
         f"{row} ({len(v['seeds'])} seed{'s' * (len(v['seeds']) > 1)})": v["mean"][f"min{a.min_size}"]
         for row, v in doc["rows"].items()
     }
     L.plot_by_length(plotted, a.out + ".png", title="BLEU by source length (Multi30k dev, mean over seeds)")
-    print(L.by_length_markdown(doc), end="")
+    print(markdown, end="")
     print(f"wrote {a.out}.json, {a.out}.md and {a.out}.png")
     return 0
 

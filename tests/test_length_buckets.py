@@ -112,6 +112,12 @@ def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, cap
     assert script.main(args + ["--rows", "lstm"]) == 2
     assert "exists and is not this command's output" in capsys.readouterr().err
     assert foreign.with_suffix(".json").read_text() == '{"mine": 1}'
+    readme = tmp_path / "README"  # --out README with a README.md beside it and no README.json: refused, kept
+    readme.with_suffix(".md").write_text("# notes\n")
+    args[args.index(str(foreign))] = str(readme)
+    assert script.main(args + ["--rows", "lstm"]) == 2
+    assert "README.md exists and is not this command's output" in capsys.readouterr().err
+    assert readme.with_suffix(".md").read_text() == "# notes\n" and not readme.with_suffix(".json").exists()
 
 
 def test_committed_by_length_tables_are_rebuilt_from_their_json():
