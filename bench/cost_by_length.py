@@ -166,6 +166,16 @@ def main() -> int:
     except ValueError:
         print(f"error: --lengths: integers of at least 2, comma-separated, got {a.lengths!r}", file=sys.stderr)
         return 2
+    if not a.one:  # the parent writes OUT.json and OUT.png: only over its own earlier output
+        from fairseq_vanilla.text.io import PipelineError, check_json_output
+
+        try:
+            check_json_output(a.out + ".json", ("tokens", "models"), label="--out")
+            if os.path.lexists(a.out + ".png") and not os.path.lexists(a.out + ".json"):
+                raise PipelineError(f"--out {a.out}: {a.out}.png exists and is not this command's output")
+        except PipelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if a.quick:
         lengths, a.tokens, a.steps = [10, 25], 256, 1
     import torch
