@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of bf16 dot-product instructions
@@ -21,17 +21,26 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPUTE_TYPES = ("auto", "default", "float32", "int8", "int8_float32")
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
-    """The instruction-set flags of the first CPU in ``cpuinfo`` (empty where the file is missing or has none)."""
+def _first_cpu(cpuinfo: str) -> Dict[str, str]:
+    """The first value of each ``key: value`` field of ``cpuinfo``, the first CPU's (empty if the file is missing)."""
     try:
         text = Path(cpuinfo).read_text(errors="replace")
     except OSError:
-        return frozenset()
+        return {}
+    fields: Dict[str, str] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def _flags_of(fields: Dict[str, str]) -> frozenset:
+    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset:
+    """The instruction-set flags of the first CPU in ``cpuinfo`` (empty where the file is missing or has none)."""
+    return _flags_of(_first_cpu(cpuinfo))
 
 
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")  # named beside a speed
@@ -39,15 +48,11 @@ SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx
 
 def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model name and which of :data:`SPEED_FLAGS` it has, e.g. ``AMD EPYC (avx2; no avx512f, …)``."""
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        text = ""
-    names = [v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()) if k.strip() == "model name"]
-    flags = cpu_flags(cpuinfo)
+    fields = _first_cpu(cpuinfo)
+    flags = _flags_of(fields)
     parts = [", ".join(f for f in SPEED_FLAGS if f in flags), ", ".join(f for f in SPEED_FLAGS if f not in flags)]
     parts[1] = "no " + parts[1] if parts[1] else ""
-    return f"{names[0] if names else 'unknown CPU'} ({'; '.join(p for p in parts if p)})"
+    return f"{fields.get('model name', 'unknown CPU')} ({'; '.join(p for p in parts if p)})"
 
 
 def has_native_bf16(flags: Iterable[str]) -> bool:
