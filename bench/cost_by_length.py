@@ -170,9 +170,7 @@ def main() -> int:
         from fairseq_vanilla.text.io import PipelineError, check_json_output
 
         try:
-            check_json_output(a.out + ".json", ("tokens", "models"), label="--out")
-            if os.path.lexists(a.out + ".png") and not os.path.lexists(a.out + ".json"):
-                raise PipelineError(f"--out {a.out}: {a.out}.png exists and is not this command's output")
+            check_json_output(a.out + ".json", ("tokens", "models"), label="--out", companions=(a.out + ".png",))
         except PipelineError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

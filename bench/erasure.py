@@ -59,6 +59,15 @@ def main(argv=None) -> int:
         return fail("--data", f"{a.data}: not the --out folder of scripts/prepare-imdb.sh (no bin/input0/)")
     if os.path.exists(a.out) and not os.path.isdir(a.out):
         return fail("--out", f"{a.out}: exists and is not a folder")
+    from fairseq_vanilla.text.io import PipelineError, check_json_output
+
+    try:  # before the measurement: erasure.json, .md and .png only over this command's own earlier output
+        record_path = os.path.join(a.out, "erasure.json")
+        companions = [os.path.join(a.out, "erasure" + ext) for ext in (".md", ".png")]
+        check_json_output(record_path, ("per_checkpoint", "summary"), reads=a.path, companions=companions)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     if {"gradient", "integrated-gradients"} & set(methods):
         try:
             import captum  # noqa: F401

@@ -53,12 +53,9 @@ def main(argv=None) -> int:
         missing = [r for r in rows if not any(key[0] == r for key in found)]
         if missing:
             raise PipelineError(f"--rows: no result file for {', '.join(missing)} in {' '.join(a.results)}")
-        check_json_output(a.out + ".json", KEYS, reads=(source, reference), label="--out")
-        others = [a.out + ext for ext in (".md", ".png") if os.path.lexists(a.out + ext)]
-        if others and not os.path.lexists(a.out + ".json"):  # OUT.md/.png of someone else's: never overwritten
-            raise PipelineError(
-                f"--out {a.out}: {others[0]} exists and is not this command's output; choose a new --out"
-            )
+        check_json_output(
+            a.out + ".json", KEYS, reads=(source, reference), label="--out", companions=(a.out + ".md", a.out + ".png")
+        )
     except (PipelineError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,7 +22,9 @@ from fairseq_vanilla.evaluation.attribution import (
     top_positions,
 )
 from fairseq_vanilla.inference.explain import Explanation, group_pieces
+from fairseq_vanilla.inference.explain_erasure import summarise
 from fairseq_vanilla.inference.explain_html import render_page
+from fairseq_vanilla.inference.explain_report import report
 
 # ---------------------------------------------------------------- pure functions, against hand-computed values
 
@@ -239,7 +241,7 @@ def test_erasure_bench_writes_json_table_and_plot(classifier, tmp_path):
     assert record["reviews"] == 6 and record["fractions"] == [0.01, 0.05, 0.1, 0.2]
     summary = record["summary"]["erasure"]
     assert set(summary) == {"attention", "rollout", "gradient", "integrated-gradients", "random"}
-    assert summary["rollout"]["0.2"]["probability_drop"]["sd"] == 0.0  # the same checkpoint twice
+    assert summary["rollout"]["0.2"]["probability_drop"]["std"] == 0.0  # the same checkpoint twice
     assert "| rollout |" in (out / "erasure.md").read_text()
     paired = record["summary"]["paired"]["gradient~attention"]["0.2"]  # B − A over the same classifiers
     means = {m: summary[m]["0.2"]["probability_drop"]["mean"] for m in ("gradient", "attention")}
@@ -250,3 +252,34 @@ def test_erasure_bench_writes_json_table_and_plot(classifier, tmp_path):
         [*map(str, cmd[:4]), "--path", str(tmp_path / "none.pt"), "--out", str(out)], capture_output=True, text=True
     )
     assert bad.returncode == 1 and bad.stderr == f"error: --path: {tmp_path / 'none.pt'}: no such checkpoint\n"
+    again = subprocess.run([*map(str, cmd), "--limit", "2", "--out", str(out)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # its own earlier output is rewritten
+    assert json.loads((out / "erasure.json").read_text())["reviews"] == 2
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "erasure.md").write_text("my notes\n")
+    refused = subprocess.run([*map(str, cmd), "--limit", "2", "--out", str(foreign)], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {foreign / 'erasure.md'}: exists and")
+    assert sorted(p.name for p in foreign.iterdir()) == ["erasure.md"]
+    assert (foreign / "erasure.md").read_text() == "my notes\n"
+
+
+def _leaves(tree, path=""):
+    """A nested dict's numbers by path ("rollout/0.2/probability_drop/mean"), in sorted order."""
+    if isinstance(tree, dict):
+        return {k: v for key in sorted(tree) for k, v in _leaves(tree[key], f"{path}/{key}").items()}
+    return {path: tree}
+
+
+def test_committed_erasure_tables_rebuild_from_their_record():
+    """examples/attention/results: the summary recomputes from the classifiers' figures, erasure.md from the summary."""
+    record = json.loads((ROOT / "examples" / "attention" / "results" / "erasure.json").read_text())
+    recomputed, committed = _leaves(summarise(record["per_checkpoint"])), _leaves(record["summary"])
+    assert list(recomputed) == list(committed) and len(committed) > 100
+    numbers = [k for k, v in committed.items() if isinstance(v, float)]
+    assert [recomputed[k] for k in numbers] == pytest.approx([committed[k] for k in numbers], rel=1e-9, abs=1e-12)
+    assert {k: v for k, v in recomputed.items() if k not in numbers} == {
+        k: v for k, v in committed.items() if k not in numbers
+    }
+    table = report(record["summary"], record["reviews"], len(record["per_checkpoint"]))
+    assert table == (ROOT / "examples" / "attention" / "results" / "erasure.md").read_text()

@@ -116,7 +116,7 @@ def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, cap
     readme.with_suffix(".md").write_text("# notes\n")
     args[args.index(str(foreign))] = str(readme)
     assert script.main(args + ["--rows", "lstm"]) == 2
-    assert "README.md exists and is not this command's output" in capsys.readouterr().err
+    assert "README.md: exists and is not this command's output" in capsys.readouterr().err
     assert readme.with_suffix(".md").read_text() == "# notes\n" and not readme.with_suffix(".json").exists()
 
 

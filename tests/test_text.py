@@ -105,3 +105,9 @@ def test_a_json_output_is_rewritten_only_when_it_is_the_commands_own(tmp_path):
             check_json_output(str(out), ("aer",))
     with pytest.raises(PipelineError, match="is an input of this command"):
         check_json_output(str(model), ("aer",), reads=(str(model),))
+    table, fresh = tmp_path / "out.md", tmp_path / "fresh.json"
+    table.write_text("a table of someone else's\n")
+    with pytest.raises(PipelineError, match=f"--out {table}: exists and is not this command's output"):
+        check_json_output(str(fresh), ("aer",), companions=(str(table),))  # no JSON of its own beside the table
+    out.write_text('{"aer": 0.3}')
+    check_json_output(str(out), ("aer",), companions=(str(table),))  # beside its own JSON: its own table

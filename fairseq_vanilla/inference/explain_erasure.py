@@ -21,7 +21,7 @@ from ..evaluation.attribution import (
     rank_correlations,
     top_positions,
 )
-from ..evaluation.significance import paired_seed_comparison
+from ..evaluation.significance import mean_std, paired_seed_comparison
 from .explain import METHODS, content_mask, probabilities, token_scores
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20)
@@ -123,20 +123,13 @@ def _nanmean(values: Sequence[float]) -> float:
     return sum(kept) / len(kept) if kept else math.nan
 
 
-def mean_sd(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (n − 1; 0 for a single value) over classifiers."""
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return {"mean": mean, "sd": sd, "n": len(values)}
-
-
 def summarise(per_checkpoint: Sequence[Dict[str, object]]) -> Dict[str, object]:
-    """Mean ± sd over classifiers of every figure of :func:`measure_checkpoint`."""
+    """Mean ± sample standard deviation over classifiers of every figure of :func:`measure_checkpoint`."""
     first = per_checkpoint[0]
     erasure = {
         method: {
             k: {
-                figure: mean_sd([r["erasure"][method][k][figure] for r in per_checkpoint])
+                figure: mean_std([r["erasure"][method][k][figure] for r in per_checkpoint])
                 for figure in ("probability_drop", "accuracy_drop")
             }
             for k in by_k
@@ -144,11 +137,11 @@ def summarise(per_checkpoint: Sequence[Dict[str, object]]) -> Dict[str, object]:
         for method, by_k in first["erasure"].items()
     }
     correlation = {
-        pair: {kind: mean_sd([r["correlation"][pair][kind] for r in per_checkpoint]) for kind in kinds}
+        pair: {kind: mean_std([r["correlation"][pair][kind] for r in per_checkpoint]) for kind in kinds}
         for pair, kinds in first["correlation"].items()
     }
     return {
-        "accuracy": mean_sd([r["accuracy"] for r in per_checkpoint]),
+        "accuracy": mean_std([r["accuracy"] for r in per_checkpoint]),
         "erasure": erasure,
         "correlation": correlation,
         "paired": paired_differences(per_checkpoint) if len(per_checkpoint) > 1 else {},

@@ -4,7 +4,7 @@ from typing import Dict, List
 
 
 def _cell(stat: Dict[str, float], digits: int = 3) -> str:
-    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
 def _k_header(first: str, ks: List[str]) -> List[str]:
@@ -92,7 +92,7 @@ def plot(summary: Dict[str, object], path: str) -> None:
             ks = list(by_k)
             x = [float(k) * 100 for k in ks]
             y = [by_k[k][figure]["mean"] for k in ks]
-            sd = [by_k[k][figure]["sd"] for k in ks]
+            sd = [by_k[k][figure]["std"] for k in ks]
             style = dict(linestyle="--", color="grey") if method == "random" else {}
             ax.errorbar(x, y, yerr=sd, marker="o", capsize=3, label=method, **style)
         ax.set_xticks([float(k) * 100 for k in ks])

@@ -164,13 +164,20 @@ def commit_output_dir(path: str, tool: str, keep=(), label: str = "--out") -> st
     return path
 
 
-def check_json_output(path: str, keys: Sequence[str], reads: Sequence[str] = (), label: str = "--out") -> None:
+def check_json_output(
+    path: str, keys: Sequence[str], reads: Sequence[str] = (), label: str = "--out", companions: Sequence[str] = ()
+) -> None:
     """Raise :class:`PipelineError` unless a tool may (re)write the JSON file ``path``: one that does not exist, or a
-    JSON object holding all of ``keys`` (the tool's own earlier output); never one of ``reads`` (its inputs)."""
+    JSON object holding all of ``keys`` (the tool's own earlier output); never one of ``reads`` (its inputs).
+    ``companions`` (the tool's tables and plots beside it) are rewritten only with their own ``path``: one that exists
+    where ``path`` does not is someone else's."""
     for read in reads:
         if read and os.path.realpath(read) == os.path.realpath(path):
             raise PipelineError(f"{label} {path}: is an input of this command; choose another {label}")
     if not os.path.lexists(path):
+        for other in companions:
+            if os.path.lexists(other):
+                raise PipelineError(f"{label} {other}: exists and is not this command's output; choose a new {label}")
         return
     try:
         with open(path, encoding="utf-8") as f:
