@@ -31,6 +31,7 @@ from measure import run_measured  # bench/measure.py (this script's folder is on
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+TOOL = "bench/engines.py"  # the owner named in the plot's PNG metadata (text.io.png_metadata)
 sys.path.insert(0, str(ROOT))
 
 
@@ -194,6 +195,15 @@ def main() -> None:
         return ct2_worker(args)
     if not (args.data and args.vanilla):
         parser.error("--data and --vanilla are required")
+    from fairseq_vanilla.text.io import PipelineError, check_json_output, check_png_output
+
+    try:  # before hours of measuring: --json and --plot only over this command's own earlier output
+        if args.json:
+            check_json_output(args.json, ("rows",), reads=(args.vanilla, args.fairseq), label="--json")
+        if args.plot:
+            check_png_output(args.plot, TOOL)
+    except PipelineError as e:
+        sys.exit(f"error: {e}")
 
     from fairseq_vanilla.inference.ctranslate2 import write_model
 
@@ -257,7 +267,10 @@ def main() -> None:
                 f"{100 * same:.1f} % | {row['bleu']:.2f} | {row['peak']:,} |"
             )
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=1))
+        from fairseq_vanilla.text.io import atomic_write
+
+        with atomic_write(args.json) as f:
+            json.dump({"command": " ".join(sys.argv), "threads": args.threads, "rows": table}, f, indent=1)
     if args.plot:
         plot(table, settings, list(engines), args.plot)
 
@@ -286,7 +299,10 @@ def plot(table, settings, engines, path) -> None:
     ax.set_ylabel("sentences/s (median)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from fairseq_vanilla.text.io import atomic_path, png_metadata
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png", metadata=png_metadata(TOOL))
 
 
 if __name__ == "__main__":

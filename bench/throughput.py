@@ -34,6 +34,7 @@ from measure import run_measured  # bench/measure.py (this script's folder is on
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+TOOL = "bench/throughput.py"  # the owner named in the plot's PNG metadata (text.io.png_metadata)
 SIZES = [
     "--encoder-layers",
     "3",
@@ -272,7 +273,10 @@ def plot_batch_sweep(gens, batch_sizes, path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from fairseq_vanilla.text.io import atomic_path, png_metadata
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png", metadata=png_metadata(TOOL))
     plt.close(fig)
 
 
@@ -297,6 +301,15 @@ def main() -> None:
     args = p.parse_args()
     if args.checkpoints and not args.data:
         p.error("--checkpoints needs --data (the data the checkpoints were trained on)")
+    from fairseq_vanilla.text.io import PipelineError, check_json_output, check_png_output
+
+    try:  # before the measurement: --json and --plot only over this command's own earlier output
+        if args.json:
+            check_json_output(args.json, ("train", "generate"), reads=args.checkpoints or (), label="--json")
+        if args.plot:
+            check_png_output(args.plot, TOOL)
+    except PipelineError as e:
+        sys.exit(f"error: {e}")
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     runs = {"vanilla": [], "fairseq": []}
@@ -354,9 +367,11 @@ def main() -> None:
         plot_batch_sweep(gens, batch_sizes, args.plot)
         print(f"plot: {args.plot}")
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"train": runs, "generate": {str(k): v for k, v in gens.items()}, "matmul_peak": peak}, indent=1)
-        )
+        from fairseq_vanilla.text.io import atomic_write
+
+        with atomic_write(args.json) as f:
+            record = {"train": runs, "generate": {str(k): v for k, v in gens.items()}, "matmul_peak": peak}
+            json.dump(record, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 Translation model: encoder self-attention, decoder self-attention and encoder-decoder attention of --layer, on the
 beam-search translation of --sentence (or on --target, teacher-forced). Classifier: the encoder's self-attention
 over --review. --data is the --out folder of the prepare script the model was trained on (its tokenisation and BPE
-are repeated). The weights go to OUT/attention.pt too (torch.save of {name: (weights, rows, cols)}).
+are repeated). The weights go to OUT/attention.pt too (torch.save of {name: (weights, rows, cols)}). --out is a
+folder of this command's own: a new one, an empty one, or one it wrote before (replaced whole).
 
   python scripts/plot-attention.py --path runs/m30/checkpoint_best.pt --data runs/multi30k \\
       --sentence "A man in an orange hat starring at something." --out runs/attention
@@ -38,8 +39,10 @@ def main(argv=None) -> int:
     from fairseq_vanilla.evaluation.attention_maps import classifier_attention, plot_heads, translation_attention
     from fairseq_vanilla.hub import ReviewClassifier, load_translator
     from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationTask
+    from fairseq_vanilla.text.io import PipelineError, check_replaceable, output_dir
 
     try:
+        check_replaceable(a.out, "plot-attention", keep=(a.path, a.data))  # before the model runs; again at the end
         if a.review is not None:
             if a.target is not None:
                 raise ValueError("--target is for translation models (--sentence), not with --review")
@@ -49,16 +52,20 @@ def main(argv=None) -> int:
             if isinstance(hub.task, ImdbClassificationTask):
                 raise ValueError(f"{a.path} is a classifier: give --review, not --sentence")
             maps = translation_attention(hub, a.sentence, a.target, a.layer, a.beam)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    os.makedirs(a.out, exist_ok=True)
-    for name, (weights, rows, cols) in maps.items():
-        path = os.path.join(a.out, f"{name}.png")
-        layer = "last layer" if a.layer == -1 else f"layer {a.layer}"
-        plot_heads(weights, rows, cols, f"{name.replace('_', ' ')} ({layer})", path)
-        print(path)
-    torch.save(maps, os.path.join(a.out, "attention.pt"))
+    layer = "last layer" if a.layer == -1 else f"layer {a.layer}"
+    try:  # --out is replaced as a whole, and only if this command made it (text.io.output_dir)
+        with output_dir(a.out, "plot-attention", keep=(a.path, a.data)) as tmp:
+            for name, (weights, rows, cols) in maps.items():
+                plot_heads(weights, rows, cols, f"{name.replace('_', ' ')} ({layer})", os.path.join(tmp, f"{name}.png"))
+            torch.save(maps, os.path.join(tmp, "attention.pt"))
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for name in maps:
+        print(os.path.join(a.out, f"{name}.png"))
     return 0
 
 

@@ -6,7 +6,8 @@
   python scripts/report.py --save runs/imdb_cpu/ckpt --data runs/imdb      # IMDB: accuracy from SAVE/test.log
 
 --save is the --save folder of scripts/train.sh or train-imdb.sh (train.log, command.sh, and test.log for IMDB).
-Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it.
+Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it. OUT is a folder of this
+command's own: a new one, an empty one, or one it wrote before (replaced whole; anything else is refused).
 """
 
 import argparse
@@ -47,13 +48,15 @@ def parse_train_log(path: str):
     return train, valid
 
 
-def plot_curves(train, valid, out_dir: str) -> dict:
+PLOTS = {"loss": "loss.png", "lr": "lr.png"}  # file names of the curves in OUT
+
+
+def plot_curves(train, valid, out_dir: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = {}
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for points, label in ((train, "train (per log interval)"), (valid, "valid")):
         pts = [(p["num_updates"], p["loss"]) for p in points if "num_updates" in p and "loss" in p]
@@ -64,8 +67,7 @@ def plot_curves(train, valid, out_dir: str) -> dict:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    paths["loss"] = os.path.join(out_dir, "loss.png")
-    fig.savefig(paths["loss"], dpi=100)
+    fig.savefig(os.path.join(out_dir, PLOTS["loss"]), dpi=100)
     plt.close(fig)
     pts = [(p["num_updates"], p["lr"]) for p in train if "num_updates" in p and "lr" in p]
     fig, ax = plt.subplots(figsize=(6, 3.0))
@@ -75,10 +77,8 @@ def plot_curves(train, valid, out_dir: str) -> dict:
     ax.set_ylabel("learning rate")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    paths["lr"] = os.path.join(out_dir, "lr.png")
-    fig.savefig(paths["lr"], dpi=100)
+    fig.savefig(os.path.join(out_dir, PLOTS["lr"]), dpi=100)
     plt.close(fig)
-    return paths
 
 
 def translation_section(gen_dir: str, n_examples: int):
@@ -153,10 +153,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="report folder (default SAVE/report)")
     a = p.parse_args(argv)
     out = a.out or os.path.join(a.save, "report")
+    from fairseq_vanilla.text.io import PipelineError, output_dir
+
     try:
         train, valid = parse_train_log(os.path.join(a.save, "train.log"))
-        os.makedirs(out, exist_ok=True)
-        pngs = plot_curves(train, valid, out)
         command_file = os.path.join(a.save, "command.sh")
         command = (
             open(command_file, encoding="utf-8").read().strip()
@@ -180,23 +180,23 @@ def main(argv=None) -> int:
             + (f", nll {last_valid['nll_loss']:.3f}" if "nll_loss" in last_valid else "")
             + (f", accuracy {last_valid['accuracy']:.4f}" if "accuracy" in last_valid else ""),
             "",
-            f"![loss]({os.path.basename(pngs['loss'])})",
+            f"![loss]({PLOTS['loss']})",
             "",
-            f"![learning rate]({os.path.basename(pngs['lr'])})",
+            f"![learning rate]({PLOTS['lr']})",
             "",
         ]
         if a.generate:
             lines += translation_section(a.generate, a.examples)
         else:
             lines += classification_section(a.save, a.data, a.examples)
-    except (ValueError, FileNotFoundError) as e:
+        with output_dir(out, "report", keep=(a.save, a.generate, a.data)) as tmp:  # replaced whole, only if ours
+            plot_curves(train, valid, tmp)
+            with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
+                f.write("\n".join(lines))
+    except (ValueError, FileNotFoundError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    path = os.path.join(out, "report.md")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    os.replace(path + ".tmp", path)
-    print(path)
+    print(os.path.join(out, "report.md"))
     return 0
 
 

@@ -4,6 +4,7 @@ hydra configs equal to the shell recipes, TensorBoard logs, the run report, atte
 import re
 import struct
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -237,6 +238,18 @@ def test_report_for_a_translation_run(prepared_model, generated, tmp_path):
     for png in ("loss.png", "lr.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in report
+    run_script("report.py", "--save", prepared_model / "ckpt", "--generate", generated, "--out", tmp_path)  # its own
+    assert (tmp_path / "report.md").read_text() == report
+    notes = tmp_path / "notes"  # a folder of someone else's: refused in one line, nothing in it touched
+    notes.mkdir()
+    (notes / "loss.png").write_bytes(b"mine")
+    cmd = [sys.executable, str(ROOT / "scripts" / "report.py"), "--save", str(prepared_model / "ckpt"), "--out"]
+    refused = subprocess.run([*cmd, str(notes), "--generate", str(generated)], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {notes}: exists, is not empty")
+    assert len(refused.stderr.splitlines()) == 1 and [p.name for p in notes.iterdir()] == ["loss.png"]
+    assert (notes / "loss.png").read_bytes() == b"mine" and not (tmp_path / "notes.tmp").exists()
+    run_dir = subprocess.run([*cmd, str(prepared_model / "ckpt"), "--generate", str(generated)], capture_output=True)
+    assert run_dir.returncode == 1 and b"holds" in run_dir.stderr  # --out the run's own folder: never replaced
 
 
 def test_plot_attention_pictures_and_row_sums(prepared_model, tmp_path):
@@ -289,3 +302,11 @@ def test_plot_attention_pictures_and_row_sums(prepared_model, tmp_path):
         text=True,
     )
     assert bad.returncode == 1 and "not a classifier checkpoint" in bad.stderr
+    notes = tmp_path / "notes"  # a folder of someone else's: refused before the model runs, nothing touched
+    notes.mkdir()
+    (notes / "encoder_self_attention.png").write_bytes(b"mine")
+    script, checkpoint = ROOT / "scripts" / "plot-attention.py", prepared_model / "ckpt" / "checkpoint_best.pt"
+    args = ["--path", checkpoint, "--data", prepared_model / "prep", "--sentence", sentence, "--out", notes]
+    refused = subprocess.run([str(BIN / "python"), str(script), *map(str, args)], capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {notes}: exists, is not empty")
+    assert (notes / "encoder_self_attention.png").read_bytes() == b"mine" and len(list(notes.iterdir())) == 1

@@ -272,3 +272,12 @@ def test_a_save_dir_every_trial_would_share_is_refused_before_any_trial(tiny_cor
     assert shared_save_dir(config("${hydra:runtime.output_dir}/checkpoints")) is None  # the config's own default
     assert shared_save_dir(config("/x/${hydra:job.num}")) is None
     assert shared_save_dir(config("/x/ckpt", no_save=True)) is None  # nothing saved, nothing resumed
+
+
+def test_recording_a_comparison_never_overwrites_a_foreign_file(tmp_path):
+    from fairseq_vanilla.experiments.sweeps import tables
+
+    (tmp_path / "random_vs_grid.json").write_text('{"my": "notes"}\n')
+    with pytest.raises(SystemExit, match=f"^error: --out {tmp_path / 'random_vs_grid.json'}: exists and is not"):
+        tables.main(["record", "--random", "r1", "--grid", "g1", "--out", str(tmp_path)])  # before any sweep is read
+    assert (tmp_path / "random_vs_grid.json").read_text() == '{"my": "notes"}\n'

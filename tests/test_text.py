@@ -9,7 +9,14 @@ import fairseq_vanilla
 from fairseq_vanilla.__main__ import main
 from fairseq_vanilla.evaluation.translation import compound_split, extract_hypotheses
 from fairseq_vanilla.text.cleaning import clean
-from fairseq_vanilla.text.io import PipelineError, check_json_output, read_lines
+from fairseq_vanilla.text.io import (
+    PipelineError,
+    check_json_output,
+    check_png_output,
+    png_metadata,
+    png_text,
+    read_lines,
+)
 
 
 def test_compound_split_as_tensor2tensor(tmp_path):
@@ -111,3 +118,23 @@ def test_a_json_output_is_rewritten_only_when_it_is_the_commands_own(tmp_path):
         check_json_output(str(fresh), ("aer",), companions=(str(table),))  # no JSON of its own beside the table
     out.write_text('{"aer": 0.3}')
     check_json_output(str(out), ("aer",), companions=(str(table),))  # beside its own JSON: its own table
+
+
+def test_a_plot_is_rewritten_only_when_it_carries_the_commands_mark(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ours, theirs, text = tmp_path / "ours.png", tmp_path / "theirs.png", tmp_path / "notes.png"
+    fig.savefig(ours, metadata=png_metadata("bench/engines.py"))
+    fig.savefig(theirs)  # matplotlib's own "Software" entry
+    text.write_text("not a picture")
+    plt.close(fig)
+    assert png_text(str(ours))["Software"] == "fairseq-vanilla bench/engines.py" and png_text(str(text)) == {}
+    check_png_output(str(tmp_path / "absent.png"), "bench/engines.py")
+    check_png_output(str(ours), "bench/engines.py")
+    for path, tool in ((ours, "bench/throughput.py"), (theirs, "bench/engines.py"), (text, "bench/engines.py")):
+        with pytest.raises(PipelineError, match=f"^--plot {path}: exists and is not this command's output"):
+            check_png_output(str(path), tool)

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import struct
 from typing import Dict, Iterator, List, Sequence, TextIO
 
 
@@ -185,6 +186,38 @@ def check_json_output(
     except (OSError, UnicodeDecodeError, ValueError):
         found = None
     if not isinstance(found, dict) or not all(key in found for key in keys):
+        raise PipelineError(f"{label} {path}: exists and is not this command's output; choose a new {label}")
+
+
+PNG_SOFTWARE = "fairseq-vanilla"  # PNG "Software" text of a plot a tool writes on its own: "fairseq-vanilla TOOL"
+
+
+def png_metadata(tool: str) -> Dict[str, str]:
+    """``savefig(..., metadata=png_metadata(tool))``: marks a PNG as ``tool``'s, for :func:`check_png_output`."""
+    return {"Software": f"{PNG_SOFTWARE} {tool}"}
+
+
+def png_text(path: str) -> Dict[str, str]:
+    """The ``tEXt`` entries (keyword → text) of a PNG file; ``{}`` for a file that is not a PNG."""
+    found: Dict[str, str] = {}
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return found
+        while True:
+            head = f.read(8)  # length (4 bytes, big-endian), chunk type (4)
+            if len(head) < 8 or head[4:] == b"IEND":
+                return found
+            data = f.read(struct.unpack(">I", head[:4])[0])
+            f.read(4)  # CRC
+            if head[4:] == b"tEXt" and b"\0" in data:
+                key, text = data.split(b"\0", 1)
+                found[key.decode("latin-1")] = text.decode("latin-1")
+
+
+def check_png_output(path: str, tool: str, label: str = "--plot") -> None:
+    """Raise :class:`PipelineError` unless ``tool`` may (re)write the plot ``path``: absent, or a PNG it marked as
+    its own (:func:`png_metadata`)."""
+    if os.path.lexists(path) and png_text(path).get("Software") != png_metadata(tool)["Software"]:
         raise PipelineError(f"{label} {path}: exists and is not this command's output; choose a new {label}")
 
 

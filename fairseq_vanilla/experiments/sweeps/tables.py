@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ...evaluation.significance import mean_std
+from ...text.io import PipelineError, atomic_write, check_json_output
 from ..table import stages
 from . import report
 
@@ -153,12 +154,21 @@ def main(argv=None) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if args.command == "record":
+        names = {"random_vs_grid.json": ("experiment", "methods")}
+        if args.accumulation_a and args.accumulation_b:
+            names["accumulation.json"] = ("experiment", "settings", "paired_t")
+        try:  # only over this command's own earlier records
+            for name, keys in names.items():
+                check_json_output(str(args.out / name), keys)
+        except PipelineError as e:
+            raise SystemExit(f"error: {e}") from None
         args.out.mkdir(parents=True, exist_ok=True)
         records = {"random_vs_grid.json": record_search(args.random, args.grid)}
-        if args.accumulation_a and args.accumulation_b:
+        if "accumulation.json" in names:
             records["accumulation.json"] = record_accumulation(args.accumulation_a, args.accumulation_b)
         for name, record in records.items():
-            (args.out / name).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            with atomic_write(str(args.out / name)) as f:
+                f.write(json.dumps(record, indent=1) + "\n")
         results = args.out
     else:
         results = args.results
