@@ -1,7 +1,9 @@
 """The checkpoint's weights as a CTranslate2 TransformerSpec: embeddings, attention (fused Q/K/V), feed-forward and
 layer norms of every layer, in the post-norm layout of §3.1."""
 
-from typing import Dict, List
+import math
+import struct
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -68,7 +70,7 @@ def _inputs(spec, weights, side: str, cfg: Dict, d_model: int) -> None:
     """Token embedding (scaled by √d_model, §3.4) and the positional table of §3.5, row t = our position t."""
     embeddings = spec.embeddings[0] if isinstance(spec.embeddings, list) else spec.embeddings
     embeddings.weight = weights[f"{side}.embed_tokens.embedding.weight"]
-    spec.scale_embeddings = True  # × √d_model
+    spec.scale_embeddings = math.sqrt(d_model)  # × √d_model, a float as CTranslate2's fairseq converter stores it
     if cfg.get("positional_encoding", "sinusoidal") == "learned":
         spec.position_encodings.encodings = weights[f"{side}.embed_positions.weight"]  # (P, d_model)
     else:
@@ -126,3 +128,29 @@ def build_spec(
     spec.config.add_source_eos = True  # fairseq's sources end with </s>
     spec.config.layer_norm_epsilon = LAYER_NORM_EPS
     return spec
+
+
+def model_layout(path: str) -> Tuple[Dict[str, Tuple[Tuple[int, ...], int]], Dict[str, str]]:
+    """The variables of a CTranslate2 ``model.bin`` (name → (shape, dtype code)) and its aliases (name → name),
+    read from the file's layout (CTranslate2's ``ModelSpec._serialize``), without the weights' values."""
+    with open(path, "rb") as f:
+
+        def number(fmt: str) -> int:
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def text() -> str:
+            return f.read(number("<H")).decode("utf-8").rstrip("\0")
+
+        number("<I"), text(), number("<I")  # binary version, spec name, spec revision
+        variables = {}
+        for _ in range(number("<I")):
+            name, rank = text(), number("<B")
+            shape = tuple(number("<I") for _ in range(rank))
+            dtype, size = number("<B"), number("<I")
+            f.seek(size, 1)
+            variables[name] = (shape, dtype)
+        aliases = {}
+        for _ in range(number("<I")):
+            alias = text()
+            aliases[alias] = text()
+    return variables, aliases
