@@ -13,6 +13,7 @@ from ...evaluation.significance import corpus_scores, paired_bootstrap, perplexi
 from ...inference.split_predictions import accuracy as split_accuracy
 from ...text.io import atomic_write, read_lines, read_settings
 from . import spec as T
+from .flops import parsed_flags
 from .stages import (
     ROOT,
     USER_DIR,
@@ -32,9 +33,16 @@ def validate_command(data: str, ckpt: str, task: str, subsets: str, flags: List[
     return [binary("fairseq-validate"), *where, *flags, "--num-workers", "0"]
 
 
-def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label):
+def has_cross_attention(flags: List[str]) -> bool:
+    """Whether a row's model attends from the decoder to the encoder (so has an alignment to score): all but fairseq's
+    ``lstm`` with ``--decoder-attention 0`` (the recurrent encoder-decoder without attention)."""
+    return str(parsed_flags(flags).get("decoder_attention", True)).lower() not in ("0", "false")
+
+
+def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, attention=True):
     """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh) and the hypotheses;
-    the paired bootstrap against the base is added by :func:`fill_significance` once base seed 1 is done."""
+    the paired bootstrap against the base is added by :func:`fill_significance` once base seed 1 is done. With
+    ``attention`` (:func:`has_cross_attention`), also the alignment's agreement with the reference links."""
     ckpt = os.path.join(ckpt_dir, "checkpoint_last.pt")
     symbols = T.row_symbols(table, row, args.scale)
     decode = table["decode"]
@@ -69,9 +77,8 @@ def evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, arg
     splits = dict(line.split("\t") for line in read_lines(os.path.join(args.data, "bin", "splits.tsv")))
     hyps = read_lines(os.path.join(gen_dir, "hyp.txt"), allow_empty_file=True)
     scores = corpus_scores(hyps, read_lines(reference_file(args.data, decode["split"])), lowercase=lower)
-    agreement = alignment_error(
-        work, data, ckpt, os.path.join(args.data, "align", f"{decode['split']}.align"), decode["split"], threads, label
-    )
+    reference = os.path.join(args.data, "align", f"{decode['split']}.align")
+    agreement = alignment_error(work, data, ckpt, reference, decode["split"], threads, label) if attention else {}
     return {
         **agreement,
         "symbols": symbols,

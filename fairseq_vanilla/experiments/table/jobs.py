@@ -23,7 +23,7 @@ from omegaconf import MISSING
 from ...text.io import atomic_write
 from . import render as R
 from . import spec as T
-from .evaluation import evaluate_classification, evaluate_translation, fill_significance
+from .evaluation import evaluate_classification, evaluate_translation, fill_significance, has_cross_attention
 from .flops import fill_flops
 from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
 
@@ -122,7 +122,10 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
     if kind == "classification":
         result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
     else:
-        result.update(evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label))
+        attention = has_cross_attention(flags)  # no alignment to score without it
+        result.update(
+            evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, attention)
+        )
     result.update(command=shlex.join(train_cmd), flags=flags, versions=versions())
     path = os.path.join(args.results, T.result_name(row["id"], seed))
     with atomic_write(path) as f:
