@@ -153,9 +153,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="report folder (default SAVE/report)")
     a = p.parse_args(argv)
     out = a.out or os.path.join(a.save, "report")
-    from fairseq_vanilla.text.io import PipelineError, output_dir
+    from fairseq_vanilla.text.io import PipelineError, check_replaceable, output_dir
 
+    keep = (a.save, a.generate, a.data)
     try:
+        check_replaceable(out, "report", keep)  # before any model is loaded; again when the folder is replaced
         train, valid = parse_train_log(os.path.join(a.save, "train.log"))
         command_file = os.path.join(a.save, "command.sh")
         command = (
@@ -189,7 +191,7 @@ def main(argv=None) -> int:
             lines += translation_section(a.generate, a.examples)
         else:
             lines += classification_section(a.save, a.data, a.examples)
-        with output_dir(out, "report", keep=(a.save, a.generate, a.data)) as tmp:  # replaced whole, only if ours
+        with output_dir(out, "report", keep) as tmp:  # replaced whole, only if ours
             plot_curves(train, valid, tmp)
             with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
                 f.write("\n".join(lines))

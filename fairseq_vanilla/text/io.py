@@ -207,9 +207,13 @@ def png_text(path: str) -> Dict[str, str]:
             head = f.read(8)  # length (4 bytes, big-endian), chunk type (4)
             if len(head) < 8 or head[4:] == b"IEND":
                 return found
-            data = f.read(struct.unpack(">I", head[:4])[0])
-            f.read(4)  # CRC
-            if head[4:] == b"tEXt" and b"\0" in data:
+            size = struct.unpack(">I", head[:4])[0]
+            if head[4:] != b"tEXt":
+                f.seek(size + 4, 1)  # the chunk's data (the image's, mostly) and its CRC, unread
+                continue
+            data = f.read(size)
+            f.seek(4, 1)  # CRC
+            if b"\0" in data:
                 key, text = data.split(b"\0", 1)
                 found[key.decode("latin-1")] = text.decode("latin-1")
 
