@@ -165,7 +165,8 @@ def bleu(hyps, refs):
     import sacrebleu
 
     ids = sorted(refs)
-    return sacrebleu.corpus_bleu([hyps[i] for i in ids], [[refs[i] for i in ids]], tokenize="none").score
+    # tokenised on purpose (fairseq-generate's T- lines): force=True silences sacreBLEU's "forgot to detokenize" warning
+    return sacrebleu.corpus_bleu([hyps[i] for i in ids], [[refs[i] for i in ids]], tokenize="none", force=True).score
 
 
 def fmt(values):
