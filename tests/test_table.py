@@ -339,6 +339,17 @@ def test_rows_a_question_rests_on_have_three_seeds_and_the_diagnostics_one_chang
     assert n8[n8.index("--encoder-layers") + 1] == "8"
 
 
+def test_baselines_within_two_bleu_of_each_other_have_three_seeds():
+    """The issue's rule: three seeds where a row is within two points of another (lstm and fconv ended 1.3 apart);
+    the LSTM without attention, 22 points below the next row, keeps one."""
+    table = T.load_table(str(ROOT / "examples/baselines/table.yaml"))
+    rows = {r["id"]: r for r in table["rows"]}
+    seeds = table["seeds"]
+    assert T.seeds_for(rows["lstm"], seeds["base"], seeds["other"]) == [1, 2, 3]
+    assert T.seeds_for(rows["fconv"], seeds["base"], seeds["other"]) == [1, 2, 3]
+    assert T.seeds_for(rows["lstm-noattn"], seeds["base"], seeds["other"]) == [1]
+
+
 def test_a_flag_given_twice_is_written_once_with_its_last_value():
     flags = ["--arch", "a", "--share-all-embeddings", "--lr", "1", "--adam-betas", "(0.9, 0.98)", "--lr", "0.5"]
     assert T.last_flags_win(flags + ["--arch", "b"]) == [
