@@ -147,9 +147,11 @@ def choose_precision(
 def choose_compute_type(requested: str, supported: Iterable[str], device: str = "cpu") -> Tuple[str, str]:
     """``(compute_type, why)`` for CTranslate2: ``auto`` picks the fastest type measured on this kind of machine.
 
-    Measured (BENCHMARKS.md; a 3+3/d_model 256 Multi30k model, beam 5, 2 threads): int8 was 4x slower than float32
-    at batch 1 on an AVX-512 VNNI EPYC and 10x slower on an AVX2-only EPYC, and slower at batch 64 too; so on the
-    CPU the rule is float32 until a measurement says otherwise. Other values are passed through when supported.
+    Measured (BENCHMARKS.md; Multi30k models, beam 5, 2 threads): on a 3+3/d_model 256 model int8 was 4x slower than
+    float32 at batch 1 on an AVX-512 VNNI EPYC and 10x slower on an AVX2-only EPYC, and slower at batch 64 too; on a
+    Table 3-sized 6+6/d_model 128 model on the AVX2 EPYC, 1.7x slower at batch 1, level at batch 64, with a quarter of
+    the outputs changed. So on the CPU the rule is float32 until a measurement says otherwise. Other values are passed
+    through when supported.
     """
     supported = set(supported)
     if requested != "auto":
