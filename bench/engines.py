@@ -161,14 +161,6 @@ def first_sentences(data: Path, n: int, tmp: Path) -> Path:
     return tmp / "bin"
 
 
-def bleu(hyps, refs):
-    import sacrebleu
-
-    ids = sorted(refs)
-    # tokenised on purpose (fairseq-generate's T- lines): force=True silences sacreBLEU's "forgot to detokenize" warning
-    return sacrebleu.corpus_bleu([hyps[i] for i in ids], [[refs[i] for i in ids]], tokenize="none", force=True).score
-
-
 def fmt(values):
     return f"{min(values):,.1f} / {statistics.median(values):,.1f} / {max(values):,.1f}"
 
@@ -206,6 +198,7 @@ def main() -> None:
     except PipelineError as e:
         sys.exit(f"error: {e}")
 
+    from fairseq_vanilla.evaluation.translation import generate_lines_bleu
     from fairseq_vanilla.inference.ctranslate2 import write_model
 
     bin_dir = Path(args.data) / "bin"
@@ -259,7 +252,7 @@ def main() -> None:
                 tok=[r["tok/s"] for r in rs],
                 ratio=statistics.median(speed) / ref_speed,
                 same=same,
-                bleu=bleu(rs[0]["hyps"], refs),
+                bleu=generate_lines_bleu(rs[0]["hyps"], refs),
                 peak=max(r["peak_mib"] for r in rs),
             )
             table.append(row)

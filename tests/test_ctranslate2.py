@@ -21,8 +21,7 @@ if importlib.util.find_spec("ctranslate2") is None:
         raise ImportError("ctranslate2 is missing under CI: scripts/setup.sh installs the [fast] extra")
     pytest.skip("ctranslate2 is not installed (pip install -e '.[fast]')", allow_module_level=True)
 
-import sacrebleu  # noqa: E402
-
+from fairseq_vanilla.evaluation.translation import generate_lines_bleu  # noqa: E402
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load  # noqa: E402
 from fairseq_vanilla.inference.ctranslate2 import ExportError, export, write_model  # noqa: E402
 from fairseq_vanilla.inference.ctranslate2_spec import model_layout  # noqa: E402
@@ -67,8 +66,7 @@ def ct2_generate(translator, data, beam):
 
 
 def bleu(hyps, refs):
-    ids = sorted(refs)
-    return sacrebleu.corpus_bleu([hyps[i][1] for i in ids], [[refs[i] for i in ids]], tokenize="none").score
+    return generate_lines_bleu({i: text for i, (_, text) in hyps.items()}, refs)
 
 
 @pytest.fixture(scope="module")

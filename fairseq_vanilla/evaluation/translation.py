@@ -1,7 +1,8 @@
 """Translations made ready for scoring: hypotheses out of ``fairseq-generate`` output, in source order, and the
-compound splitting of the paper's tokenised BLEU."""
+compound splitting of the paper's tokenised BLEU, and BLEU over ``fairseq-generate``'s own tokenised lines."""
 
 import re
+from typing import Mapping
 
 from ..text.io import PipelineError, read_lines, write_lines
 
@@ -34,3 +35,14 @@ def compound_split(inp: str, out: str) -> None:
         line = re.sub(r"(\S)-(\S)", lambda m: f"{m.group(1)} {mark} {m.group(2)}", line)
         result.append(line.replace(mark, "##AT##-##AT##"))
     write_lines(out, result)
+
+
+def generate_lines_bleu(hyps: Mapping[int, str], refs: Mapping[int, str]) -> float:
+    """Corpus BLEU of ``fairseq-generate``'s H- lines against its T- lines, by sentence id: the text as the model sees
+    it (tokenised, BPE removed), sacreBLEU with no tokeniser of its own; every id of ``refs`` needs a hypothesis.
+    For comparing engines on the same lines, not for reporting (reported BLEU is detokenised, ``significance``)."""
+    import sacrebleu
+
+    ids = sorted(refs)
+    # force=True: the input is tokenised on purpose; it silences sacreBLEU's "forgot to detokenize" warning
+    return sacrebleu.corpus_bleu([hyps[i] for i in ids], [[refs[i] for i in ids]], tokenize="none", force=True).score
