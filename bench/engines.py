@@ -233,17 +233,17 @@ def main() -> None:
     print(f"\n{len(refs)} sentences, {args.threads} threads, {args.reps} alternating repetitions; min / median / max")
     print(
         "| beam × batch | engine | sentences/s | target tokens/s | × fairseq-generate vanilla (median sent/s) "
-        "| same hypotheses as fairseq-generate vanilla | BLEU | peak MiB |"
+        "| × fairseq-generate, same model | same hypotheses as fairseq-generate, same model | BLEU | peak MiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     table = []
     for beam, batch in settings:
-        ref_runs = runs[(beam, batch), base]
-        ref_speed = statistics.median(r["sent/s"] for r in ref_runs)
+        ref_speed = statistics.median(r["sent/s"] for r in runs[(beam, batch), base])
         for name in engines:
             rs = runs[(beam, batch), name]
             speed = [r["sent/s"] for r in rs]
-            same = sum(rs[0]["hyps"][i] == ref_runs[0]["hyps"][i] for i in refs) / len(refs)
+            own_runs = runs[(beam, batch), "fairseq-generate " + name.split()[1]]  # the same model's fairseq-generate
+            same = sum(rs[0]["hyps"][i] == own_runs[0]["hyps"][i] for i in refs) / len(refs)
             row = dict(
                 beam=beam,
                 batch=batch,
@@ -251,6 +251,7 @@ def main() -> None:
                 sent=speed,
                 tok=[r["tok/s"] for r in rs],
                 ratio=statistics.median(speed) / ref_speed,
+                own_ratio=statistics.median(speed) / statistics.median(r["sent/s"] for r in own_runs),
                 same=same,
                 bleu=generate_lines_bleu(rs[0]["hyps"], refs),
                 peak=max(r["peak_mib"] for r in rs),
@@ -258,6 +259,7 @@ def main() -> None:
             table.append(row)
             print(
                 f"| {beam} × {batch} | {name} | {fmt(row['sent'])} | {fmt(row['tok'])} | {row['ratio']:.2f} | "
+                f"{row['own_ratio']:.2f} | "
                 f"{100 * same:.1f} % | {row['bleu']:.2f} | {row['peak']:,} |"
             )
     if args.json:

@@ -145,13 +145,13 @@ def choose_precision(
 
 
 def choose_compute_type(requested: str, supported: Iterable[str], device: str = "cpu") -> Tuple[str, str]:
-    """``(compute_type, why)`` for CTranslate2: ``auto`` picks the fastest type measured on this kind of machine.
+    """``(compute_type, why)`` for CTranslate2: ``auto`` picks float32 on the CPU, the type that keeps the outputs.
 
-    Measured (BENCHMARKS.md; Multi30k models, beam 5, 2 threads): on a 3+3/d_model 256 model int8 was 4x slower than
-    float32 at batch 1 on an AVX-512 VNNI EPYC and 10x slower on an AVX2-only EPYC, and slower at batch 64 too; on a
-    Table 3-sized 6+6/d_model 128 model on the AVX2 EPYC, 1.7x slower at batch 1, level at batch 64, with a quarter of
-    the outputs changed. So on the CPU the rule is float32 until a measurement says otherwise. Other values are passed
-    through when supported.
+    Measured (BENCHMARKS.md; Multi30k models, beam 5, 2 threads, load excluded): int8 changes about a quarter of the
+    beam outputs in every measurement, and its speed depends on the model as much as on the CPU: on AVX2 EPYCs 0.59x
+    float32 at batch 1 on a 6+6/d_model 128 model, 1.64x on a 3+3/d_model 256 one; on an AVX-512 VNNI EPYC 4x
+    slower at batch 1 (whole commands, 3+3/d_model 256). No type is fastest on every model, and only float32 gives
+    fairseq-generate's hypotheses, so ``auto`` is float32 on the CPU. Other values are passed through when supported.
     """
     supported = set(supported)
     if requested != "auto":
@@ -161,7 +161,10 @@ def choose_compute_type(requested: str, supported: Iterable[str], device: str = 
             )
         return requested, "asked for"
     if device == "cpu" and "float32" in supported:
-        return "float32", "auto: on the CPU float32 beat int8 in every measurement so far (BENCHMARKS.md)"
+        return "float32", (
+            "auto: on the CPU float32 keeps fairseq-generate's outputs; int8 changes about a quarter of them and is "
+            "faster only on some models (BENCHMARKS.md); ask for int8_float32 to trade"
+        )
     return "default", "auto: as exported (float32 unsupported here)"
 
 
