@@ -411,6 +411,7 @@ def test_a_table_file_that_is_not_a_mapping_is_named(tmp_path):
         ("examples/table3/table3.yaml", "examples/table3/results/multi30k-1200"),
         ("examples/imdb/table.yaml", "examples/imdb/results/cpu"),
         ("examples/baselines/table.yaml", "examples/baselines/results/multi30k"),
+        ("examples/baselines/imdb-padding.yaml", "examples/baselines/results/cpu"),
     ],
 )
 def test_committed_tables_are_rebuilt_from_their_result_files(table_file, results):
@@ -498,3 +499,13 @@ def test_only_a_model_that_attends_to_the_source_gets_its_alignment_scored():
     base = next(r for r in table3["rows"] if r["id"] == "base")
     assert attends == {"lstm": True, "lstm-noattn": False, "fconv": True}
     assert has_cross_attention(T.train_flags(table3, base, "multi30k", 1))
+
+
+def test_epochs_to_best_is_the_first_epoch_at_the_best_validation_accuracy():
+    """Validations once an epoch: the 1-based index of the first maximum; ties go to the earlier epoch."""
+    from fairseq_vanilla.experiments.table.render import epochs_to_best
+
+    assert epochs_to_best([[704, 0.50], [1408, 0.61], [2112, 0.60]]) == 2
+    assert epochs_to_best([[704, 0.85], [1408, 0.87], [2112, 0.87], [2816, 0.86]]) == 2
+    assert epochs_to_best([[704, 0.9]]) == 1
+    assert epochs_to_best([]) is None

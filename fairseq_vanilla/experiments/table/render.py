@@ -4,7 +4,7 @@ bootstrap's p against base seed 1 (test-set noise); accuracy with seed spread fo
 
 import csv
 import io
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...evaluation.significance import mean_std, seed_comparison
 from ...models.config import head_dims
@@ -128,8 +128,18 @@ CLASSIFICATION_COLUMNS = (
     ("verdict", "verdict (seeds)", 4),
     ("params_millions", "params ×10⁶", 1),
     ("train_minutes", "train min", 1),
+    ("epochs_to_best", "epochs to best valid (seeds)", 0),
     ("reference_test_accuracy", "users' test accuracy", 4),
 )
+
+
+def epochs_to_best(curve: Sequence[Sequence[float]]) -> Optional[int]:
+    """The epoch (1-based) of the first validation that reaches the curve's best accuracy, validations being one an
+    epoch (fairseq's default ``--validate-interval 1``); None for an empty curve."""
+    if not curve:
+        return None
+    best = max(accuracy for _, accuracy in curve)
+    return next(i for i, (_, accuracy) in enumerate(curve, 1) if accuracy == best)
 
 
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -155,6 +165,9 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
                 "verdict": vs_base["verdict"],
                 "params_millions": runs[0]["params"] / 1e6,
                 "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
+                "epochs_to_best": " / ".join(str(epochs_to_best(r.get("valid_curve"))) for r in runs)
+                if all(r.get("valid_curve") for r in runs)
+                else None,
                 "reference_test_accuracy": (row.get("paper") or {}).get("test_acc"),
             }
         )
