@@ -238,20 +238,20 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     table = []
     for beam, batch in settings:
-        ref_speed = statistics.median(r["sent/s"] for r in runs[(beam, batch), base])
+        median = {name: statistics.median(r["sent/s"] for r in runs[(beam, batch), name]) for name in engines}
         for name in engines:
             rs = runs[(beam, batch), name]
             speed = [r["sent/s"] for r in rs]
-            own_runs = runs[(beam, batch), "fairseq-generate " + name.split()[1]]  # the same model's fairseq-generate
-            same = sum(rs[0]["hyps"][i] == own_runs[0]["hyps"][i] for i in refs) / len(refs)
+            own = "fairseq-generate " + name.split()[1]  # the same model's fairseq-generate
+            same = sum(rs[0]["hyps"][i] == runs[(beam, batch), own][0]["hyps"][i] for i in refs) / len(refs)
             row = dict(
                 beam=beam,
                 batch=batch,
                 engine=name,
                 sent=speed,
                 tok=[r["tok/s"] for r in rs],
-                ratio=statistics.median(speed) / ref_speed,
-                own_ratio=statistics.median(speed) / statistics.median(r["sent/s"] for r in own_runs),
+                ratio=median[name] / median[base],
+                own_ratio=median[name] / median[own],
                 same=same,
                 bleu=generate_lines_bleu(rs[0]["hyps"], refs),
                 peak=max(r["peak_mib"] for r in rs),

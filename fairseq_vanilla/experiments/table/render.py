@@ -134,8 +134,8 @@ CLASSIFICATION_COLUMNS = (
 
 
 def epochs_to_best(curve: Sequence[Sequence[float]]) -> Optional[int]:
-    """The epoch (1-based) of the first validation that reaches the curve's best accuracy, validations being one an
-    epoch (fairseq's default ``--validate-interval 1``); None for an empty curve."""
+    """The epoch (1-based) of the first validation that reaches the curve's best accuracy, validations being once
+    an epoch (fairseq's default ``--validate-interval 1``); None for an empty curve."""
     if not curve:
         return None
     best = max(accuracy for _, accuracy in curve)
