@@ -1,6 +1,7 @@
 """Shared fixtures: the venv's fairseq binaries, a tiny synthetic corpus binarised once, a tiny trained model."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,17 @@ def fairseq(cmd: str, *args, check: bool = True, cwd=None, timeout: int = 600) -
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
+
+
+def validate_classifier(data, checkpoint, *flags) -> tuple[int, float]:
+    """``fairseq-validate`` of an ``imdb_classification`` checkpoint on the test split: (examples, accuracy) as it
+    prints them."""
+    out = fairseq(
+        "fairseq-validate", data, "--user-dir", USER_DIR, "--path", checkpoint, "--task", "imdb_classification",
+        "--valid-subset", "test", *flags,
+    )  # fmt: skip
+    log = out.stdout + out.stderr
+    return int(re.search(r"examples (\d+)", log).group(1)), float(re.search(r"accuracy ([0-9.]+)", log).group(1))
 
 
 def write_parallel(folder: Path, split: str, pairs) -> None:

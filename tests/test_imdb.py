@@ -14,7 +14,7 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from conftest import ROOT, USER_DIR, fairseq
+from conftest import ROOT, USER_DIR, fairseq, validate_classifier
 from data import data_dir
 from fairseq_vanilla.tasks.review_dataset import (
     ReviewClassificationDataset,
@@ -253,25 +253,9 @@ def test_prepare_imdb_layout_and_label_dictionary(synthetic_prepared):
 
 
 def test_train_validate_and_predict_map_labels_through_the_dictionary(synthetic_prepared, synthetic_model):
-    out = fairseq(
-        "fairseq-validate",
-        synthetic_prepared / "bin",
-        "--user-dir",
-        USER_DIR,
-        "--path",
-        synthetic_model,
-        "--task",
-        "imdb_classification",
-        "--valid-subset",
-        "test",
-        "--batch-size",
-        "8",
-        "--max-positions",
-        "64",
+    examples, accuracy = validate_classifier(
+        synthetic_prepared / "bin", synthetic_model, "--batch-size", "8", "--max-positions", "64"
     )
-    log = out.stdout + out.stderr
-    examples = int(re.search(r"examples (\d+)", log).group(1))
-    accuracy = float(re.search(r"accuracy ([0-9.]+)", log).group(1))
     assert examples == 41  # every test review (41 is not a multiple of 8)
     assert accuracy >= 0.9  # the words give the label away
     reviews = synthetic_prepared / "reviews.txt"
@@ -303,13 +287,7 @@ def test_split_predictions_recompute_fairseq_validate_accuracy(synthetic_prepare
     record = json.loads(out.read_text())
     raw_labels = (synthetic_prepared / "raw" / "test.label").read_text().split()
     assert [record["classes"][int(c)] for c in record["true"]] == raw_labels and len(raw_labels) == 41
-    validated = fairseq(
-        "fairseq-validate",
-        synthetic_prepared / "bin",
-        *("--user-dir", USER_DIR, "--path", synthetic_model, "--task", "imdb_classification"),
-        *("--valid-subset", "test", "--batch-size", "16"),
-    )
-    printed = float(re.search(r"accuracy ([0-9.]+)", validated.stdout + validated.stderr).group(1))
+    _, printed = validate_classifier(synthetic_prepared / "bin", synthetic_model, "--batch-size", "16")
     assert abs(accuracy(record) - printed) <= 5e-5 and f"accuracy {accuracy(record):.4f}" in proc.stdout
     assert tuple(record) == RECORD_KEYS
     run(sys.executable, "-m", module, *args)  # its own earlier output is rewritten
@@ -433,25 +411,10 @@ def test_real_aclimdb_slice_end_to_end(tmp_path):
         "0.1",
         "--left-pad",
     )
-    out = fairseq(
-        "fairseq-validate",
-        prep / "bin",
-        "--user-dir",
-        USER_DIR,
-        "--path",
-        save / "checkpoint_last.pt",
-        "--task",
-        "imdb_classification",
-        "--valid-subset",
-        "test",
-        "--batch-size",
-        "16",
-        "--max-positions",
-        "64",
+    examples, accuracy = validate_classifier(
+        prep / "bin", save / "checkpoint_last.pt", "--batch-size", "16", "--max-positions", "64"
     )
-    log = out.stdout + out.stderr
-    assert int(re.search(r"examples (\d+)", log).group(1)) == 101
-    assert 0.0 <= float(re.search(r"accuracy ([0-9.]+)", log).group(1)) <= 1.0
+    assert examples == 101 and 0.0 <= accuracy <= 1.0
 
 
 def test_train_imdb_recipe_trains_and_reports_test_accuracy(synthetic_prepared, tmp_path):

@@ -2,14 +2,13 @@
 the stock fairseq-train and fairseq-validate."""
 
 import math
-import re
 
 import pytest
 import torch
 from fairseq.data import Dictionary
 from test_imdb import PREPARE, make_aclimdb, run
 
-from conftest import USER_DIR, fairseq
+from conftest import USER_DIR, fairseq, validate_classifier
 from fairseq_vanilla.models.vanilla_lstm_classifier import VanillaLSTMClassifier
 from fairseq_vanilla.modules.lstm import StackedLSTM, lstm_cell, lstm_layer
 
@@ -188,23 +187,8 @@ def test_fairseq_train_and_validate_the_lstm_classifier(synthetic_bin, tmp_path)
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     assert "VanillaLSTMClassifier" in log and "num_updates 60" in log
-    out = fairseq(
-        "fairseq-validate",
-        synthetic_bin,
-        "--user-dir",
-        USER_DIR,
-        "--path",
-        save / "checkpoint_last.pt",
-        "--task",
-        "imdb_classification",
-        "--valid-subset",
-        "test",
-        "--batch-size",
-        "8",
-    )
-    text = out.stdout + out.stderr
-    assert int(re.search(r"examples (\d+)", text).group(1)) == 41
-    assert float(re.search(r"accuracy ([0-9.]+)", text).group(1)) >= 0.9  # the words give the label away
+    examples, accuracy = validate_classifier(synthetic_bin, save / "checkpoint_last.pt", "--batch-size", "8")
+    assert examples == 41 and accuracy >= 0.9  # the words give the label away
     from fairseq_vanilla.hub import ReviewClassifier
 
     clf = ReviewClassifier.from_pretrained(str(save / "checkpoint_last.pt"), str(synthetic_bin.parent))
