@@ -509,3 +509,29 @@ def test_epochs_to_best_is_the_first_epoch_at_the_best_validation_accuracy():
     assert epochs_to_best([[704, 0.85], [1408, 0.87], [2112, 0.87], [2816, 0.86]]) == 2
     assert epochs_to_best([[704, 0.9]]) == 1
     assert epochs_to_best([]) is None
+
+
+def test_verdicts_compare_with_the_base_row_whatever_its_id():
+    """The IMDB padding table's base row is `trans-post`, not `base`: its seeds are still the ones every other row is
+    tested against. Welch's t by hand, 3 + 3 seeds of equal spread: Δ = 0.74 − 0.88 = −0.14, se = √(2 · 10⁻⁴ / 3)
+    = 0.0081650, df = 4, t(4; 0.975) = 2.7764, half-width 0.02267: [−0.1627, −0.1173], worse."""
+    from fairseq_vanilla.experiments.table import render as R
+
+    table = {
+        "kind": "classification",
+        "rows": [
+            {"id": "lstm-post", "row": "lstm", "variant": "LSTM, post"},
+            {"id": "trans-post", "row": "base", "variant": "Transformer, post"},
+        ],
+    }
+    assert T.base_id(table) == "trans-post" and T.base_id({"rows": table["rows"][:1]}) is None
+
+    def result(accuracy):
+        return {"accuracy_test": accuracy, "accuracy_valid": accuracy, "params": 1e6, "train_seconds": 60.0}
+
+    scores = {"trans-post": (0.88, 0.87, 0.89), "lstm-post": (0.75, 0.73, 0.74)}
+    results = {(rid, seed): result(a) for rid, accs in scores.items() for seed, a in enumerate(accs, 1)}
+    lstm, trans = R.classification_rows(table, results)
+    assert lstm["delta_accuracy"] == pytest.approx(-0.14)
+    assert (lstm["delta_accuracy_ci"], lstm["verdict"]) == ("[-0.1627, -0.1173]", "worse")
+    assert (trans["delta_accuracy"], trans["verdict"]) == (None, None)  # the base is not compared with itself

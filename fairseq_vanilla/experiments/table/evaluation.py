@@ -107,7 +107,7 @@ def fill_significance(found: Dict[Tuple[str, int], Dict[str, Any]], results: str
     base seed 1's, in ``found`` (the result files of ``results``, as :func:`.table.load_results` reads them) and
     written back into its file; returns the row ids filled. Rows may finish before the base does (several jobs at
     once), so the test is made whenever both are there."""
-    base = found.get(("base", 1))
+    base = next((r for (_, seed), r in found.items() if seed == 1 and r["row"] == "base"), None)
     if base is None or "hypotheses" not in base:
         return []
     refs = read_lines(reference_file(prepared, base["decode"]["split"]))

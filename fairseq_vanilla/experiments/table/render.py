@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...evaluation.significance import mean_std, seed_comparison
 from ...models.config import head_dims
+from .spec import base_id
 
 # (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
 COLUMNS = (
@@ -46,7 +47,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
     """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
     against the base's mean with its 95 % interval and verdict over seeds (:func:`seed_comparison`: Welch, or a
     prediction interval for a one-seed row), and the paired bootstrap's p against base seed 1 (stored in the result)."""
-    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == "base"]
+    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == base_id(table)]
     lines = []
     for row in table["rows"]:
         runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
@@ -145,7 +146,7 @@ def epochs_to_best(curve: Sequence[Sequence[float]]) -> Optional[int]:
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base's seeds with
     its 95 % interval and verdict (:func:`seed_comparison`)."""
-    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == "base"]
+    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == base_id(table)]
     lines = []
     for row in table["rows"]:
         runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]

@@ -178,6 +178,12 @@ def last_flags_win(flags: Sequence[str]) -> List[str]:
     return [t for i, g in enumerate(groups) if last[g[0]] == i for t in g]
 
 
+def base_id(table: Dict[str, Any]) -> Optional[str]:
+    """The id of the table's base row (its ``row`` group is ``base``; Table 3 calls it ``base``, the IMDB padding
+    table ``trans-post``): the row every other is compared with; None if the table has none."""
+    return next((row["id"] for row in table["rows"] if row["row"] == "base"), None)
+
+
 def seeds_for(row: Dict[str, Any], base_seeds: int, other_seeds: int) -> List[int]:
     """Seeds 1…n of a row: the row's own ``seeds`` (rows a question needs three of), else the base's or the others'
     number; a larger number given on the command line wins."""
