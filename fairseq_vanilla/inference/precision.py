@@ -148,8 +148,9 @@ def choose_compute_type(requested: str, supported: Iterable[str], device: str = 
     """``(compute_type, why)`` for CTranslate2: ``auto`` picks float32 on the CPU, the type that keeps the outputs.
 
     Measured (BENCHMARKS.md; Multi30k models, beam 5, 2 threads, load excluded): int8 changes about a quarter of the
-    beam outputs in every measurement, and its speed depends on the model as much as on the CPU: on AVX2 EPYCs 0.59x
-    float32 at batch 1 on a 6+6/d_model 128 model, 1.64x on a 3+3/d_model 256 one; on an AVX-512 VNNI EPYC 4x
+    beam outputs in every measurement (a third on the Table 3 base), and its speed depends on the model as much as on
+    the CPU: on AVX2 EPYCs 0.59x and 0.90x float32 at batch 1 on two 6+6/d_model 128 models (A-h1, the Table 3 base),
+    1.64x on a 3+3/d_model 256 one; on an AVX-512 VNNI EPYC 4x
     slower at batch 1 (whole commands, 3+3/d_model 256). No type is fastest on every model, and only float32 gives
     fairseq-generate's hypotheses, so ``auto`` is float32 on the CPU. Other values are passed through when supported.
     """
