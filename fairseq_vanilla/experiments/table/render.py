@@ -47,7 +47,8 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
     """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
     against the base's mean with its 95 % interval and verdict over seeds (:func:`seed_comparison`: Welch, or a
     prediction interval for a one-seed row), and the paired bootstrap's p against base seed 1 (stored in the result)."""
-    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == base_id(table)]
+    base = base_id(table)
+    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == base]
     lines = []
     for row in table["rows"]:
         runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
@@ -146,7 +147,8 @@ def epochs_to_best(curve: Sequence[Sequence[float]]) -> Optional[int]:
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base's seeds with
     its 95 % interval and verdict (:func:`seed_comparison`)."""
-    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == base_id(table)]
+    base = base_id(table)
+    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == base]
     lines = []
     for row in table["rows"]:
         runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
