@@ -242,7 +242,7 @@ def test_paired_bootstrap_is_filled_in_when_base_seed_1_lands(tmp_path):
         (results / f"{row_id}-seed1.json").write_text(json.dumps({**r, "decode": {"split": "valid"}}))
 
     def fill():
-        return fill_significance(T.load_results(str(results)), str(results), str(prep))
+        return fill_significance(T.load_results(str(results)), str(results), str(prep), "base")
 
     write("B-dk16", "B", refs)  # a perfect system, finished first
     assert fill() == []  # no base yet: nothing to test against

@@ -102,18 +102,20 @@ def reference_file(prepared: str, split: str) -> str:
     return os.path.join(prepared, "raw", f"{split}.{tgt}")
 
 
-def fill_significance(found: Dict[Tuple[str, int], Dict[str, Any]], results: str, prepared: str) -> List[str]:
+def fill_significance(
+    found: Dict[Tuple[str, int], Dict[str, Any]], results: str, prepared: str, base_id: str
+) -> List[str]:
     """Give every translation result (but the base's) that has none the paired bootstrap of its hypotheses against
-    base seed 1's, in ``found`` (the result files of ``results``, as :func:`.table.load_results` reads them) and
-    written back into its file; returns the row ids filled. Rows may finish before the base does (several jobs at
-    once), so the test is made whenever both are there."""
-    base = next((r for (_, seed), r in found.items() if seed == 1 and r["row"] == "base"), None)
+    seed 1 of the base row ``base_id`` (:func:`.spec.base_id`), in ``found`` (the result files of ``results``, as
+    :func:`.table.load_results` reads them) and written back into its file; returns the row ids filled. Rows may
+    finish before the base does (several jobs at once), so the test is made whenever both are there."""
+    base = found.get((base_id, 1))
     if base is None or "hypotheses" not in base:
         return []
     refs = read_lines(reference_file(prepared, base["decode"]["split"]))
     filled = []
     for (row_id, seed), r in sorted(found.items()):
-        if r["row"] == "base" or r.get("significance") is not None or "hypotheses" not in r:
+        if row_id == base_id or r.get("significance") is not None or "hypotheses" not in r:
             continue
         r["significance"] = paired_bootstrap(base["hypotheses"], r["hypotheses"], refs, lowercase=r["lowercase"])
         with atomic_write(os.path.join(results, T.result_name(row_id, seed))) as f:

@@ -141,7 +141,7 @@ def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: 
     another's); returns the Markdown."""
     kind, found = table["kind"], T.table_results(table, results, scale)
     if kind == "translation":
-        fill_significance(found, results, prepared)
+        fill_significance(found, results, prepared, T.base_id(table))
         fill_flops(found, results, prepared, skip=(table.get("reuse") or {}).get("rows", ()))
     lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
     md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
