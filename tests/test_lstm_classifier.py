@@ -104,6 +104,24 @@ def test_last_token_readout_is_the_same_under_left_right_and_no_padding():
     torch.testing.assert_close(left, alone, atol=1e-6, rtol=0)
 
 
+def test_last_token_readout_trains_the_same_under_left_and_right_padding():
+    """Without dropout, one training step's gradients agree under left and right padding: the rows
+    lstm-post-masked and lstm-pre-masked differ in training only in where dropout falls. With last-step they do not."""
+    d, _, reviews = _model_and_reviews("last-token")
+
+    def gradients(readout: str, left: bool):
+        torch.manual_seed(0)
+        model = VanillaLSTMClassifier(len(d), d.pad(), 2, 8, 8, 2, readout, dropout=0.0).train()
+        logits = model(_padded(reviews, d.pad(), left))  # (2, classes)
+        torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    masked_right, masked_left = gradients("last-token", left=False), gradients("last-token", left=True)
+    assert masked_right.abs().max() > 1e-3  # a real gradient, not zeros
+    torch.testing.assert_close(masked_left, masked_right, atol=1e-6, rtol=0)
+    assert (gradients("last-step", left=True) - gradients("last-step", left=False)).abs().max() > 1e-3
+
+
 def test_last_step_readout_reads_the_padding_after_a_short_review():
     d, model, reviews = _model_and_reviews("last-step")
     alone = torch.cat([model(r.unsqueeze(0)) for r in reviews])
