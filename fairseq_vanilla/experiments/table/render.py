@@ -43,15 +43,19 @@ COLUMNS = (
 )
 
 
+def _seed_runs(results: Dict[Tuple[str, int], Dict[str, Any]], row_id: str) -> List[Dict[str, Any]]:
+    """The results of one row id, by seed."""
+    return [r for (rid, _), r in sorted(results.items()) if rid == row_id]
+
+
 def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
     against the base's mean with its 95 % interval and verdict over seeds (:func:`seed_comparison`: Welch, or a
     prediction interval for a one-seed row), and the paired bootstrap's p against base seed 1 (stored in the result)."""
-    base = base_id(table)
-    base_bleu = [r["bleu"] for (rid, _), r in results.items() if rid == base]
+    base_bleu = [r["bleu"] for r in _seed_runs(results, base_id(table))]
     lines = []
     for row in table["rows"]:
-        runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
+        runs = _seed_runs(results, row["id"])
         if not runs:
             continue
         sym = runs[0]["symbols"]
@@ -147,11 +151,10 @@ def epochs_to_best(curve: Sequence[Sequence[float]]) -> Optional[int]:
 def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, Any]]) -> List[Dict[str, Any]]:
     """One line per row with results: accuracy mean ± std over seeds, Δ test accuracy against the base's seeds with
     its 95 % interval and verdict (:func:`seed_comparison`)."""
-    base = base_id(table)
-    base_acc = [r["accuracy_test"] for (rid, _), r in results.items() if rid == base]
+    base_acc = [r["accuracy_test"] for r in _seed_runs(results, base_id(table))]
     lines = []
     for row in table["rows"]:
-        runs = [r for (rid, _), r in sorted(results.items()) if rid == row["id"]]
+        runs = _seed_runs(results, row["id"])
         if not runs:
             continue
         test = mean_std([r["accuracy_test"] for r in runs])
