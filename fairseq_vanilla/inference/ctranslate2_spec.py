@@ -1,5 +1,7 @@
 """The checkpoint's weights as a CTranslate2 TransformerSpec: embeddings, attention (fused Q/K/V), feed-forward and
-layer norms of every layer, in the post-norm layout of §3.1."""
+layer norms of every layer, in the post-norm layout of §3.1 or, for ``--encoder-normalize-before`` and
+``--decoder-normalize-before``, the pre-norm one (the same per-sub-layer norms, read on the way in, and each stack's
+final ``layer_norm``)."""
 
 import math
 import struct
@@ -7,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from ..models.config import side_sizes
+from ..models.config import pre_norm, side_sizes
 from ..modules.positional_encoding import sinusoid_table
 
 LAYER_NORM_EPS = 1e-5  # torch.nn.LayerNorm's default, used by modules/residual.py
@@ -39,7 +41,7 @@ def _fused(spec, weights: Dict[str, np.ndarray], names: List[str]) -> None:
 
 
 def _attention(spec, weights, prefix: str, residual: str, self_attention: bool, d_model: int, path: str) -> None:
-    """Set a MultiHeadAttentionSpec from ``prefix.W_{Q,K,V,O}`` and its post-norm ``residual.layer_norm``."""
+    """Set a MultiHeadAttentionSpec from ``prefix.W_{Q,K,V,O}`` and its residual's ``residual.layer_norm``."""
     d_q, d_v = weights[f"{prefix}.W_Q.weight"].shape[0], weights[f"{prefix}.W_V.weight"].shape[0]
     if d_q != d_model or d_v != d_model:
         raise ExportError(
@@ -67,21 +69,26 @@ def _ffn(spec, weights, prefix: str) -> None:
 
 
 def _inputs(spec, weights, side: str, cfg: Dict, d_model: int) -> None:
-    """Token embedding (scaled by √d_model, §3.4) and the positional table of §3.5, row t = our position t."""
+    """Token embedding (scaled by √d_model, §3.4) and the positional table of §3.5, row t = our position t (zeros for
+    ``--positional-encoding none``: CTranslate2 always adds a table)."""
     embeddings = spec.embeddings[0] if isinstance(spec.embeddings, list) else spec.embeddings
     embeddings.weight = weights[f"{side}.embed_tokens.embedding.weight"]
     spec.scale_embeddings = math.sqrt(d_model)  # × √d_model, a float as CTranslate2's fairseq converter stores it
-    if cfg.get("positional_encoding", "sinusoidal") == "learned":
+    kind = cfg.get("positional_encoding", "sinusoidal")
+    rows = int(cfg.get(f"max_{'source' if side == 'encoder' else 'target'}_positions") or 1024)
+    if kind == "learned":
         spec.position_encodings.encodings = weights[f"{side}.embed_positions.weight"]  # (P, d_model)
+    elif kind == "none":
+        spec.position_encodings.encodings = np.zeros((rows, d_model), dtype=np.float32)  # (P, d_model)
     else:
-        rows = int(cfg.get(f"max_{'source' if side == 'encoder' else 'target'}_positions") or 1024)
         spec.position_encodings.encodings = sinusoid_table(rows, d_model).numpy()  # (P, d_model), interleaved
 
 
 def build_spec(
     cfg: Dict, weights: Dict[str, np.ndarray], src_vocab: List[str], tgt_vocab: List[str], path: str = "<checkpoint>"
 ):
-    """CTranslate2 ``TransformerSpec`` of a post-norm, ReLU ``vanilla_transformer`` (weights as numpy arrays)."""
+    """CTranslate2 ``TransformerSpec`` of a post-norm or pre-norm, ReLU ``vanilla_transformer`` (weights as numpy
+    arrays)."""
     import_ctranslate2()
     from ctranslate2.specs import common_spec, transformer_spec
 
@@ -98,11 +105,16 @@ def build_spec(
                 f"{path}: the {side} embedding has {rows} rows but its dictionary has {len(vocab)} "
                 "symbols: the dictionary is not the one the model was trained with"
             )
+    if pre_norm(cfg, "encoder") != pre_norm(cfg, "decoder"):
+        raise ExportError(
+            f"{path}: --encoder-normalize-before and --decoder-normalize-before differ; CTranslate2's Transformer is "
+            "pre-norm or post-norm throughout"
+        )
     n_enc, n_dec = int(enc.N), int(dec.N)
     spec = transformer_spec.TransformerSpec.from_config(
         (n_enc, n_dec),
         h_enc,
-        pre_norm=False,
+        pre_norm=pre_norm(cfg, "encoder"),
         activation=common_spec.Activation.RELU,
         alignment_layer=int(cfg.get("alignment_layer", -1)),
         alignment_heads=int(cfg.get("alignment_heads") or 1),
@@ -118,6 +130,9 @@ def build_spec(
         _attention(layer.self_attention, weights, f"{p}.self_attn", f"{p}.self_attn_residual", True, d_model, path)
         _attention(layer.attention, weights, f"{p}.cross_attn", f"{p}.cross_attn_residual", False, d_model, path)
         _ffn(layer.ffn, weights, p)
+    if pre_norm(cfg, "encoder"):  # each stack's final LayerNorm (Xiong et al. 2020)
+        _layer_norm(spec.encoder.layer_norm, weights, "encoder.layer_norm")
+        _layer_norm(spec.decoder.layer_norm, weights, "decoder.layer_norm")
     # pre-softmax linear map (§3.4): tied to the decoder's embedding unless the checkpoint has its own
     spec.decoder.projection.weight = weights.get(
         "decoder.output_projection.weight", weights["decoder.embed_tokens.embedding.weight"]

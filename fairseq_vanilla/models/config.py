@@ -19,7 +19,7 @@ from omegaconf import OmegaConf, open_dict
 
 from ..fairseq_fixes.errors import FlagError
 
-POSITIONAL_ENCODING_CHOICES = ChoiceEnum(["sinusoidal", "learned"])
+POSITIONAL_ENCODING_CHOICES = ChoiceEnum(["sinusoidal", "learned", "none"])
 DECODER_SIZES = ("embed_dim", "ffn_embed_dim", "layers", "attention_heads")  # decoder_X defaults to encoder_X
 
 
@@ -45,9 +45,17 @@ class VanillaEncoderConfig(FairseqDataclass):
         default=None, metadata={"help": "d_v, the size of each head's values (default: d_model/h)"}
     )
     positional_encoding: POSITIONAL_ENCODING_CHOICES = field(
-        default="sinusoidal", metadata={"help": "sinusoidal (§3.5) or learned (Table 3 row E)"}
+        default="sinusoidal",
+        metadata={"help": "sinusoidal (§3.5), learned (Table 3 row E) or none (no position signal; not the paper's)"},
     )
     max_source_positions: int = field(default=1024, metadata={"help": "longest source sentence, in tokens"})
+    encoder_normalize_before: bool = field(
+        default=False,
+        metadata={
+            "help": "pre-norm encoder: x + Sublayer(LayerNorm(x)) and a final LayerNorm (Xiong et al. 2020) in place "
+            "of the paper's post-norm LayerNorm(x + Sublayer(x)) (§3.1)"
+        },
+    )
 
 
 @dataclass
@@ -75,6 +83,10 @@ class VanillaTransformerConfig(VanillaEncoderConfig):
         default=False, metadata={"help": "tie the decoder's input embedding and its pre-softmax weights (§3.4)"}
     )
     max_target_positions: int = field(default=1024, metadata={"help": "longest target sentence, in tokens"})
+    decoder_normalize_before: bool = field(
+        default=False,
+        metadata={"help": "pre-norm decoder, as --encoder-normalize-before for the encoder (not the paper's, §3.1)"},
+    )
     alignment_layer: int = field(
         default=-1,
         metadata={
@@ -124,6 +136,12 @@ def side_sizes(cfg, side: str = "encoder") -> SideSizes:
         d_k=d_k,
         d_v=d_v,
     )
+
+
+def pre_norm(cfg, side: str = "encoder") -> bool:
+    """Whether the encoder's or the decoder's residuals are pre-norm (``--{side}-normalize-before``); False for a
+    config saved before the flag existed."""
+    return bool(_flag(cfg, f"{side}_normalize_before"))
 
 
 def resolve_defaults(cfg):

@@ -22,6 +22,8 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
     Incremental decoding keeps, per layer, the self-attention keys/values of earlier steps and the
     cross-attention keys/values of the encoder output (computed once per sentence) in fairseq's
     ``incremental_state``; each step then feeds only the newest token.
+    ``pre_norm``: pre-norm layers and a final LayerNorm (``layer_norm``) before the pre-softmax map, as fairseq's
+    ``--decoder-normalize-before``; the paper's post-norm stack has none.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         d_v: int,
         share_input_output_embed: bool,
         alignment_layer: int = -1,
+        pre_norm: bool = False,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
@@ -49,8 +52,10 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
         self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
         self.max_target_positions = max_positions
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
+            DecoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout, pre_norm)
+            for _ in range(N)
         )
+        self.layer_norm = nn.LayerNorm(d_model) if pre_norm else None  # only when on: post-norm checkpoints load
         self.alignment_layer = alignment_layer % N
         self.need_attn = False  # set by fairseq-generate --print-alignment (make_generation_fast_)
         if share_input_output_embed:
@@ -148,6 +153,8 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
             self_attention.append(self_w)
             cross_attention.append(cross_w)
             inner_states.append(x)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)  # (B, T, d_model)
         extra = {"attn": [attn], "inner_states": inner_states}
         if return_all_attention:
             extra["self_attention"], extra["cross_attention"] = self_attention, cross_attention

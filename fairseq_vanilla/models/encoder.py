@@ -20,7 +20,11 @@ from ..modules import (
 
 
 class VanillaTransformerEncoder(FairseqEncoder):
-    """Encoder (§3.1): Dropout(TokenEmbedding·√d_model + PE), then N encoder layers."""
+    """Encoder (§3.1): Dropout(TokenEmbedding·√d_model + PE), then N encoder layers.
+
+    ``pre_norm``: pre-norm layers and a final LayerNorm over their output (``layer_norm``), as fairseq's
+    ``--encoder-normalize-before``; the paper's post-norm stack has none.
+    """
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class VanillaTransformerEncoder(FairseqEncoder):
         max_positions: int,
         d_k: int,
         d_v: int,
+        pre_norm: bool = False,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
@@ -45,8 +50,10 @@ class VanillaTransformerEncoder(FairseqEncoder):
         self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
         self.max_source_positions = max_positions
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout) for _ in range(N)
+            EncoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout, pre_norm)
+            for _ in range(N)
         )
+        self.layer_norm = nn.LayerNorm(d_model) if pre_norm else None  # only when on: post-norm checkpoints load
 
     def forward(
         self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False, **unused
@@ -59,6 +66,8 @@ class VanillaTransformerEncoder(FairseqEncoder):
         for layer in self.layers:  # the mask is passed as it is: asking whether it has any pad would sync the device
             x, weights = layer(x, padding_mask, need_weights=return_all_attention)
             attentions.append(weights)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)  # (B, S, d_model)
         return {
             "encoder_out": [x],  # (B, S, d_model): batch-first, unlike fairseq's own T×B×C
             "encoder_padding_mask": [padding_mask],  # (B, S), True = pad

@@ -8,7 +8,15 @@ Here fairseq flag names are converted to paper symbols once, in :meth:`VanillaTr
 from fairseq.models import FairseqEncoderDecoderModel, register_model
 
 from ..modules import TokenEmbedding
-from .config import PRESETS, VanillaTransformerConfig, check_config, register_presets, resolve_defaults, side_sizes
+from .config import (
+    PRESETS,
+    VanillaTransformerConfig,
+    check_config,
+    pre_norm,
+    register_presets,
+    resolve_defaults,
+    side_sizes,
+)
 from .decoder import VanillaTransformerDecoder
 from .encoder import VanillaTransformerEncoder
 
@@ -23,7 +31,9 @@ __all__ = [
 
 @register_model("vanilla_transformer", dataclass=VanillaTransformerConfig)
 class VanillaTransformerModel(FairseqEncoderDecoderModel):
-    """The Transformer of "Attention Is All You Need" (Vaswani et al., 2017), post-norm, written from scratch."""
+    """The Transformer of "Attention Is All You Need" (Vaswani et al., 2017), post-norm, written from scratch.
+
+    ``--encoder-normalize-before``/``--decoder-normalize-before`` make a side pre-norm (not the paper's, §3.1)."""
 
     @classmethod
     def build_model(cls, cfg, task):
@@ -59,6 +69,7 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             d_k=enc.d_k,
             d_v=enc.d_v,
             max_positions=cfg.max_source_positions,
+            pre_norm=pre_norm(cfg, "encoder"),
             **common,
         )
         decoder = VanillaTransformerDecoder(
@@ -73,6 +84,7 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
             max_positions=cfg.max_target_positions,
             share_input_output_embed=cfg.share_all_embeddings or cfg.share_decoder_input_output_embed,
             alignment_layer=cfg.alignment_layer,
+            pre_norm=pre_norm(cfg, "decoder"),
             **common,
         )
         return cls(encoder, decoder)

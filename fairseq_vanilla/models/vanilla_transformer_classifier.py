@@ -17,7 +17,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
 from ..modules import TokenEmbedding
-from .config import VanillaEncoderConfig, check_config, register_presets, side_sizes
+from .config import VanillaEncoderConfig, check_config, pre_norm, register_presets, side_sizes
 from .encoder import VanillaTransformerEncoder
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class VanillaTransformerClassifier(BaseFairseqModel):
             activation_dropout=cfg.activation_dropout,
             positional_encoding=cfg.positional_encoding,
             max_positions=cfg.max_source_positions,
+            pre_norm=pre_norm(cfg, "encoder"),
         )
         return cls(encoder, task.num_classes, cfg.pooling, cfg.pooler_dropout)
 

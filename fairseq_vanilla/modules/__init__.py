@@ -12,7 +12,7 @@ from .positional_encoding import (
     positions_from_padding,
     sinusoid_table,
 )
-from .residual import PostNormResidual
+from .residual import PostNormResidual, PreNormResidual, make_residual
 
 __all__ = [
     "attention",
@@ -32,4 +32,6 @@ __all__ = [
     "positions_from_padding",
     "sinusoid_table",
     "PostNormResidual",
+    "PreNormResidual",
+    "make_residual",
 ]

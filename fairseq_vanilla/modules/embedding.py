@@ -38,9 +38,10 @@ class InputEmbedding(nn.Module):
     may serve the encoder, the decoder and the pre-softmax projection (§3.4), and because saved parameters are named
     after those attributes (``encoder.embed_tokens.embedding.weight``). This module holds no parameters; its
     ``training`` flag, which switches the dropout, follows its owner's ``train()``/``eval()``.
+    ``embed_positions`` None (``--positional-encoding none``) adds no PE: Dropout(Embedding(x) · √d_model).
     """
 
-    def __init__(self, embed_tokens: TokenEmbedding, embed_positions: nn.Module, dropout: float):
+    def __init__(self, embed_tokens: TokenEmbedding, embed_positions: Optional[nn.Module], dropout: float):
         super().__init__()
         # object.__setattr__: plain references, kept out of this module's sub-modules and state dict
         object.__setattr__(self, "embed_tokens", embed_tokens)
@@ -52,7 +53,9 @@ class InputEmbedding(nn.Module):
 
         ``seq_len``: length of the sequences the positions were counted in (default ``T``); incremental decoding
         passes the newest token and its position with the whole prefix's length."""
-        x = self.embed_tokens(tokens) + self.embed_positions(positions, seq_len)  # (B, T, d_model)
+        x = self.embed_tokens(tokens)  # (B, T, d_model)
+        if self.embed_positions is not None:
+            x = x + self.embed_positions(positions, seq_len)  # (B, T, d_model)
         return F.dropout(x, p=self.dropout, training=self.training)
 
     def extra_repr(self) -> str:

@@ -2,6 +2,7 @@
 
 Plain PyTorch, batch-first ``(B, T, d_model)``. A decoder layer takes an explicit ``cache`` dict for
 incremental decoding: ``{"self_attn": {...}, "cross_attn": {...}}``, filled by the attention modules.
+With ``pre_norm`` each residual is x + Dropout(Sublayer(LayerNorm(x))) instead (:class:`~.residual.PreNormResidual`).
 """
 
 from typing import Dict, Optional, Tuple
@@ -10,11 +11,14 @@ from torch import Tensor, nn
 
 from .feed_forward import PositionwiseFeedForward
 from .multi_head_attention import MultiHeadAttention
-from .residual import PostNormResidual
+from .residual import make_residual
 
 
 class EncoderLayer(nn.Module):
-    """x ← LayerNorm(x + Dropout(SelfAttn(x))); x ← LayerNorm(x + Dropout(FFN(x))) (§3.1, encoder)."""
+    """x ← LayerNorm(x + Dropout(SelfAttn(x))); x ← LayerNorm(x + Dropout(FFN(x))) (§3.1, encoder).
+
+    With ``pre_norm``: x ← x + Dropout(SelfAttn(LayerNorm(x))); x ← x + Dropout(FFN(LayerNorm(x))).
+    """
 
     def __init__(
         self,
@@ -26,26 +30,31 @@ class EncoderLayer(nn.Module):
         dropout: float,
         attention_dropout: float = 0.0,
         activation_dropout: float = 0.0,
+        pre_norm: bool = False,
     ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.self_attn_residual = PostNormResidual(d_model, dropout)
+        self.self_attn_residual = make_residual(d_model, dropout, pre_norm)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
-        self.ffn_residual = PostNormResidual(d_model, dropout)
+        self.ffn_residual = make_residual(d_model, dropout, pre_norm)
 
     def forward(
         self, x: Tensor, padding_mask: Optional[Tensor] = None, need_weights: bool = False
     ) -> Tuple[Tensor, Optional[Tensor]]:
         """x ``(B, S, d_model)``, padding_mask ``(B, S)`` (True = pad) → x ``(B, S, d_model)`` and the
         self-attention weights ``(B, h, S, S)`` (None unless ``need_weights``)."""
-        attn_out, weights = self.self_attn(x, x, key_padding_mask=padding_mask, need_weights=need_weights)
+        y = self.self_attn_residual.sublayer_input(x)  # (B, S, d_model): x, or LayerNorm(x) with pre_norm
+        attn_out, weights = self.self_attn(y, y, key_padding_mask=padding_mask, need_weights=need_weights)
         x = self.self_attn_residual(x, attn_out)
-        x = self.ffn_residual(x, self.ffn(x))
+        x = self.ffn_residual(x, self.ffn(self.ffn_residual.sublayer_input(x)))
         return x, weights
 
 
 class DecoderLayer(nn.Module):
-    """Masked self-attention, encoder-decoder attention, FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder)."""
+    """Masked self-attention, encoder-decoder attention, FFN, each as LayerNorm(x + Dropout(·)) (§3.1, decoder).
+
+    With ``pre_norm`` each is x + Dropout(·) of the normalised x; the memory is used as the encoder gives it.
+    """
 
     def __init__(
         self,
@@ -57,14 +66,15 @@ class DecoderLayer(nn.Module):
         dropout: float,
         attention_dropout: float = 0.0,
         activation_dropout: float = 0.0,
+        pre_norm: bool = False,
     ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.self_attn_residual = PostNormResidual(d_model, dropout)
+        self.self_attn_residual = make_residual(d_model, dropout, pre_norm)
         self.cross_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.cross_attn_residual = PostNormResidual(d_model, dropout)
+        self.cross_attn_residual = make_residual(d_model, dropout, pre_norm)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
-        self.ffn_residual = PostNormResidual(d_model, dropout)
+        self.ffn_residual = make_residual(d_model, dropout, pre_norm)
 
     def forward(
         self,
@@ -87,9 +97,10 @@ class DecoderLayer(nn.Module):
         ``causal=False`` lifts the decoder's mask: every target position sees the whole target. That is not
         the paper's decoder; it exists for Garg et al.'s full-context alignment pass, never for prediction.
         """
+        y = self.self_attn_residual.sublayer_input(x)  # (B, T, d_model): x, or LayerNorm(x) with pre_norm
         self_out, self_w = self.self_attn(
-            x,
-            x,
+            y,
+            y,
             key_padding_mask=self_padding_mask,
             causal=causal,
             cache=None if cache is None else cache["self_attn"],
@@ -97,7 +108,7 @@ class DecoderLayer(nn.Module):
         )
         x = self.self_attn_residual(x, self_out)
         cross_out, cross_w = self.cross_attn(
-            x,
+            self.cross_attn_residual.sublayer_input(x),
             memory,
             key_padding_mask=memory_padding_mask,
             cache=None if cache is None else cache["cross_attn"],
@@ -105,5 +116,5 @@ class DecoderLayer(nn.Module):
             need_weights=need_cross_weights,
         )
         x = self.cross_attn_residual(x, cross_out)
-        x = self.ffn_residual(x, self.ffn(x))
+        x = self.ffn_residual(x, self.ffn(self.ffn_residual.sublayer_input(x)))
         return x, self_w, cross_w

@@ -4,6 +4,7 @@ Plain PyTorch. Positions count real tokens only: with left padding (fairseq pads
 the first real token is position 0, so a sentence is encoded the same whatever batch it is in.
 The table's size is decided from the sequence length, a number the host already has: reading the largest
 position off the tensor (``positions.max()``) would wait for the device at every call.
+Kind ``"none"`` departs from §3.5: no position signal at all, so self-attention cannot tell the tokens' order.
 """
 
 from typing import Optional
@@ -73,8 +74,11 @@ class LearnedPositionalEncoding(nn.Module):
         return self.weight[positions]
 
 
-def make_positional_encoding(kind: str, d_model: int, max_positions: int) -> nn.Module:
-    """``"sinusoidal"`` (§3.5) or ``"learned"`` (Table 3 row E) positional encoding of ``d_model`` dimensions."""
+def make_positional_encoding(kind: str, d_model: int, max_positions: int) -> Optional[nn.Module]:
+    """``"sinusoidal"`` (§3.5) or ``"learned"`` (Table 3 row E) positional encoding of ``d_model`` dimensions;
+    None for ``"none"`` (no positions: an encoder is then permutation-equivariant, not in the paper)."""
+    if kind == "none":
+        return None
     if kind == "learned":
         return LearnedPositionalEncoding(d_model, max_positions)
     return SinusoidalPositionalEncoding(d_model, max_positions)
