@@ -1,23 +1,18 @@
 """Label-smoothed cross-entropy over classes (Szegedy et al. 2016) for sentence classification, with accuracy."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
-from fairseq.dataclass import FairseqDataclass
 
-from ..fairseq_fixes.errors import FlagError
-from .label_smoothed_cross_entropy import label_smoothed_nll_loss
+from .label_smoothed_cross_entropy import LabelSmoothingConfig, check_label_smoothing, label_smoothed_nll_loss
 
 
 @dataclass
-class VanillaLabelSmoothedClassificationConfig(FairseqDataclass):
-    label_smoothing: float = field(
-        default=0.1,
-        metadata={"help": "ε: the smoothing mass spread uniformly over the classes; 0 = plain cross-entropy"},
-    )
+class VanillaLabelSmoothedClassificationConfig(LabelSmoothingConfig):
+    """--label-smoothing alone, ε spread over the C classes."""
 
 
 @register_criterion("vanilla_label_smoothed_classification", dataclass=VanillaLabelSmoothedClassificationConfig)
@@ -27,9 +22,7 @@ class VanillaLabelSmoothedClassificationCriterion(FairseqCriterion):
 
     def __init__(self, task, label_smoothing: float):
         super().__init__(task)
-        if not 0.0 <= label_smoothing < 1.0:
-            raise FlagError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
-        self.eps = label_smoothing
+        self.eps = check_label_smoothing(label_smoothing)
 
     def forward(self, model, sample, reduce: bool = True):
         logits = model(**sample["net_input"])  # (B, C)

@@ -48,16 +48,22 @@ class VanillaLabelSmoothedCrossEntropyWithAlignmentCriterion(VanillaLabelSmoothe
     """Label-smoothed cross-entropy plus λ times the alignment NLL of the model's ``extra["attn"][0]``."""
 
     def __init__(
-        self, task, label_smoothing: float, sentence_avg: bool, alignment_lambda: float, report_accuracy: bool = False
+        self,
+        task,
+        label_smoothing: float,
+        sentence_avg: bool,
+        alignment_lambda: float,
+        report_accuracy: bool = False,
+        chunked_loss: str = "auto",
+        loss_chunk_tokens: int = 0,
     ):
-        super().__init__(task, label_smoothing, sentence_avg, report_accuracy)
+        super().__init__(task, label_smoothing, sentence_avg, report_accuracy, chunked_loss, loss_chunk_tokens)
         if alignment_lambda < 0:
             raise FlagError(f"--alignment-lambda must be ≥ 0, got {alignment_lambda}")
         self.alignment_lambda = alignment_lambda
 
     def forward(self, model, sample, reduce: bool = True):
-        net_output = model(**sample["net_input"])
-        loss, sample_size, logging_output = self.compute_loss(model, net_output, sample)
+        net_output, loss, sample_size, logging_output = self.model_loss(model, sample)
         align_loss = self.compute_alignment_loss(sample, net_output)
         if align_loss is not None:
             logging_output["alignment_loss"] = align_loss.data
