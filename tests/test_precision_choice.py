@@ -66,14 +66,24 @@ def test_forced_precisions_are_obeyed_and_bf16_without_native_support_warns():
         choice.choose_precision("fp16", EPYC_AVX512.split(), NO_EVIDENCE)
 
 
-def test_bf16_quality_needs_two_seeds_within_seed_noise_of_the_fp32_base():
+TIGHT_FP32 = [base_record(1, 7.00, 35.0), base_record(2, 7.02, 35.2), base_record(3, 7.04, 35.4)]
+TIGHT_BF16 = [base_record(1, 7.01, 35.1, True), base_record(2, 7.03, 35.3, True)]
+
+
+def test_bf16_quality_needs_two_seeds_shown_equal_to_the_fp32_base():
+    """Equal means two one-sided tests within the stated margins (PPL ±0.2, BLEU ±1.0), not "within seed noise".
+    Tight seeds by hand: BLEU Δ = 35.2 − 35.2 = 0, se = √(0.04/3 + 0.02/2) = 0.153, Welch df 2.9: the 90 % interval
+    ≈ ±0.37 ⊂ ±1.0; PPL Δ = 0, se = 0.0153: ±0.04 ⊂ ±0.2 → equal. The committed-like base (BLEU sd 0.85) against
+    two bf16 seeds of the same mean: the PPLs are equal, but BLEU's 90 % interval reaches past ±1: not shown equal."""
     assert choice.bf16_quality(FP32_BASE) == (False, "no bf16 base run is committed")
     one = choice.bf16_quality(FP32_BASE + [base_record(1, 7.05, 35.8, bf16=True)])
     assert not one[0] and "1 bf16" in one[1]
-    equal, why = choice.bf16_quality(FP32_BASE + [base_record(1, 7.05, 35.8, True), base_record(2, 7.12, 35.3, True)])
-    assert equal and "within seed noise" in why
+    noisy, why = choice.bf16_quality(FP32_BASE + [base_record(1, 7.05, 35.8, True), base_record(2, 7.12, 35.3, True)])
+    assert not noisy and "ppl Δ -0.00 (equal within ±0.2), bleu Δ +0.02 (not shown equal within ±1)" in why
+    equal, why = choice.bf16_quality(TIGHT_FP32 + TIGHT_BF16)
+    assert equal and why.startswith("bf16 is equal to fp32 (2 against 3 seeds: ppl Δ +0.00 (equal within ±0.2)")
     worse, why = choice.bf16_quality(FP32_BASE + [base_record(1, 9.1, 30.1, True), base_record(2, 9.3, 30.0, True)])
-    assert not worse and "worse" in why and "ppl" in why and "bleu" in why
+    assert not worse and "not shown equal" in why and "ppl Δ +2.11" in why and "bleu Δ -5.48" in why
 
 
 def test_the_committed_results_do_not_yet_show_bf16_equal():
@@ -96,12 +106,10 @@ def test_command_line_prints_the_fairseq_flag_and_one_line_of_reason(tmp_path):
     )
     forced = run("--precision", "bf16", "--cpu-flags", EPYC_AVX2)
     assert forced.stdout.strip() == "--bf16" and "warning" in forced.stderr
-    (tmp_path / "a.json").write_text(json.dumps(FP32_BASE[0]))
-    (tmp_path / "b.json").write_text(json.dumps(FP32_BASE[1]))
-    for seed in (1, 2):
-        (tmp_path / f"bf16-{seed}.json").write_text(json.dumps(base_record(seed, 7.1, 35.6, bf16=True)))
+    for i, record in enumerate(TIGHT_FP32 + TIGHT_BF16):
+        (tmp_path / f"{i}.json").write_text(json.dumps(record))
     shown = run("--cpu-flags", EPYC_AVX512, "--evidence", str(tmp_path))
-    assert shown.stdout.strip() == "--bf16" and "within seed noise" in shown.stderr
+    assert shown.stdout.strip() == "--bf16" and "bf16 is equal to fp32" in shown.stderr
     bad = run("--precision", "half")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --precision")
 

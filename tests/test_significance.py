@@ -146,11 +146,19 @@ def test_compare_script_calibration_on_synthetic_seeds(tmp_path):
 def test_compare_seeded_systems_reports_each_metric():
     refs = [f"the cat number {i} sat on the mat near the door" for i in range(40)]
     a = [_noisy(refs, 0.3, random.Random(s)) for s in range(3)]
-    b = [list(refs), list(refs)]
+    b = [list(refs), _noisy(refs, 0.02, random.Random(9))]
     r = compare_seeded_systems(a, b, refs)
-    assert r["systems"]["b"]["bleu"] == {"mean": pytest.approx(100.0), "std": 0.0, "n": 2}
-    assert r["comparison"]["bleu"]["delta"] == pytest.approx(100.0 - r["systems"]["a"]["bleu"]["mean"])
+    perfect, other = corpus_scores(b[0], refs)["bleu"], corpus_scores(b[1], refs)["bleu"]
+    assert perfect == pytest.approx(100.0) and other < 100.0
+    assert r["systems"]["b"]["bleu"] == {
+        "mean": pytest.approx((perfect + other) / 2),
+        "std": pytest.approx(abs(perfect - other) / math.sqrt(2)),
+        "n": 2,
+    }
+    assert r["comparison"]["bleu"]["delta"] == pytest.approx((perfect + other) / 2 - r["systems"]["a"]["bleu"]["mean"])
     assert r["verdict"] == "better" and r["comparison"]["chrf"]["verdict"] == "better"
+    # two copies of one perfect system have no spread: no verdict
+    assert compare_seeded_systems(a, [list(refs), list(refs)], refs)["verdict"] == "undetermined"
 
 
 MULTI30K = Path(os.environ.get("FAIRSEQ_VANILLA_DATA", ROOT.parent / "shared" / "data")) / "multi30k"
@@ -172,3 +180,65 @@ def test_compare_script_on_the_committed_base_seeds(tmp_path):
     single = run_script("compare.sh", files[1], files[2], ref, "--lowercase").stdout
     bleu = next(line for line in single.splitlines() if line.startswith("BLEU"))
     assert "significant at 0.05" in bleu and "test-set noise only" in single
+
+
+def test_no_direction_from_seeds_without_spread():
+    """Identical scores over seeds measure no training variance: no interval, no p, no direction."""
+    c = seed_comparison([35.0] * 3, [35.01] * 3)
+    assert c["verdict"] == "undetermined" and c["low"] is None and c["p_value"] is None
+    assert c["delta"] == pytest.approx(0.01) and "no spread" in c["reason"]
+    # one flat side is enough: three copies of one run are not three training runs
+    assert seed_comparison([35.0] * 3, [34.0, 35.0, 36.0])["verdict"] == "undetermined"
+    # a one-seed system against a flat seeded one: the prediction interval would have zero width
+    assert seed_comparison([35.0, 35.0], [36.0])["verdict"] == "undetermined"
+    # a real spread, however small, still gives a verdict
+    assert seed_comparison([35.0, 35.1, 35.2], [36.0, 36.1, 36.2])["verdict"] == "better"
+
+
+def test_equivalence_by_hand():
+    """TOST by hand. A = 35, 36, 37 and B = 35.5, 36.5, 37.5: Δ = 0.5, s² = 1 each, se = √(1/3 + 1/3) = 0.8165,
+    Welch df = (2/3)² / ((1/3)²/2 · 2) = 4, t(0.95, 4) = 2.1318: the 90 % interval 0.5 ± 1.7406 = [−1.24, +2.24]
+    leaves ±1: not shown equal; p = max(P(T₄ > 1.5/0.8165 = 1.837) = 0.0700, P(T₄ < −0.5/0.8165) = 0.2867)."""
+    from fairseq_vanilla.evaluation.seed_statistics import MARGINS, equivalence
+
+    r = equivalence([35.0, 36.0, 37.0], [35.5, 36.5, 37.5], MARGINS["bleu"])
+    assert r["verdict"] == "not shown equal" and r["df"] == pytest.approx(4.0)
+    assert (r["low"], r["high"]) == (pytest.approx(0.5 - 1.7406, abs=1e-4), pytest.approx(0.5 + 1.7406, abs=1e-4))
+    assert r["p_value"] == pytest.approx(0.2867, abs=1e-4) and r["confidence"] == pytest.approx(0.90)
+    # the same data within a margin of 3 is equal: [−1.24, +2.24] ⊂ (−3, 3)
+    assert equivalence([35.0, 36.0, 37.0], [35.5, 36.5, 37.5], 3.0)["verdict"] == "equal"
+    # s² = 0.04 each: se = 0.1633, interval 0.1 ± 0.3481 ⊂ ±1; p = P(T₄ < −0.9/0.1633 = −5.511) = 0.0026
+    tight = equivalence([35.0, 35.2, 35.4], [35.1, 35.3, 35.5], 1.0)
+    assert tight["verdict"] == "equal" and tight["p_value"] == pytest.approx(0.0026, abs=1e-4)
+    # "within seed noise" is not "equal": a 2-BLEU loss with wide seeds passes the t test but not TOST
+    wide_a, wide_b = [34.0, 35.5, 37.0], [32.0, 33.5, 35.0]
+    assert seed_comparison(wide_a, wide_b)["verdict"] == "within seed noise"
+    assert equivalence(wide_a, wide_b, 1.0)["verdict"] == "not shown equal"
+    assert equivalence([35.0] * 3, [35.0] * 3, 1.0)["verdict"] == "undetermined"
+    with pytest.raises(ValueError, match="margin must be positive"):
+        equivalence(wide_a, wide_b, 0.0)
+
+
+def test_holm_by_hand():
+    """Sorted 0.01, 0.03, 0.04 of m = 3: 3·0.01 = 0.03, max(0.03, 2·0.03) = 0.06, max(0.06, 1·0.04) = 0.06."""
+    from fairseq_vanilla.evaluation.seed_statistics import holm, holm_verdict
+
+    assert holm([0.01, 0.04, 0.03]) == [pytest.approx(0.03), pytest.approx(0.06), pytest.approx(0.06)]
+    assert holm([0.01, None, 0.02]) == [pytest.approx(0.02), None, pytest.approx(0.02)]  # m = 2: None not counted
+    assert holm([0.2, 0.9]) == [pytest.approx(0.4), pytest.approx(0.9)] and holm([0.6, 0.7, 0.8])[0] == 1.0
+    assert holm_verdict("better", 0.03) == "better" and holm_verdict("better", 0.06) == "within seed noise"
+    assert holm_verdict("worse", 0.001) == "worse" and holm_verdict("within seed noise", 0.4) == "within seed noise"
+    assert (
+        holm_verdict("undetermined", None) == "undetermined" and holm_verdict("incomplete (1 of 3 seeds)", None) is None
+    )
+
+
+def test_compare_script_gives_no_direction_for_one_run_given_as_every_seed(tmp_path):
+    """compare.sh A1,A1,A1 B1,B1,B1 REF: the same files three times are one run, not three seeds."""
+    a, b, ref = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "ref.txt"
+    a.write_text("\n".join(BAD) + "\n")
+    b.write_text("\n".join(GOOD[:45] + BAD[45:]) + "\n")
+    ref.write_text("\n".join(REFS) + "\n")
+    out = run_script("compare.sh", f"{a},{a},{a}", f"{b},{b},{b}", ref).stdout
+    assert out.splitlines()[-1] == "verdict: undetermined"
+    assert "no interval: no spread over the 3 seeds of A and the 3 seeds of B" in out and "p =" not in out

@@ -535,3 +535,41 @@ def test_verdicts_compare_with_the_base_row_whatever_its_id():
     assert lstm["delta_accuracy"] == pytest.approx(-0.14)
     assert (lstm["delta_accuracy_ci"], lstm["verdict"]) == ("[-0.1627, -0.1173]", "worse")
     assert (trans["delta_accuracy"], trans["verdict"]) == (None, None)  # the base is not compared with itself
+
+
+def test_incomplete_rows_and_holm_give_no_more_verdict_than_the_evidence():
+    """Planned seeds and Holm's family by hand. Base 0.88, 0.87, 0.89; rows x and y 0.845, 0.855, 0.865 each:
+    Δ = −0.025, se = √(2·10⁻⁴/3) = 0.0081650, t = 3.0619 on 4 df, p = 0.0376 → "worse" alone; Holm over the family
+    {x, y}: 2 · 0.0376 = 0.0752 ≥ 0.05 → "within seed noise" for both. Row z planned with three seeds has one: its
+    interval (a prediction interval, marked †) stays, its verdict is "incomplete (1 of 3 seeds)" and it is not in the
+    family; row w's three seeds are identical (one run given three times): "undetermined"."""
+    from fairseq_vanilla.experiments.table import render as R
+
+    table = {
+        "kind": "classification",
+        "seeds": {"base": 3, "other": 1},
+        "rows": [
+            {"id": "base", "row": "base", "variant": "base"},
+            {"id": "x", "row": "x", "variant": "x", "seeds": 3},
+            {"id": "y", "row": "y", "variant": "y", "seeds": 3},
+            {"id": "z", "row": "z", "variant": "z", "seeds": 3},
+            {"id": "w", "row": "w", "variant": "w", "seeds": 3},
+        ],
+    }
+
+    def result(accuracy):
+        return {"accuracy_test": accuracy, "accuracy_valid": accuracy, "params": 1e6, "train_seconds": 60.0}
+
+    scores = {"base": (0.88, 0.87, 0.89), "x": (0.845, 0.855, 0.865), "y": (0.845, 0.855, 0.865), "z": (0.85,)}
+    scores["w"] = (0.86, 0.86, 0.86)
+    results = {(rid, seed): result(a) for rid, accs in scores.items() for seed, a in enumerate(accs, 1)}
+    base, x, y, z, w = R.classification_rows(table, results)
+    assert (x["verdict"], x["p_seeds"]) == ("worse", pytest.approx(0.0376, abs=1e-4))
+    assert x["verdict_holm"] == y["verdict_holm"] == "within seed noise"
+    assert z["verdict"] == "incomplete (1 of 3 seeds)" and z["p_seeds"] is None and z["verdict_holm"] is None
+    assert z["delta_accuracy_ci"].endswith(" †")
+    assert (w["verdict"], w["verdict_holm"], w["delta_accuracy_ci"]) == ("undetermined", "undetermined", None)
+    assert base["verdict"] is None and base["verdict_holm"] is None
+    # with x alone in the family its verdict survives: Holm over one test is the test
+    del table["rows"][2]
+    assert R.classification_rows(table, {k: v for k, v in results.items() if k[0] != "y"})[1]["verdict_holm"] == "worse"

@@ -1,17 +1,25 @@
 """Is system B better than system A? Over training seeds (Welch t / prediction interval), and over test sentences
 (paired bootstrap resampling, Koehn 2004, through sacreBLEU's own implementation).
 
-Pure functions over lists of detokenised sentences and per-seed scores; sacreBLEU does the test-set statistics
-(``sacrebleu.significance``), this module only calls it and returns small dictionaries. Also the spread over seeds.
+Pure functions over lists of detokenised sentences; sacreBLEU does the test-set statistics (``sacrebleu.significance``),
+this module only calls it and returns small dictionaries. The tests over seeds are in :mod:`.seed_statistics`.
 """
 
 import math
 import os
-import statistics
 from typing import Any, Dict, List, Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
+
+from .seed_statistics import (  # noqa: F401  (the seed-level tests, re-exported for the callers of this module)
+    equivalence,
+    holm,
+    mean_std,
+    paired_seed_comparison,
+    seed_comparison,
+    t_verdict,
+)
 
 
 def corpus_scores(hyps: Sequence[str], refs: Sequence[str], lowercase: bool = False) -> Dict[str, float]:
@@ -67,85 +75,6 @@ def paired_bootstrap(
     return out
 
 
-def mean_std(values: Sequence[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (n − 1; 0 for a single value) of a figure over seeds."""
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("mean_std of no values")
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return {"mean": statistics.fmean(values), "std": std, "n": len(values)}
-
-
-def seed_comparison(scores_a: Sequence[float], scores_b: Sequence[float], confidence: float = 0.95) -> Dict[str, Any]:
-    """Δ = mean(B) − mean(A) of a figure over training seeds, its ``confidence`` interval, p and a verdict for B.
-
-    Training variance is in the null, not only test-set variance: each seed is one draw of the training run.
-    - Both systems with ≥ 2 seeds: Welch's t interval, Δ ± t(df)·√(s_A²/n_A + s_B²/n_B), df by Welch–Satterthwaite.
-    - One system with a single seed, the other with n ≥ 2: a prediction interval for one more run of the seeded system,
-      Δ ± t(n − 1)·s·√(1 + 1/n); the single run is "within seed noise" unless it falls outside.
-    Chosen over a two-level bootstrap (resample seeds, then sentences): with 2–3 seeds a bootstrap over seeds
-    draws from 3 values and shrinks their variance by (n − 1)/n with no small-sample correction, so it calls seed
-    noise significant; the t quantile (4.30 at 2 degrees of freedom, not 1.96) is what few seeds cost. Test-set noise
-    is measured apart (:func:`paired_bootstrap`). The verdict: "better" when the interval lies above 0, "worse" below,
-    else "within seed noise". Both single-seeded: ValueError (nothing measures training variance).
-    """
-    a, b = [float(x) for x in scores_a], [float(x) for x in scores_b]
-    if not a or not b:
-        raise ValueError("seed_comparison needs at least one score per system")
-    if len(a) < 2 and len(b) < 2:
-        raise ValueError("one seed per system: training variance cannot be estimated (give one system ≥ 2 seeds)")
-    ma, mb = statistics.fmean(a), statistics.fmean(b)
-    delta = mb - ma
-    if len(a) >= 2 and len(b) >= 2:
-        va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-        se = math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else float(len(a) + len(b) - 2)
-        method = "welch"
-    else:
-        seeded = a if len(a) >= 2 else b
-        se = statistics.stdev(seeded) * math.sqrt(1 + 1 / len(seeded))
-        df = float(len(seeded) - 1)
-        method = "prediction"
-    return t_verdict(delta, se, df, method, confidence)
-
-
-def t_verdict(delta: float, se: float, df: float, method: str, confidence: float = 0.95) -> Dict[str, Any]:
-    """Δ ± t(df)·se at ``confidence``, the two-sided p and the verdict: "better" when the interval lies above 0,
-    "worse" below, else "within seed noise"."""
-    from scipy import stats
-
-    half = float(stats.t.ppf(0.5 + confidence / 2, df)) * se
-    p = float(2 * stats.t.sf(abs(delta) / se, df)) if se > 0 else (1.0 if delta == 0 else 0.0)
-    low, high = delta - half, delta + half
-    verdict = "better" if low > 0 else "worse" if high < 0 else "within seed noise"
-    return {
-        "delta": delta,
-        "low": low,
-        "high": high,
-        "p_value": p,
-        "df": df,
-        "method": method,
-        "confidence": confidence,
-        "verdict": verdict,
-    }
-
-
-def paired_seed_comparison(
-    scores_a: Sequence[float], scores_b: Sequence[float], confidence: float = 0.95
-) -> Dict[str, Any]:
-    """Δ = mean(b_i − a_i) over seeds measured both ways (e.g. two methods on the same trained classifiers), t(n − 1).
-
-    Pairs share the training run, so the run's own variance cancels and what remains in the null is how the
-    difference varies from run to run: Δ ± t(n − 1)·s_d/√n. Same keys and verdict words as :func:`seed_comparison`
-    (both end in :func:`t_verdict`).
-    """
-    if len(scores_a) != len(scores_b) or len(scores_a) < 2:
-        raise ValueError(f"paired_seed_comparison needs ≥ 2 pairs, got {len(scores_a)} and {len(scores_b)} scores")
-    d = [float(b) - float(a) for a, b in zip(scores_a, scores_b)]
-    se = statistics.stdev(d) / math.sqrt(len(d))
-    return t_verdict(statistics.fmean(d), se, float(len(d) - 1), "paired", confidence)
-
-
 def compare_seeded_systems(
     hyps_a: Sequence[Sequence[str]], hyps_b: Sequence[Sequence[str]], refs: Sequence[str], lowercase: bool = False
 ) -> Dict[str, Any]:
@@ -162,7 +91,8 @@ def compare_seeded_systems(
 
 
 def format_seeded_comparison(result: Dict[str, Any]) -> List[str]:
-    """What scripts/compare.sh prints for seeded systems; last line 'verdict: A better|B better|within seed noise'."""
+    """What scripts/compare.sh prints for seeded systems; last line 'verdict: A better|B better|within seed
+    noise|undetermined'."""
     lines = []
     for name in ("a", "b"):
         s = result["systems"][name]
@@ -171,6 +101,9 @@ def format_seeded_comparison(result: Dict[str, Any]) -> List[str]:
             f"chrF {s['chrf']['mean']:6.2f} ± {s['chrf']['std']:.2f}"
         )
     for m, c in result["comparison"].items():
+        if c["verdict"] == "undetermined":
+            lines.append(f"{m.upper():5} Δ(B−A) {c['delta']:+6.2f}  no interval: {c['reason']}")
+            continue
         how = "Welch t over seeds" if c["method"] == "welch" else "prediction interval of the seeded system"
         lines.append(
             f"{m.upper():5} Δ(B−A) {c['delta']:+6.2f}  {c['confidence']:.0%} interval "

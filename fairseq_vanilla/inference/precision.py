@@ -65,8 +65,9 @@ def bf16_quality(records: Sequence[dict]) -> Tuple[bool, str]:
 
     ``records``: Table 3 result files (JSON). The fp32 base is the records with id ``base`` and no bf16 flag; a bf16
     base run is a base-recipe record whose ``flags`` hold ``--bf16`` (or ``--memory-efficient-bf16``). Equal means at
-    least ``MIN_BF16_SEEDS`` bf16 seeds and dev perplexity and BLEU each "within seed noise" (or "better") by
-    :func:`fairseq_vanilla.evaluation.significance.seed_comparison` against the fp32 base's seeds.
+    least ``MIN_BF16_SEEDS`` bf16 seeds and dev perplexity and BLEU each "equal" by two one-sided tests
+    (:func:`fairseq_vanilla.evaluation.seed_statistics.equivalence`, its stated margins) against the fp32 base's
+    seeds: "within seed noise" is not evidence of equality (with 2 against 3 seeds it passes a 2-BLEU loss).
     """
     bf16 = [r for r in records if set(r.get("flags") or ()) & set(BF16_FLAGS)]
     fp32 = [r for r in records if r.get("id") == "base" and r not in bf16]
@@ -74,28 +75,28 @@ def bf16_quality(records: Sequence[dict]) -> Tuple[bool, str]:
         return False, "no bf16 base run is committed"
     if len(bf16) < MIN_BF16_SEEDS or len(fp32) < 2:
         return False, f"{len(bf16)} bf16 and {len(fp32)} fp32 base seeds (need ≥ {MIN_BF16_SEEDS} and ≥ 2)"
-    seed_comparison = significance().seed_comparison
-    verdicts = []
-    for figure, sign in (("ppl", -1.0), ("bleu", 1.0)):  # lower perplexity is better: compare its negative
-        a = [sign * r[figure] for r in fp32]
-        b = [sign * r[figure] for r in bf16]
-        verdicts.append((figure, seed_comparison(a, b)["verdict"]))
-    worse = [figure for figure, verdict in verdicts if verdict == "worse"]
-    if worse:
-        return False, f"bf16 is worse than fp32 beyond seed noise in {' and '.join(worse)}"
-    return True, f"bf16 is within seed noise of fp32 ({len(bf16)} against {len(fp32)} seeds, dev ppl and BLEU)"
+    stats = seed_statistics()
+    verdicts = {}
+    for figure in ("ppl", "bleu"):
+        r = stats.equivalence([r[figure] for r in fp32], [r[figure] for r in bf16], stats.MARGINS[figure])
+        verdicts[figure] = f"{figure} Δ {r['delta']:+.2f} ({r['verdict']} within ±{r['margin']:g})"
+    seeds = f"{len(bf16)} against {len(fp32)} seeds"
+    if all("(equal " in v for v in verdicts.values()):
+        return True, f"bf16 is equal to fp32 ({seeds}: {', '.join(verdicts.values())})"
+    return False, f"bf16 is not shown equal to fp32 ({seeds}: {', '.join(verdicts.values())})"
 
 
-def significance():
-    """:mod:`fairseq_vanilla.evaluation.significance`; run as a file (scripts/train.sh), loaded from its path, so that
-    the package's fairseq registration (seconds) is skipped."""
+def seed_statistics():
+    """:mod:`fairseq_vanilla.evaluation.seed_statistics`; run as a file (scripts/train.sh), loaded from its path, so
+    that the package's fairseq registration (seconds) is skipped."""
     if __package__:
-        from ..evaluation import significance as module
+        from ..evaluation import seed_statistics as module
 
         return module
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("significance", ROOT / "fairseq_vanilla/evaluation/significance.py")
+    path = ROOT / "fairseq_vanilla/evaluation/seed_statistics.py"
+    spec = importlib.util.spec_from_file_location("seed_statistics", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

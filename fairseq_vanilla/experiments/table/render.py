@@ -6,9 +6,9 @@ import csv
 import io
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ...evaluation.significance import mean_std, seed_comparison
+from ...evaluation.seed_statistics import holm, holm_verdict, mean_std, seed_comparison
 from ...models.config import head_dims
-from .spec import base_id
+from .spec import base_id, seeds_for
 
 # (key, Markdown heading, digits) of each column; the CSV is headed by the keys.
 COLUMNS = (
@@ -30,6 +30,8 @@ COLUMNS = (
     ("delta_bleu", "ΔBLEU", 2),
     ("delta_bleu_ci", "95 % interval", 2),
     ("verdict", "verdict (seeds)", 2),
+    ("p_seeds", "p (seeds)", 3),
+    ("verdict_holm", "verdict (Holm)", 2),
     ("p_value", "p (test set)", 3),
     ("aer", "AER", 2),
     ("params_millions", "params ×10⁶", 1),
@@ -62,7 +64,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
         ppl, bleu, chrf = (mean_std([r[k] for r in runs]) for k in ("ppl", "bleu", "chrf"))
         pvals = [r["significance"]["bleu"]["p_value"] for r in runs if r.get("significance")]
         paper = row.get("paper") or {}
-        vs_base = _against_base(row, base_bleu, [r["bleu"] for r in runs], 2)
+        vs_base = _against_base(table, row, base_bleu, [r["bleu"] for r in runs], 2)
         if row.get("stock"):  # a stock architecture: the Transformer's symbols do not describe it (see its flags)
             sym = {k: None for k in ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop")} | {
                 "eps_ls": sym["eps_ls"],
@@ -91,6 +93,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
                 "delta_bleu": vs_base["delta"],
                 "delta_bleu_ci": vs_base["interval"],
                 "verdict": vs_base["verdict"],
+                "p_seeds": vs_base["p"],
                 "p_value": pvals[0] if pvals else None,
                 "params_millions": runs[0]["params"] / 1e6,
                 "aer": mean_std([r["alignment"]["aer"] for r in runs]) if all("alignment" in r for r in runs) else None,
@@ -103,7 +106,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
                 "paper_params": paper.get("params"),
             }
         )
-    return lines
+    return _with_holm(lines)
 
 
 def _updates_per_second(runs: List[Dict[str, Any]]) -> Any:
@@ -112,15 +115,36 @@ def _updates_per_second(runs: List[Dict[str, Any]]) -> Any:
     return mean_std(rates)["mean"] if rates else None
 
 
-def _against_base(row: Dict[str, Any], base: List[float], scores: List[float], digits: int) -> Dict[str, Any]:
-    """The Δ, 95 % interval (text, ``digits`` decimals) and verdict columns of :func:`seed_comparison` of a row's
+def _against_base(table, row, base: List[float], scores: List[float], digits: int) -> Dict[str, Any]:
+    """The Δ, 95 % interval (text, ``digits`` decimals), verdict and p columns of :func:`seed_comparison` of a row's
     per-seed scores with the base's, where one side has ≥ 2 seeds; else (nothing measures training variance, or the
-    base row itself) empty."""
+    base row itself) empty. A row with fewer seeds than the table plans for it gets ``incomplete (k of n seeds)``
+    instead of a verdict (and stays out of Holm's family); a one-seed row's interval is marked † (it assumes the row
+    varies as the base does)."""
     if row["row"] == "base" or not base or max(len(base), len(scores)) < 2:
-        return {"delta": None, "interval": None, "verdict": None}
+        return {"delta": None, "interval": None, "verdict": None, "p": None}
     c = seed_comparison(base, scores)
-    interval = f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]"
-    return {"delta": c["delta"], "interval": interval, "verdict": c["verdict"]}
+    if c["verdict"] == "undetermined":
+        return {"delta": c["delta"], "interval": None, "verdict": "undetermined", "p": None}
+    interval = f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]" + (" †" if c["method"] == "prediction" else "")
+    planned = seeds_for(row, *(((table.get("seeds") or {}).get(k, 1)) for k in ("base", "other")))
+    if len(scores) < len(planned):
+        return {
+            "delta": c["delta"],
+            "interval": interval,
+            "verdict": f"incomplete ({len(scores)} of {len(planned)} seeds)",
+            "p": None,
+        }
+    return {"delta": c["delta"], "interval": interval, "verdict": c["verdict"], "p": c["p_value"]}
+
+
+def _with_holm(lines: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Each line's ``verdict_holm``: its verdict against the base after Holm's adjustment over the family of the
+    table's complete rows (:func:`holm`), so that the chance of any false verdict in the table stays ≤ 5 %."""
+    adjusted = holm([line["p_seeds"] for line in lines])
+    for line, p in zip(lines, adjusted):
+        line["verdict_holm"] = holm_verdict(line["verdict"], p)
+    return lines
 
 
 CLASSIFICATION_COLUMNS = (
@@ -132,6 +156,8 @@ CLASSIFICATION_COLUMNS = (
     ("delta_accuracy", "Δ test accuracy", 4),
     ("delta_accuracy_ci", "95 % interval", 4),
     ("verdict", "verdict (seeds)", 4),
+    ("p_seeds", "p (seeds)", 3),
+    ("verdict_holm", "verdict (Holm)", 4),
     ("params_millions", "params ×10⁶", 1),
     ("train_minutes", "train min", 1),
     ("epochs_to_best", "epochs to best valid (seeds)", 0),
@@ -158,7 +184,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
         if not runs:
             continue
         test = mean_std([r["accuracy_test"] for r in runs])
-        vs_base = _against_base(row, base_acc, [r["accuracy_test"] for r in runs], 4)
+        vs_base = _against_base(table, row, base_acc, [r["accuracy_test"] for r in runs], 4)
         lines.append(
             {
                 "run": row["variant"],
@@ -169,6 +195,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
                 "delta_accuracy": vs_base["delta"],
                 "delta_accuracy_ci": vs_base["interval"],
                 "verdict": vs_base["verdict"],
+                "p_seeds": vs_base["p"],
                 "params_millions": runs[0]["params"] / 1e6,
                 "train_minutes": mean_std([r["train_seconds"] / 60 for r in runs])["mean"],
                 "epochs_to_best": " / ".join(str(epochs_to_best(r.get("valid_curve"))) for r in runs)
@@ -177,7 +204,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
                 "reference_test_accuracy": (row.get("paper") or {}).get("test_acc"),
             }
         )
-    return lines
+    return _with_holm(lines)
 
 
 def _fmt(value, digits=2) -> str:
