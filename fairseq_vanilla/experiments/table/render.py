@@ -75,6 +75,7 @@ def table_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Dict[str, A
             d_k, d_v = head_dims(sym["d_model"], sym["h"], sym.get("d_k"), sym.get("d_v"))
         lines.append(
             {
+                "id": row["id"],
                 "row": row["row"],
                 "variant": row["variant"],
                 "N": sym["N"],
@@ -187,6 +188,7 @@ def classification_rows(table: Dict[str, Any], results: Dict[Tuple[str, int], Di
         vs_base = _against_base(table, row, base_acc, [r["accuracy_test"] for r in runs], 4)
         lines.append(
             {
+                "id": row["id"],
                 "run": row["variant"],
                 "changes": row.get("note", ""),
                 "seeds": len(runs),
