@@ -127,6 +127,37 @@ def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     return save / "checkpoint_last.pt"
 
 
+@pytest.fixture(scope="session")
+def prenorm_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
+    """vanilla_transformer_tiny with --encoder-normalize-before --decoder-normalize-before (pre-norm), one epoch
+    (6 updates) on the tiny corpus by the real fairseq-train."""
+    save = tmp_path_factory.mktemp("prenorm")
+    proc = fairseq(
+        "fairseq-train",
+        tiny_corpus,
+        "--user-dir",
+        USER_DIR,
+        *TINY_TRAIN_FLAGS,
+        "--encoder-normalize-before",
+        "--decoder-normalize-before",
+        "--max-update",
+        "6",
+        "--save-dir",
+        save,
+    )
+    (save / "train.log").write_text(proc.stdout + proc.stderr)
+    return save / "checkpoint_last.pt"
+
+
+@pytest.fixture(scope="session")
+def prenorm_generated(prenorm_checkpoint, tiny_corpus) -> str:
+    """The stock fairseq-generate's output (beam 5) of prenorm_checkpoint on the tiny corpus's 61 test sentences."""
+    return fairseq(
+        "fairseq-generate", tiny_corpus, "--user-dir", USER_DIR, "--path", prenorm_checkpoint,
+        "--gen-subset", "test", "--beam", 5, "--batch-size", 128,
+    ).stdout  # fmt: skip
+
+
 def run_script(*args, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run one of scripts/ (bash for .sh, the venv's python for .py); fails with its output on a non-zero exit."""
     script = str(ROOT / "scripts" / args[0])

@@ -46,6 +46,11 @@ def fairseq_generate(data, checkpoint, beam):
         "--batch-size",
         128,
     ).stdout
+    return parse_generate(out)
+
+
+def parse_generate(out):
+    """{id: (score base 2, hypothesis)} and {id: reference} of fairseq-generate's output."""
     hyps, refs = {}, {}
     for line in out.splitlines():
         m = LINE.match(line)
@@ -299,3 +304,70 @@ def test_compute_type_auto_is_chosen_by_the_translator_itself(exported):
     assert FastTranslator(exported, compute_type="float32", threads=1).compute_type_why == "asked for"
     with pytest.raises(ValueError, match="--compute-type int8_float16 is not supported here"):
         FastTranslator(exported, compute_type="int8_float16", threads=1)
+
+
+@pytest.fixture(scope="module")
+def exported_prenorm(prenorm_checkpoint, tiny_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ct2-prenorm") / "model"
+    return write_model(str(prenorm_checkpoint), str(tiny_corpus), str(out))
+
+
+def test_pre_norm_model_gives_fairseq_generate_hypotheses_and_log_probs(
+    prenorm_checkpoint, prenorm_generated, tiny_corpus, exported_prenorm
+):
+    """--encoder-normalize-before --decoder-normalize-before: CTranslate2's pre-norm spec, each stack's final
+    LayerNorm included, gives fairseq-generate's hypotheses and our teacher-forced log-probabilities."""
+    variables, _ = model_layout(os.path.join(exported_prenorm, "model.bin"))
+    assert variables["encoder/layer_norm/gamma"][0] == variables["decoder/layer_norm/gamma"][0] == (128,)
+    ref_hyps, refs = parse_generate(prenorm_generated)
+    ours = ct2_generate(FastTranslator(exported_prenorm, compute_type="float32", threads=1), tiny_corpus, 5)
+    assert sorted(ours) == sorted(ref_hyps) == list(range(61))
+    assert sum(ours[i][1] == ref_hyps[i][1] for i in ref_hyps) >= 0.99 * len(ref_hyps)
+    raw = (tiny_corpus.parent / "raw" / "test.en").read_text().splitlines()
+    sources, targets = [raw[i].split() for i in range(3)], [refs[i].split() for i in range(3)]
+    mine = teacher_forced_log_probs(prenorm_checkpoint, tiny_corpus, sources, targets)
+    import ctranslate2
+
+    scored = ctranslate2.Translator(exported_prenorm, intra_threads=1).score_batch(sources, targets)
+    for a, b in zip(mine, scored):
+        assert torch.allclose(a, torch.tensor(b.log_probs), atol=1e-4, rtol=0)
+
+
+def test_no_positions_exports_a_zero_table_and_mixed_norms_are_refused(tmp_path):
+    """--positional-encoding none (pre- and post-norm): CTranslate2 always adds a position table, so the export
+    writes zeros, and scores as our model does (weights as built, norms moved off 1 and 0). A model pre-norm on one
+    side only is refused, naming both flags."""
+    import ctranslate2
+    import numpy as np
+    from test_prenorm import randomise_norms
+
+    from fairseq_vanilla.inference.ctranslate2_spec import build_spec
+    from fairseq_vanilla.models.config import VanillaTransformerConfig, resolve_defaults
+    from test_model import make_model, make_task
+
+    vocab = ["<blank>" if s == "<pad>" else s for s in make_task().source_dictionary.symbols]
+    sizes = dict(encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4, encoder_layers=2)
+    src, tgt = ["w1", "w5", "w7", "w3"], ["w2", "w9", "w4"]
+    for pre_norm in (False, True):
+        flags = dict(positional_encoding="none", encoder_normalize_before=pre_norm, decoder_normalize_before=pre_norm)
+        model = make_model(**flags)
+        randomise_norms(model)
+        cfg = vars(resolve_defaults(VanillaTransformerConfig(share_all_embeddings=True, **sizes, **flags)))
+        spec = build_spec(cfg, {k: v.numpy() for k, v in model.state_dict().items()}, vocab, vocab)
+        assert not np.any(spec.encoder.position_encodings.encodings)
+        spec.validate()
+        spec.optimize(quantization="float32")
+        folder = tmp_path / f"pre_norm_{pre_norm}"
+        folder.mkdir()
+        spec.save(str(folder))
+        theirs = ctranslate2.Translator(str(folder), intra_threads=1).score_batch([src], [tgt])
+        d = make_task().source_dictionary
+        x = torch.tensor([[d.index(w) for w in src] + [d.eos()]])  # (1, S)
+        y = [d.index(w) for w in tgt] + [d.eos()]
+        with torch.no_grad():
+            logits, _ = model(x, torch.tensor([x.size(1)]), torch.tensor([[d.eos()] + y[:-1]]))  # (1, T, V)
+        mine = torch.log_softmax(logits, dim=-1)[0, torch.arange(len(y)), torch.tensor(y)]
+        assert torch.allclose(mine, torch.tensor(theirs[0].log_probs), atol=1e-4, rtol=0)
+    mixed = vars(resolve_defaults(VanillaTransformerConfig(**sizes, decoder_normalize_before=True)))
+    with pytest.raises(ExportError, match="--encoder-normalize-before and --decoder-normalize-before differ"):
+        build_spec(mixed, {k: v.numpy() for k, v in make_model().state_dict().items()}, vocab, vocab)

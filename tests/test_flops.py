@@ -76,7 +76,10 @@ def counted_forward(flags, monkeypatch):
     return counter.get_total_flops(), args, vocab
 
 
-@pytest.mark.parametrize("flags", [TRANSFORMER, FCONV], ids=["transformer", "fconv"])
+PRE_NORM = TRANSFORMER + ["--encoder-normalize-before", "--decoder-normalize-before", "--positional-encoding", "none"]
+
+
+@pytest.mark.parametrize("flags", [TRANSFORMER, PRE_NORM, FCONV], ids=["transformer", "pre-norm", "fconv"])
 def test_forward_count_agrees_with_torch(flags, monkeypatch):
     counted, args, vocab = counted_forward(flags, monkeypatch)
     assert counted == pytest.approx(2 * F.forward_macs(args, vocab, S, T) * T)
@@ -87,6 +90,14 @@ def test_lstm_count_agrees_with_torch_but_for_luong_elementwise_sums(monkeypatch
     which torch's counter does not see: 2 · 7 source tokens · 32 a target token, added by hand."""
     counted, args, vocab = counted_forward(LSTM, monkeypatch)
     assert counted + 2 * (2 * S * 32) * T == pytest.approx(2 * F.forward_macs(args, vocab, S, T) * T)
+
+
+def test_pre_norm_and_no_positions_change_no_product():
+    """Pre-norm moves the LayerNorms and adds one per stack, and no positions drops an addition: neither adds a matrix
+    product, so the count is the post-norm base's (normalisation is not counted, for either)."""
+    base, pre_norm = F.parsed_flags(TRANSFORMER), F.parsed_flags(PRE_NORM)
+    assert pre_norm["encoder_normalize_before"] and pre_norm["positional_encoding"] == "none"
+    assert F.forward_macs(pre_norm, 34, S, T) == F.forward_macs(base, 34, S, T)
 
 
 def test_unknown_architecture_is_named():

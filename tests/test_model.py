@@ -153,9 +153,10 @@ def test_incremental_equals_full_pass(positional):
     assert_incremental_equals_full_pass(make_model(positional_encoding=positional))
 
 
-def test_incremental_after_beam_reorder_and_finished_sentences():
+@pytest.mark.parametrize("pre_norm", [False, True], ids=["post-norm", "pre-norm"])
+def test_incremental_after_beam_reorder_and_finished_sentences(pre_norm):
     """Reorder the cache as beam search does (rows swapped, duplicated, one sentence dropped) mid-way."""
-    model = make_model()
+    model = make_model(encoder_normalize_before=pre_norm, decoder_normalize_before=pre_norm)
     src, lengths, prev = batch()
     with torch.no_grad():
         enc = model.encoder(src, lengths)

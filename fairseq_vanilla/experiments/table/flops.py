@@ -1,8 +1,9 @@
 """Training FLOPs per target token of a table row, estimated from its layer sizes: 2 FLOPs for each multiply-add of
 every matrix product and of attention's weighted sums, ×3 for training (the backward pass computes the gradients
 of both a product's inputs and its weights: twice the forward), at the training set's mean source and target
-lengths. Not counted: embedding lookups, nonlinearities, normalisation, softmax, dropout, biases, and padding (a
-batch's sentences are counted at their own lengths). The forward count agrees to the FLOP with torch's
+lengths. Not counted: embedding lookups, nonlinearities, normalisation (post-norm's LayerNorms, or pre-norm's with
+each stack's final one alike), softmax, dropout, biases, and padding (a batch's sentences are counted at their own
+lengths). The forward count agrees to the FLOP with torch's
 ``FlopCounterMode`` on the built models (tests/test_flops.py; Luong attention's element-wise products, which the
 counter does not see, added by hand)."""
 
