@@ -27,7 +27,7 @@ from .seed_statistics import MARGINS, equivalence, seed_comparison
 
 LOWER_IS_BETTER = {"ppl"}
 TESTS = ("welch", "tost", "holm")
-CLAIM_REF = re.compile(r"claim \[([\w.+-]+)\]\(")  # how a sentence names its claim: claim [ID](…claims.yaml)
+CLAIM_REF = re.compile(r"claim\s+\[([\w.+-]+)\]\(")  # how a sentence names its claim: claim [ID](…claims.yaml)
 
 
 class ClaimError(ValueError):
