@@ -87,9 +87,10 @@ def test_a_committed_claim_edited_to_a_wrong_verdict_fails():
 
 
 def test_a_page_names_its_claims_by_link():
-    text = "h = 1 is better (claim [h1-bleu](claims.yaml)); see claim [n8](claims.yaml#n8) and claim h2."
-    assert C.page_references(text) == ["h1-bleu", "n8"]
-    assert C.unreferenced_and_unknown(["h1-bleu", "x"], text) == (["x"], ["n8"])
+    text = "h = 1 is better (claim [h1-bleu](claims.yaml)); see claims [n8](../x/claims.yaml#n8), [big](claims.yaml)"
+    text += " and claim h2, [a link](README.md), [claims.yaml](claims.yaml)."
+    assert C.page_references(text) == ["h1-bleu", "n8", "big"]
+    assert C.unreferenced_and_unknown(["h1-bleu", "big", "x"], text) == (["x"], ["n8"])
 
 
 def test_a_claims_file_of_the_wrong_shape_is_named(tmp_path):

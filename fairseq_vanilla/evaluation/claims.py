@@ -5,7 +5,7 @@ A claims file (``examples/<page>/claims.yaml``) names its page and lists claims:
 
     page: README.md                      # the page whose sentences these are (relative to the claims file)
     claims:
-      - id: h1-bleu                      # the sentence says "(claim [h1-bleu](claims.yaml))"
+      - id: h1-bleu                      # the sentence links it: "(claim [h1-bleu](claims.yaml))"
         table: table3.yaml               # the table of variations (relative to the claims file)
         results: results/multi30k        # its result files
         a: base                          # row ids; Δ = mean(b) − mean(a) over seeds
@@ -27,7 +27,7 @@ from .seed_statistics import MARGINS, equivalence, seed_comparison
 
 LOWER_IS_BETTER = {"ppl"}
 TESTS = ("welch", "tost", "holm")
-CLAIM_REF = re.compile(r"claim\s+\[([\w.+-]+)\]\(")  # how a sentence names its claim: claim [ID](…claims.yaml)
+CLAIM_REF = re.compile(r"\[([\w.+-]+)\]\([^)\s]*claims\.yaml[^)\s]*\)")  # a link to a claims file: [ID](…claims.yaml)
 
 
 class ClaimError(ValueError):
@@ -98,8 +98,8 @@ def check_claim(claim: Dict[str, Any], verdict: str, delta: float) -> List[str]:
 
 
 def page_references(text: str) -> List[str]:
-    """The claim ids a page's sentences name (``claim [ID](…)``), in order."""
-    return CLAIM_REF.findall(text)
+    """The claim ids a page's sentences name (links to a claims file, ``claim [ID](claims.yaml)``), in order."""
+    return [name for name in CLAIM_REF.findall(text) if not name.endswith(".yaml")]  # not a link to the file itself
 
 
 def unreferenced_and_unknown(ids: Sequence[str], text: str) -> Tuple[List[str], List[str]]:
