@@ -109,11 +109,16 @@ def test_flags_parse_on_each_architecture():
 
 
 def test_classifier_takes_encoder_normalize_before():
+    from fairseq import options
+
     from fairseq_vanilla.models.vanilla_transformer_classifier import (
         VanillaTransformerClassifier,
         VanillaTransformerClassifierConfig,
     )
 
+    argv = ["/nonexistent", "--user-dir", "fairseq_vanilla", "--task", "imdb_classification"]
+    argv += ["--arch", "vanilla_transformer_classifier_tiny", "--encoder-normalize-before"]
+    assert options.parse_args_and_arch(options.get_training_parser(), argv).encoder_normalize_before
     task = SimpleNamespace(source_dictionary=make_task().source_dictionary, num_classes=2)
     cfg = VanillaTransformerClassifierConfig(
         encoder_embed_dim=16, encoder_ffn_embed_dim=32, encoder_attention_heads=2, encoder_layers=1, dropout=0.0
