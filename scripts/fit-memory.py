@@ -30,6 +30,13 @@ def main() -> None:
             p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, help=f.metadata.get("help"))
     p.add_argument("--vocab", type=int, default=37000, help="vocabulary size (default 37000, §5.1; --data reads it)")
     p.add_argument("--no-share-all-embeddings", action="store_true", help="three V×d_model matrices instead of one")
+    p.add_argument(
+        "--chunked-loss",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the criterion's --chunked-loss (default auto: the chunked loss; off: the full log-softmax)",
+    )
+    p.add_argument("--loss-chunk-tokens", type=int, default=0, help="the criterion's --loss-chunk-tokens (0: from V)")
     p.add_argument("--memory", help="GPU memory: 15GB (10^9 bytes), 14.74GiB, 16000MiB; a bare number is GiB")
     precision = p.add_mutually_exclusive_group()
     for name in ("fp16", "bf16", "memory-efficient-fp16", "memory-efficient-bf16"):

@@ -1,6 +1,7 @@
 """The memory planner: parameter and optimizer arithmetic by hand, the activation model against measured CPU peaks,
 the flags it derives, the batches it expects from a data folder, and scripts/fit-memory.py."""
 
+import dataclasses
 import re
 
 import pytest
@@ -77,10 +78,18 @@ def test_plan_is_the_largest_fit_and_reaches_the_papers_batch():
         assert static + p.max_tokens_fit * a <= usable < static + (p.max_tokens_fit + 128) * a
         assert p.max_tokens <= p.max_tokens_fit and p.max_tokens % 128 == 0
         assert p.max_tokens * 0.9 * p.update_freq >= 25_000 > p.max_tokens_fit * 0.9 * (p.update_freq - 1)
-    # fp16 halves the hidden activations but not the fp32 B·T·V tensors of the output layer
     assert mem.bytes_per_token(BASE, "fp16") < mem.bytes_per_token(BASE, "fp32")
-    terms = mem.activation_terms(BASE, "fp16")
-    assert terms["output_layer"] == (2 + 4 + 4 + 4) * 37000
+    # --chunked-loss off: fp16 halves the hidden activations but not the fp32 B·T·V tensors of the output layer
+    full = dataclasses.replace(BASE, chunked_loss=False)
+    assert mem.activation_terms(full, "fp16")["output_layer"] == (2 + 4 + 4 + 4) * 37000
+    # chunked (the default): a token keeps ∂loss/∂h and its hidden state's copy (fp16: 2 · 2 · d_model bytes) and its
+    # int64 target; a step adds one chunk of 1813 tokens' fp32 logits and log-probabilities and the fp32 ∂loss/∂W
+    assert mem.activation_terms(BASE, "fp16")["output_layer"] == 2 * 2 * 512 + 8
+    p = mem.plan(BASE, "fp16", memory)
+    assert p.static["loss_chunk"] == 8 * 1813 * 37000 and p.static["loss_weight_gradient"] == 4 * 37000 * 512
+    # the vocabulary wall: on 15 GB in fp16 the full path needs two steps for the paper's 25k tokens, chunked one
+    p_full = mem.plan(full, "fp16", memory)
+    assert p.max_tokens_fit > 3 * p_full.max_tokens_fit and (p.update_freq, p_full.update_freq) == (1, 2)
     with pytest.raises(ValueError, match="is too small"):
         mem.plan(BASE, "fp32", parse_memory("1GiB"))
 
@@ -99,18 +108,25 @@ def test_profiler_peak_follows_allocations_and_frees():
 
 
 def test_activation_model_fits_measured_cpu_peaks():
-    """Seven small sizes (each term moved once) measured with the profiler: the fitted scales are 1 and a held-out
-    size, larger in every dimension, is predicted within TOLERANCE, in fp32, fp16 and bf16 (on the CPU a bf16 step
-    takes the plain formula, whose stored weights the model counts)."""
+    """Seven small sizes (each term moved once) measured with the profiler on the full log-softmax path: the fitted
+    scales are 1 and a held-out size, larger in every dimension, is predicted within TOLERANCE with the chunked loss
+    in fp32, fp16 and bf16 (on the CPU a bf16 step takes the plain formula, whose stored weights the model counts),
+    and with the loss in several chunks."""
     scales, points = measure.calibrate("fp32")
     # within 3 %: the additive attention masks (B·T_q·T_k a layer, quadratic in T, not in the per-token model) are
     # absorbed by the fitted terms at the measured sentence length
     assert all(abs(v - 1) < 0.03 for v in scales.values()), scales
     assert all(abs(est / m - 1) < TOLERANCE for _, m, est in points)
     held_out = mem.ModelSize(d_model=192, d_ff=768, h=6, N_enc=3, N_dec=2, vocab=5000, max_positions=256)
-    for precision, tokens in (("fp32", 1024), ("fp16", 256), ("bf16", 512)):  # bf16: the plain formula's weights
-        measured = measure.measure_peak(held_out, precision, tokens)
-        estimated = tokens * mem.bytes_per_token(held_out, precision, "cpu")
+    in_chunks = dataclasses.replace(held_out, loss_chunk_tokens=300)  # the chunked loss in 4 chunks, not 1
+    for size, precision, tokens in (  # bf16: the plain formula's weights
+        (held_out, "fp32", 1024),
+        (held_out, "fp16", 256),
+        (held_out, "bf16", 512),
+        (in_chunks, "fp32", 1024),
+    ):
+        measured = measure.measure_peak(size, precision, tokens)
+        estimated = measure.estimated_activations(size, precision, tokens, "cpu")
         assert abs(estimated / measured - 1) < TOLERANCE, (precision, measured, estimated)
 
 

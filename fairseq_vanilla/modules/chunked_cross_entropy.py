@@ -65,8 +65,10 @@ class ChunkedLabelSmoothedCrossEntropy(torch.autograd.Function):
             if count_correct:
                 n_correct += lprobs.argmax(dim=-1).eq(y_c).sum()
             if grad_h is None and grad_W is None:
+                del lprobs  # freed before the next chunk's logits exist
                 continue
             g = lprobs.exp_()  # (C, V): softmax, in place of the log-probabilities
+            del lprobs
             g.scatter_add_(1, y_c.unsqueeze(1), g.new_full((end - start, 1), -(1.0 - epsilon)))  # − (1-ε)·onehot
             if epsilon > 0:
                 g.sub_(epsilon / V)  # − ε/V: g = softmax − q
@@ -75,6 +77,7 @@ class ChunkedLabelSmoothedCrossEntropy(torch.autograd.Function):
                 torch.mm(g, W, out=grad_h[start:end])  # (C, d_model)
             if grad_W is not None:
                 grad_W.addmm_(g.t().to(acc), h_c.to(acc))  # (V, d_model), summed over the chunks in fp32
+            del g  # at most two (C, V) tensors at a time: freed before the next chunk's logits exist
         loss = (1.0 - epsilon) * nll_sum + (epsilon / V) * smooth_sum
         ctx.save_for_backward(grad_h, None if grad_W is None else grad_W.to(W.dtype))
         ctx.mark_non_differentiable(nll_sum, n_correct)

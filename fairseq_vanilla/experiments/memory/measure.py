@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .output_layer import chunk_tokens, loss_bytes
 from .planner import (
     ACTIVATION_DTYPE,
     CALIBRATION,
@@ -38,8 +39,18 @@ CALIBRATION_SIZES = [
 
 
 def calibration_size(d_model, d_ff, h, N_enc, N_dec, vocab, dropout) -> ModelSize:
+    """A calibration size on the full log-softmax path, where the output layer's term is large enough to be fitted
+    (on the chunked path it is 2·act·d_model + 8 bytes a token beside the chunk's fixed bytes)."""
     return ModelSize(
-        d_model=d_model, d_ff=d_ff, h=h, N_enc=N_enc, N_dec=N_dec, vocab=vocab, dropout=dropout, max_positions=256
+        d_model=d_model,
+        d_ff=d_ff,
+        h=h,
+        N_enc=N_enc,
+        N_dec=N_dec,
+        vocab=vocab,
+        dropout=dropout,
+        max_positions=256,
+        chunked_loss=False,
     )
 
 
@@ -72,18 +83,37 @@ def build_model(s: ModelSize):
     return VanillaTransformerModel.build_model(cfg, task).train()
 
 
-def training_step(model, tokens: int, sentence_length: int = SENTENCE_LENGTH, label_smoothing: float = 0.1):
-    """Forward, fp32 log-softmax, label-smoothed loss (the criterion's), backward; returns the loss."""
-    from ...criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+def training_step(model, tokens: int, sentence_length: int = SENTENCE_LENGTH, label_smoothing: float = 0.1, chunk=None):
+    """Forward, the criterion's label-smoothed loss, backward; returns the loss. With ``chunk`` (tokens) the loss is
+    the chunked one over the real target tokens, as the criterion's default; without, the full fp32 log-softmax."""
+    from ...criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss, pre_softmax_weight
+    from ...modules.chunked_cross_entropy import chunked_label_smoothed_cross_entropy
 
     vocab, device = model.decoder.embed_tokens.weight.shape[0], model.decoder.embed_tokens.weight.device
     batch = max(1, tokens // sentence_length)
     src, prev, target = torch.randint(4, vocab, (3, batch, sentence_length), device=device)  # each (B, T)
-    net_output = model(src, None, prev)
-    lprobs = model.get_normalized_probs(net_output, log_probs=True).view(-1, vocab)  # (B·T, V), fp32
-    loss, _ = label_smoothed_nll_loss(lprobs, target.reshape(-1), label_smoothing, ignore_index=1)
+    if chunk:
+        features, _ = model(src, None, prev, features_only=True)  # (B, T, d_model)
+        keep = target.ne(1)  # (B, T)
+        h, W = features[keep], pre_softmax_weight(model)  # (N, d_model), (V, d_model)
+        loss, _, _ = chunked_label_smoothed_cross_entropy(h, W, target[keep], label_smoothing, chunk)
+    else:
+        net_output = model(src, None, prev)
+        lprobs = model.get_normalized_probs(net_output, log_probs=True).view(-1, vocab)  # (B·T, V), fp32
+        loss, _ = label_smoothed_nll_loss(lprobs, target.reshape(-1), label_smoothing, ignore_index=1)
     loss.backward()
     return loss.detach()
+
+
+def step_chunk(s: ModelSize) -> Optional[int]:
+    """The criterion's chunk for this size, or None on the full path (``--chunked-loss off``)."""
+    return chunk_tokens(s.vocab, s.loss_chunk_tokens) if s.chunked_loss else None
+
+
+def estimated_activations(s: ModelSize, precision: str, tokens: int, device: str = "cpu") -> float:
+    """The planner's bytes above the static ones for one step of ``tokens``: tokens · a and the chunked loss's."""
+    fixed = loss_bytes(s, tokens)
+    return tokens * bytes_per_token(s, precision, device) + sum(fixed.values())
 
 
 def profiler_peak(prof) -> int:
@@ -108,18 +138,18 @@ def measure_peak(s: ModelSize, precision: str, tokens: int, device: str = "cpu",
     if model is None:
         torch.manual_seed(0)
         model = build_model(s).to(device=device, dtype=DTYPES[precision])
-        training_step(model, min(tokens, 4 * SENTENCE_LENGTH))  # allocate the gradients
+        training_step(model, min(tokens, 4 * SENTENCE_LENGTH), chunk=step_chunk(s))  # allocate the gradients
     if device == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        training_step(model, tokens)
+        training_step(model, tokens, chunk=step_chunk(s))
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        training_step(model, tokens)
+        training_step(model, tokens, chunk=step_chunk(s))
     return profiler_peak(prof)
 
 
@@ -131,7 +161,8 @@ def fit_scales(points: Sequence[Tuple[ModelSize, str, str, int, int]]) -> Dict[s
         terms = activation_terms(s, precision, device)
         unscaled = [tokens * terms[k] / CALIBRATION[k] for k in CALIBRATION]
         rows.append(unscaled)
-        rhs.append(measured - tokens * (terms["statistics"] + terms["attention_weights"] + terms["token_ids"]))
+        fixed = sum(loss_bytes(s, tokens).values())
+        rhs.append(measured - fixed - tokens * (terms["statistics"] + terms["attention_weights"] + terms["token_ids"]))
     solution = np.linalg.lstsq(np.array(rows), np.array(rhs, dtype=float), rcond=None)[0]
     return dict(zip(CALIBRATION, map(float, solution)))
 
@@ -145,7 +176,7 @@ def calibrate(
         s = calibration_size(*args)
         measured.append((s, measure_peak(s, precision, tokens, device)))
     scales = fit_scales([(s, precision, device, tokens, m) for s, m in measured])
-    return scales, [(s, m, tokens * bytes_per_token(s, precision, device)) for s, m in measured]
+    return scales, [(s, m, estimated_activations(s, precision, tokens, device)) for s, m in measured]
 
 
 def largest_fitting_tokens(
@@ -157,7 +188,7 @@ def largest_fitting_tokens(
     budget = usable_bytes(memory_bytes)
     torch.manual_seed(0)
     model = build_model(s).to(device="cuda", dtype=DTYPES[precision])
-    training_step(model, 4 * SENTENCE_LENGTH)
+    training_step(model, 4 * SENTENCE_LENGTH, chunk=step_chunk(s))
     probes = []
 
     def fits(tokens: int) -> bool:
@@ -166,7 +197,7 @@ def largest_fitting_tokens(
         except torch.cuda.OutOfMemoryError:
             measured = None
         torch.cuda.empty_cache()
-        probes.append((tokens, measured, tokens * bytes_per_token(s, precision, "cuda")))
+        probes.append((tokens, measured, estimated_activations(s, precision, tokens, "cuda")))
         return measured is not None and static + measured <= budget
 
     low, high = 0, granularity

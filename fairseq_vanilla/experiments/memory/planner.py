@@ -1,12 +1,10 @@
 """Peak memory of one training step, peak = static + max_tokens · a, and the flags that fit a memory budget.
 
 static: every parameter's weights, gradients, fp32 master copies (``--fp16``/``--bf16``) and Adam's m and v
-        (``PRECISIONS``), plus the positional tables;
+        (``PRECISIONS``), the positional tables and the chunked loss's chunk and fp32 ∂loss/∂W (:mod:`.output_layer`);
 a:      the bytes one token (source and target side, padding included, since ``--max-tokens`` bounds
-        B · max(S, T)) keeps alive at the peak, the start of the backward pass: each layer's tensors saved for the
-        backward pass, the dropout masks, LayerNorm and attention statistics, and the output layer's B·T·V tensors
-        (the logits; the criterion's fp32 log-probabilities, their gradient and the fp32 logits' gradient),
-        of which the fp32 log-probabilities are the largest single allocation.
+        B · max(S, T)) keeps alive at the peak: each layer's tensors saved for the backward pass, the dropout
+        masks, LayerNorm and attention statistics, and the output layer's (:mod:`.output_layer`).
 The counts in :func:`activation_terms` were read off the code (``modules/``, the criterion) and are checked against
 the allocations the profiler records on the CPU (:mod:`.measure`); ``CALIBRATION`` holds the fitted scales.
 """
@@ -14,6 +12,8 @@ the allocations the profiler records on the CPU (:mod:`.measure`); ``CALIBRATION
 import math
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
+
+from .output_layer import loss_bytes, output_layer_per_token
 
 GiB = 2**30
 PAPER_TOKENS_PER_UPDATE = 25_000  # §5.1: batches of ≈25,000 source and ≈25,000 target tokens
@@ -67,6 +67,8 @@ class ModelSize:
     d_k: Optional[int] = None
     d_v: Optional[int] = None
     max_positions: int = 1024
+    chunked_loss: bool = True  # the criterion's --chunked-loss (auto: on for these models); False: --chunked-loss off
+    loss_chunk_tokens: int = 0  # --loss-chunk-tokens (0: chosen from V)
 
     def __post_init__(self):
         from ...models.config import head_dims
@@ -138,11 +140,10 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: i
     the first one's output (4·d_model + 2·h·d_k + 2·h·d_v) and the FFN's ReLU output (d_ff); a decoder layer keeps
     6·d_model + 4·h·d_k + 4·h·d_v + d_ff (self- and cross-attention; cross K, V per source token); the embedding
     stage keeps the encoder and decoder outputs (2·d_model). Dropout masks: 2 per encoder layer, 3 per decoder
-    layer, 1 per side; CPU kernels store them in the activations' dtype, CUDA kernels as bool. The output layer
-    keeps the logits (activation dtype) and three fp32 B·T·V tensors (log-probabilities, their gradient, the fp32
-    logits' gradient). Where the attention kernel rule (``modules/attention.py:fused_kernel_pays``) takes the plain
-    formula for a training step (the CPU, bf16, up to 128 keys), each attention keeps its softmax weights and their
-    masked copy, (B, h, T_q, T_k) each: 2·h·``keys`` values per query token, and no fused kernel's fp32 log-sum-exp.
+    layer, 1 per side; CPU kernels store them in the activations' dtype, CUDA kernels as bool. The output layer:
+    :func:`.output_layer.output_layer_per_token`. Where ``fused_kernel_pays`` takes the plain formula for a training
+    step (the CPU, bf16, up to 128 keys), each attention keeps its softmax weights and their masked copy,
+    (B, h, T_q, T_k) each: 2·h·``keys`` values per query token, and no fused kernel's fp32 log-sum-exp.
     """
     import torch
 
@@ -161,7 +162,7 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: i
     return {
         "hidden": CALIBRATION["hidden"] * act * hidden,
         "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
-        "output_layer": CALIBRATION["output_layer"] * (act + 12) * s.vocab,
+        "output_layer": CALIBRATION["output_layer"] * output_layer_per_token(s.vocab, d, act, s.chunked_loss),
         "statistics": statistics,
         "attention_weights": 2 * act * s.h * keys * attentions if plain else 0,
         "token_ids": TOKEN_BYTES,
@@ -174,8 +175,9 @@ def bytes_per_token(s: ModelSize, precision: str, device: str = "cuda") -> float
 
 
 def estimate_peak(s: ModelSize, precision: str, max_tokens: int, device: str = "cuda") -> float:
-    """static + max_tokens · a, in bytes."""
-    return sum(static_bytes(s, precision).values()) + max_tokens * bytes_per_token(s, precision, device)
+    """static + the chunked loss's fixed bytes + max_tokens · a, in bytes."""
+    fixed = sum(static_bytes(s, precision).values()) + sum(loss_bytes(s, max_tokens).values())
+    return fixed + max_tokens * bytes_per_token(s, precision, device)
 
 
 def usable_bytes(memory_bytes: float) -> float:
@@ -220,7 +222,7 @@ def plan(
 ) -> Plan:
     """The largest --max-tokens within :func:`usable_bytes` (or ``max_tokens_fit`` as measured on a GPU), then the
     fewest --update-freq that reach ``tokens_per_update`` target tokens, with --max-tokens evened out over them."""
-    static = static_bytes(s, precision)
+    static = {**static_bytes(s, precision), **loss_bytes(s, 2**62)}  # a whole chunk
     per_token = activation_terms(s, precision, device)
     if max_tokens_fit is None:
         room = usable_bytes(memory_bytes) - sum(static.values())

@@ -1,6 +1,7 @@
 """The memory planner's answer for ``scripts/fit-memory.py``: facts of the binarised data, a calibration, a table
 of plans or one plan (measured on the GPU with ``--measure``)."""
 
+import dataclasses
 import glob
 import os
 import re
@@ -9,8 +10,9 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from .measure import calibrate, largest_fitting_tokens, measure_peak
-from .planner import SAFETY_BYTES, SAFETY_FRACTION, GiB, Plan, bytes_per_token, parameter_count, usable_bytes
+from .measure import calibrate, estimated_activations, largest_fitting_tokens, measure_peak
+from .output_layer import chunk_tokens
+from .planner import SAFETY_BYTES, SAFETY_FRACTION, GiB, Plan, parameter_count, usable_bytes
 
 
 def data_facts(data: str, max_tokens: int) -> Tuple[int, float]:
@@ -63,6 +65,8 @@ def report(args) -> str:
         vocab, _ = data_facts(args.data, 4096)
     flags = {name: getattr(args, name) for name in PLANNER_FLAGS}
     size = size_from_arch(args.arch, vocab, not args.no_share_all_embeddings, **flags)
+    chunked = getattr(args, "chunked_loss", "auto") != "off"
+    size = dataclasses.replace(size, chunked_loss=chunked, loss_chunk_tokens=getattr(args, "loss_chunk_tokens", 0))
     common = dict(gpus=args.gpus, tokens_per_update=args.tokens_per_update)
 
     def planned(memory: float, precision: str, fit: Optional[int] = None, flag: str = "--memory"):
@@ -111,7 +115,7 @@ def report(args) -> str:
     lines.append(format_plan(chosen))
     if args.check_tokens:
         measured = measure_peak(size, args.precision, args.check_tokens, device)
-        estimated = args.check_tokens * bytes_per_token(size, args.precision, device)
+        estimated = estimated_activations(size, args.precision, args.check_tokens, device)
         lines.append(
             f"check on {device}, {args.check_tokens} tokens: activations measured {measured / GiB:.3f} GiB, "
             f"estimated {estimated / GiB:.3f} GiB ({estimated / measured - 1:+.2%})"
@@ -147,9 +151,12 @@ def format_plan(p: Plan) -> str:
         for name, b in p.per_token.items()
     ]
     lines.append(f"  {'total (estimated peak)':32s}{gb(p.peak_bytes)}")
+    if p.size.chunked_loss:
+        C = min(chunk_tokens(p.size.vocab, p.size.loss_chunk_tokens), p.max_tokens)
+        what, rows = "one chunk's fp32 logits (the chunked loss; --chunked-loss off: all tokens')", C
+    else:
+        what, rows = "an fp32 B·T·V tensor of the output layer (the criterion's log-probabilities)", p.max_tokens
     lines.append(
-        f"largest single allocation: an fp32 B·T·V tensor of the output layer (the criterion's "
-        f"log-probabilities), {p.max_tokens}·{p.size.vocab} floats = "
-        f"{gb(4 * p.max_tokens * p.size.vocab).strip()}"
+        f"largest single allocation: {what}, {rows}·{p.size.vocab} floats = {gb(4 * rows * p.size.vocab).strip()}"
     )
     return "\n".join(lines)
