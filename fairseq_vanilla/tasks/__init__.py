@@ -1,1 +1,2 @@
 from .imdb_classification import ImdbClassificationTask  # noqa: F401 (registers)
+from .translation_merged_batches import TranslationMergedBatchesTask  # noqa: F401 (registers)
