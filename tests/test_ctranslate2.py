@@ -333,10 +333,16 @@ def test_pre_norm_model_gives_fairseq_generate_hypotheses_and_log_probs(
         assert torch.allclose(a, torch.tensor(b.log_probs), atol=1e-4, rtol=0)
 
 
-def test_no_positions_exports_a_zero_table_and_mixed_norms_are_refused(tmp_path):
-    """--positional-encoding none (pre- and post-norm): CTranslate2 always adds a position table, so the export
-    writes zeros, and scores as our model does (weights as built, norms moved off 1 and 0). A model pre-norm on one
-    side only is refused, naming both flags."""
+@pytest.mark.parametrize(
+    "positions,encoder_pre_norm,decoder_pre_norm",
+    [("none", False, False), ("none", True, True), ("sinusoidal", True, False), ("sinusoidal", False, True)],
+)
+def test_no_positions_and_one_pre_norm_side_export_and_score_as_ours(
+    positions, encoder_pre_norm, decoder_pre_norm, tmp_path
+):
+    """--positional-encoding none: CTranslate2 always adds a position table, so the export writes zeros. Pre-norm on
+    one side only: each side's spec is pre- or post-norm on its own. Both score as our model does (the model as
+    built, its norms moved off 1 and 0)."""
     import ctranslate2
     import numpy as np
     from test_prenorm import randomise_norms
@@ -345,29 +351,27 @@ def test_no_positions_exports_a_zero_table_and_mixed_norms_are_refused(tmp_path)
     from fairseq_vanilla.models.config import VanillaTransformerConfig, resolve_defaults
     from test_model import make_model, make_task
 
-    vocab = ["<blank>" if s == "<pad>" else s for s in make_task().source_dictionary.symbols]
+    flags = dict(
+        positional_encoding=positions,
+        encoder_normalize_before=encoder_pre_norm,
+        decoder_normalize_before=decoder_pre_norm,
+    )
+    model = make_model(**flags)
+    randomise_norms(model)
     sizes = dict(encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4, encoder_layers=2)
+    cfg = vars(resolve_defaults(VanillaTransformerConfig(share_all_embeddings=True, **sizes, **flags)))
+    d = make_task().source_dictionary
+    vocab = ["<blank>" if s == "<pad>" else s for s in d.symbols]
+    spec = build_spec(cfg, {k: v.numpy() for k, v in model.state_dict().items()}, vocab, vocab)
+    assert np.any(spec.encoder.position_encodings.encodings) == (positions != "none")
+    spec.validate()
+    spec.optimize(quantization="float32")
+    spec.save(str(tmp_path))
     src, tgt = ["w1", "w5", "w7", "w3"], ["w2", "w9", "w4"]
-    for pre_norm in (False, True):
-        flags = dict(positional_encoding="none", encoder_normalize_before=pre_norm, decoder_normalize_before=pre_norm)
-        model = make_model(**flags)
-        randomise_norms(model)
-        cfg = vars(resolve_defaults(VanillaTransformerConfig(share_all_embeddings=True, **sizes, **flags)))
-        spec = build_spec(cfg, {k: v.numpy() for k, v in model.state_dict().items()}, vocab, vocab)
-        assert not np.any(spec.encoder.position_encodings.encodings)
-        spec.validate()
-        spec.optimize(quantization="float32")
-        folder = tmp_path / f"pre_norm_{pre_norm}"
-        folder.mkdir()
-        spec.save(str(folder))
-        theirs = ctranslate2.Translator(str(folder), intra_threads=1).score_batch([src], [tgt])
-        d = make_task().source_dictionary
-        x = torch.tensor([[d.index(w) for w in src] + [d.eos()]])  # (1, S)
-        y = [d.index(w) for w in tgt] + [d.eos()]
-        with torch.no_grad():
-            logits, _ = model(x, torch.tensor([x.size(1)]), torch.tensor([[d.eos()] + y[:-1]]))  # (1, T, V)
-        mine = torch.log_softmax(logits, dim=-1)[0, torch.arange(len(y)), torch.tensor(y)]
-        assert torch.allclose(mine, torch.tensor(theirs[0].log_probs), atol=1e-4, rtol=0)
-    mixed = vars(resolve_defaults(VanillaTransformerConfig(**sizes, decoder_normalize_before=True)))
-    with pytest.raises(ExportError, match="--encoder-normalize-before and --decoder-normalize-before differ"):
-        build_spec(mixed, {k: v.numpy() for k, v in make_model().state_dict().items()}, vocab, vocab)
+    theirs = ctranslate2.Translator(str(tmp_path), intra_threads=1).score_batch([src], [tgt])[0]
+    x = torch.tensor([[d.index(w) for w in src] + [d.eos()]])  # (1, S)
+    y = [d.index(w) for w in tgt] + [d.eos()]
+    with torch.no_grad():
+        logits, _ = model(x, torch.tensor([x.size(1)]), torch.tensor([[d.eos()] + y[:-1]]))  # (1, T, V)
+    mine = torch.log_softmax(logits, dim=-1)[0, torch.arange(len(y)), torch.tensor(y)]
+    assert torch.allclose(mine, torch.tensor(theirs.log_probs), atol=1e-4, rtol=0)

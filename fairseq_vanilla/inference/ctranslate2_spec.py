@@ -105,19 +105,17 @@ def build_spec(
                 f"{path}: the {side} embedding has {rows} rows but its dictionary has {len(vocab)} "
                 "symbols: the dictionary is not the one the model was trained with"
             )
-    if pre_norm(cfg, "encoder") != pre_norm(cfg, "decoder"):
-        raise ExportError(
-            f"{path}: --encoder-normalize-before and --decoder-normalize-before differ; CTranslate2's Transformer is "
-            "pre-norm or post-norm throughout"
-        )
-    n_enc, n_dec = int(enc.N), int(dec.N)
-    spec = transformer_spec.TransformerSpec.from_config(
-        (n_enc, n_dec),
-        h_enc,
-        pre_norm=pre_norm(cfg, "encoder"),
-        activation=common_spec.Activation.RELU,
-        alignment_layer=int(cfg.get("alignment_layer", -1)),
-        alignment_heads=int(cfg.get("alignment_heads") or 1),
+    relu = common_spec.Activation.RELU
+    spec = transformer_spec.TransformerSpec(  # each side post-norm or pre-norm (with a final norm) on its own
+        transformer_spec.TransformerEncoderSpec(int(enc.N), h_enc, pre_norm=pre_norm(cfg, "encoder"), activation=relu),
+        transformer_spec.TransformerDecoderSpec(
+            int(dec.N),
+            h_dec,
+            pre_norm=pre_norm(cfg, "decoder"),
+            activation=relu,
+            alignment_layer=int(cfg.get("alignment_layer", -1)),
+            alignment_heads=int(cfg.get("alignment_heads") or 1),
+        ),
     )
     _inputs(spec.encoder, weights, "encoder", cfg, d_model)
     _inputs(spec.decoder, weights, "decoder", cfg, d_model)
@@ -130,9 +128,9 @@ def build_spec(
         _attention(layer.self_attention, weights, f"{p}.self_attn", f"{p}.self_attn_residual", True, d_model, path)
         _attention(layer.attention, weights, f"{p}.cross_attn", f"{p}.cross_attn_residual", False, d_model, path)
         _ffn(layer.ffn, weights, p)
-    if pre_norm(cfg, "encoder"):  # each stack's final LayerNorm (Xiong et al. 2020)
-        _layer_norm(spec.encoder.layer_norm, weights, "encoder.layer_norm")
-        _layer_norm(spec.decoder.layer_norm, weights, "decoder.layer_norm")
+    for side, stack in (("encoder", spec.encoder), ("decoder", spec.decoder)):
+        if pre_norm(cfg, side):  # the pre-norm stack's final LayerNorm (Xiong et al. 2020)
+            _layer_norm(stack.layer_norm, weights, f"{side}.layer_norm")
     # pre-softmax linear map (§3.4): tied to the decoder's embedding unless the checkpoint has its own
     spec.decoder.projection.weight = weights.get(
         "decoder.output_projection.weight", weights["decoder.embed_tokens.embedding.weight"]
