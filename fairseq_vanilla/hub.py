@@ -30,6 +30,18 @@ from .text.io import read_settings
 from .text.moses import moses_tokenizer
 
 
+def checkpoint_task(path: str) -> str:
+    """The fairseq task a checkpoint was trained with (``cfg.task._name``, or ``args.task`` in older ones), read
+    through the safe loader: what a command checks before it builds the model (a classifier's commands refuse a
+    translation checkpoint in one line)."""
+    from .fairseq_fixes.checkpoint_safety import safe_torch_load
+
+    state = safe_torch_load(path)
+    task = (state.get("cfg") or {}).get("task") or {}
+    name = task.get("_name") if hasattr(task, "get") else getattr(task, "_name", None)
+    return name or getattr(state.get("args"), "task", None) or "unknown"
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """What a prepare script did to raw text, read from its ``--out`` folder's ``bin/pipeline.txt``: optional

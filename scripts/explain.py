@@ -9,6 +9,9 @@ input) and integrated-gradients (the last two need Captum: pip install -e '.[exp
 
   printf 'A wonderful film.\\n' | python scripts/explain.py --path CKPT --data runs/imdb --method rollout \\
       --html out.html
+
+--html replaces only a page this command wrote (its generator tag), or any file with --force; never --path.
+Bad input: one line 'error: <flag>: <problem>' and exit status 2.
 """
 
 import argparse
@@ -27,12 +30,13 @@ def main(argv=None) -> int:
     p.add_argument("--method", choices=METHODS, help="one method (default: rollout; with --html and no --method: all)")
     p.add_argument("--html", help="write a page highlighting every word by its score to this file")
     p.add_argument("--steps", type=int, default=50, help="integration steps of integrated gradients (default 50)")
+    p.add_argument("--force", action="store_true", help="replace --html even if it is not a page of this command")
     a = p.parse_args(argv)
     methods = [a.method] if a.method else (list(METHODS) if a.html else ["rollout"])
 
     def fail(where: str, problem: str) -> int:
         print(f"error: {where}: {problem}", file=sys.stderr)
-        return 1
+        return 2
 
     if a.steps < 1:
         return fail("--steps", f"must be at least 1, got {a.steps}")
@@ -40,8 +44,16 @@ def main(argv=None) -> int:
         return fail("--path", f"{a.path}: no such checkpoint")
     if not os.path.isfile(os.path.join(a.data, "bin", "pipeline.txt")):
         return fail("--data", f"{a.data}: not the --out folder of scripts/prepare-imdb.sh (no bin/pipeline.txt)")
-    if a.html and not os.path.isdir(os.path.dirname(os.path.abspath(a.html))):
-        return fail("--html", f"{os.path.dirname(os.path.abspath(a.html))}: no such folder")
+    from fairseq_vanilla.inference.explain_html import TOOL
+    from fairseq_vanilla.text.io import PipelineError
+    from fairseq_vanilla.text.outputs import claim_output, html_made_by, output_file
+
+    claim = dict(is_own=html_made_by(TOOL), force=a.force, flag="--html", reads=(a.path,))
+    if a.html:
+        try:
+            claim_output(a.html, **claim)
+        except PipelineError as e:
+            return fail(*str(e).split(": ", 1))
     if any(m in ("gradient", "integrated-gradients") for m in methods):
         try:
             import captum  # noqa: F401
@@ -59,13 +71,17 @@ def main(argv=None) -> int:
     if not reviews:
         return fail("stdin", "no review (give one review a line)")
 
+    from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
+    from fairseq_vanilla.hub import checkpoint_task
     from fairseq_vanilla.inference.explain import ReviewExplainer
     from fairseq_vanilla.inference.explain_html import render_page
-    from fairseq_vanilla.text.io import atomic_write
 
     try:
+        task = checkpoint_task(a.path)
+        if task != "imdb_classification":
+            return fail("--path", f"{a.path}: a checkpoint of task {task!r}, not a classifier ('imdb_classification')")
         explainer = ReviewExplainer.from_pretrained(a.path, a.data, a.steps)
-    except (OSError, ValueError, RuntimeError) as e:
+    except (CheckpointError, OSError, ValueError, RuntimeError) as e:
         return fail("--path", f"{a.path}: {str(e).splitlines()[0]}")
     explanations = []
     for n, review in enumerate(reviews, 1):
@@ -75,8 +91,11 @@ def main(argv=None) -> int:
         for method in methods:
             print("\t".join([method] + [f"{word} {score:.4g}" for word, score in e.ranked(method)]))
     if a.html:
-        with atomic_write(a.html) as f:
-            f.write(render_page(explanations, methods))
+        try:
+            with output_file(a.html, **claim) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                f.write(render_page(explanations, methods))
+        except PipelineError as e:
+            return fail(*str(e).split(": ", 1))
     return 0
 
 

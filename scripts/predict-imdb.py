@@ -14,16 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLASSIFIER_TASK = "imdb_classification"
 
 
-def checkpoint_task(path: str) -> str:
-    """The fairseq task a checkpoint was trained with (``cfg.task._name``, or ``args.task`` in older ones)."""
-    from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
-
-    state = safe_torch_load(path)
-    task = (state.get("cfg") or {}).get("task") or {}
-    name = task.get("_name") if hasattr(task, "get") else getattr(task, "_name", None)
-    return name or getattr(state.get("args"), "task", None) or "unknown"
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--path", required=True, help="checkpoint (.pt)")
@@ -32,7 +22,7 @@ def main() -> int:
     p.add_argument("files", nargs="*")
     a = p.parse_args()
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
-    from fairseq_vanilla.hub import ReviewClassifier
+    from fairseq_vanilla.hub import ReviewClassifier, checkpoint_task
 
     try:
         task = checkpoint_task(a.path)

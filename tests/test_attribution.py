@@ -227,7 +227,7 @@ def test_explain_script_errors_name_the_flag(classifier, tmp_path):
     ]
     for args, stdin, message in cases:
         proc = explain(*args, stdin=stdin)
-        assert proc.returncode == 1 and proc.stderr.startswith(message) and len(proc.stderr.splitlines()) == 1
+        assert proc.returncode == 2 and proc.stderr.startswith(message) and len(proc.stderr.splitlines()) == 1
         assert proc.stdout == ""
 
 

@@ -19,6 +19,7 @@ from fairseq_vanilla.fairseq_fixes.architecture_mismatch import dictionary_sizes
 from fairseq_vanilla.fairseq_fixes.errors import FlagError
 from fairseq_vanilla.inference.lengths import SKIP_FLAG, SourceTooLongError, too_long_sources
 from fairseq_vanilla.text.io import OUTPUT_MARKER, PipelineError, output_dir
+from fairseq_vanilla.text.outputs import claim_output, html_generator, html_made_by, output_file
 from fairseq_vanilla.text.provenance import begin_stage
 
 HINT = "skip this example with --skip-invalid-size-inputs-valid-test"  # fairseq's own words
@@ -154,6 +155,91 @@ def test_output_dir_replaces_only_its_own_output(tmp_path):
         with output_dir(str(out), "tool-a"):
             pass
     assert (out / "sub" / "checkpoint9.pt").read_bytes() == b"weights"
+
+
+def imdb_folder(tmp_path: Path) -> Path:
+    """Enough of a prepare-imdb.sh folder for explain.py's checks that come before the model is read."""
+    data = tmp_path / "imdb"
+    (data / "bin").mkdir(parents=True)
+    (data / "bin" / "pipeline.txt").write_text("segmentation=bpe\nlower=0\n")
+    return data
+
+
+def test_explain_html_onto_its_own_checkpoint_is_refused(training_run, tmp_path):
+    """The page would replace the checkpoint it was about to read: refused, --force or not."""
+    ckpt, data = training_run / "checkpoint_best.pt", imdb_folder(tmp_path)
+    before = tree(training_run), tree(data)
+    for force in ((), ("--force",)):
+        proc = run("explain.py", "--path", ckpt, "--data", data, "--html", ckpt, *force, stdin=b"A fine film.\n")
+        line = error_line(proc, "--html", ckpt, "reads", status=2)
+        assert line.startswith("error: --html: ") and proc.stdout == ""
+    notes = training_run / "notes.html"
+    notes.write_text("<html>my notes</html>\n")
+    proc = run("explain.py", "--path", ckpt, "--data", data, "--html", notes, stdin=b"A fine film.\n")
+    error_line(proc, "--html", notes, "not this command's output", "--force", status=2)
+    assert notes.read_text() == "<html>my notes</html>\n"
+    assert (tree(training_run), tree(data)) == (before[0] | {"notes.html": tree(training_run)["notes.html"]}, before[1])
+    assert not list(training_run.glob("*.tmp"))
+
+
+def test_explain_a_translation_checkpoint_is_one_line(training_run, tmp_path):
+    ckpt, data = training_run / "checkpoint_best.pt", imdb_folder(tmp_path)
+    before = tree(training_run)
+    proc = run("explain.py", "--path", ckpt, "--data", data, "--html", tmp_path / "page.html", stdin=b"Fine.\n")
+    error_line(proc, "--path", ckpt, "'translation'", "imdb_classification", status=2)
+    assert tree(training_run) == before and not (tmp_path / "page.html").exists()
+
+
+def test_average_over_the_last_checkpoint_is_refused(training_run):
+    """--out RUN/checkpoint_last.pt would drop the run's optimizer state; an input is never the output; an earlier
+    average is replaced; --force replaces a file that is not a checkpoint's average."""
+    for n in (1, 2):
+        shutil.copy(training_run / "checkpoint_best.pt", training_run / f"checkpoint{n}.pt")
+    shutil.copy(training_run / "checkpoint_best.pt", training_run / "checkpoint_last.pt")
+    before = tree(training_run)
+    proc = run(
+        "average-checkpoints.py", "--dir", training_run, "--last", "2", "--out", training_run / "checkpoint_last.pt"
+    )
+    error_line(proc, "--out", training_run / "checkpoint_last.pt", "a checkpoint", "--force", status=2)
+    proc = run("average-checkpoints.py", "--dir", training_run, "--last", "2", "--out", training_run / "checkpoint2.pt",
+               "--force")  # fmt: skip
+    error_line(proc, "--out", training_run / "checkpoint2.pt", "reads", status=2)
+    proc = run("average-checkpoints.py", "--dir", training_run / "none", "--out", training_run / "avg.pt")
+    error_line(proc, "--dir", training_run / "none", status=2)
+    assert tree(training_run) == before and not list(training_run.glob("*.tmp"))
+
+    avg = training_run / "avg.pt"
+    for _ in range(2):  # its own earlier average is replaced
+        done = run("average-checkpoints.py", "--dir", training_run, "--last", "2", "--out", avg)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert (tree(training_run).keys() - before.keys()) == {"avg.pt"}
+    assert {k: v for k, v in tree(training_run).items() if k != "avg.pt"} == before
+
+
+def test_output_file_replaces_only_its_own_and_leaves_no_tmp(tmp_path):
+    """Library level: new and own files are written; another's needs force; an input or a folder never; a failed
+    write leaves the old file and no temporary one."""
+    page, is_own = tmp_path / "page.html", html_made_by("tool-a")
+    for text in ("first", "second"):
+        with output_file(str(page), is_own=is_own, flag="--html") as tmp:
+            Path(tmp).write_text(f"<html><head>{html_generator('tool-a')}</head>{text}</html>")
+    assert page.read_text().endswith("second</html>")
+    with pytest.raises(RuntimeError, match="half way"):
+        with output_file(str(page), is_own=is_own, flag="--html") as tmp:
+            Path(tmp).write_text("partial")
+            raise RuntimeError("half way")
+    assert page.read_text().endswith("second</html>") and not Path(f"{page}.tmp").exists()
+    with pytest.raises(PipelineError, match=r"^--html: .*page\.html: exists and is not this command's output; "):
+        claim_output(str(page), is_own=html_made_by("tool-b"), flag="--html")
+    assert claim_output(str(page), is_own=html_made_by("tool-b"), force=True, flag="--html") == str(page)
+    with pytest.raises(PipelineError, match="is a file this command reads"):
+        claim_output(str(page), is_own=is_own, force=True, flag="--html", reads=[str(page)])
+    with pytest.raises(PipelineError, match="is a folder, not a file"):
+        claim_output(str(tmp_path), is_own=is_own, force=True)
+    Path(f"{page}.tmp").write_text("someone's")
+    with pytest.raises(PipelineError, match=r"page\.html\.tmp: exists \(the temporary file"):
+        claim_output(str(page), is_own=is_own)
+    assert Path(f"{page}.tmp").read_text() == "someone's"
 
 
 # -- prepared data knows how it was made ------------------------------------------------------------------------

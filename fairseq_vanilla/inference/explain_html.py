@@ -8,7 +8,10 @@ text (review, words, labels) is HTML-escaped, so a review containing markup is s
 import html
 from typing import List, Sequence
 
+from ..text.outputs import html_generator
 from .explain import Explanation
+
+TOOL = "explain"  # the page's generator tag: scripts/explain.py replaces only a page that carries it
 
 STYLE = """body { font-family: sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.9; }
 table { border-collapse: collapse; } td { vertical-align: top; padding: 0.2em 0.6em; }
@@ -37,7 +40,7 @@ def render_page(explanations: List[Explanation], methods: Sequence[str], title: 
     """The whole page: per review its text, prediction and one highlighted line per method."""
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="en"><head><meta charset="utf-8">{html_generator(TOOL)}',
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p>Each word is highlighted by its score: orange = for the predicted class, blue = against it, strength "
