@@ -316,7 +316,10 @@ def test_pre_norm_model_gives_fairseq_generate_hypotheses_and_log_probs(
     prenorm_checkpoint, prenorm_generated, tiny_corpus, exported_prenorm
 ):
     """--encoder-normalize-before --decoder-normalize-before: CTranslate2's pre-norm spec, each stack's final
-    LayerNorm included, gives fairseq-generate's hypotheses and our teacher-forced log-probabilities."""
+    LayerNorm included, gives fairseq-generate's hypotheses (beam 5, 61 sentences) and our teacher-forced
+    log-probabilities. (Six updates make repetitive hypotheses, for which CTranslate2's search reports slightly
+    higher scores than fairseq's, here by up to 0.005 bits a token, though both models give them the same
+    log-probabilities to 1e-6: search scores are compared by the post-norm test, on a trained model.)"""
     variables, _ = model_layout(os.path.join(exported_prenorm, "model.bin"))
     assert variables["encoder/layer_norm/gamma"][0] == variables["decoder/layer_norm/gamma"][0] == (128,)
     ref_hyps, refs = parse_generate(prenorm_generated)
@@ -324,7 +327,8 @@ def test_pre_norm_model_gives_fairseq_generate_hypotheses_and_log_probs(
     assert sorted(ours) == sorted(ref_hyps) == list(range(61))
     assert sum(ours[i][1] == ref_hyps[i][1] for i in ref_hyps) >= 0.99 * len(ref_hyps)
     raw = (tiny_corpus.parent / "raw" / "test.en").read_text().splitlines()
-    sources, targets = [raw[i].split() for i in range(3)], [refs[i].split() for i in range(3)]
+    sources = [raw[i].split() for i in (0, 1, 2, 1)]
+    targets = [refs[i].split() for i in range(3)] + [ref_hyps[1][1].split()]  # three references, one hypothesis
     mine = teacher_forced_log_probs(prenorm_checkpoint, tiny_corpus, sources, targets)
     import ctranslate2
 
