@@ -32,11 +32,13 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     from fairseq_vanilla.evaluation import length_buckets as L
-    from fairseq_vanilla.experiments.table.spec import load_results
+    from fairseq_vanilla.experiments.table.spec import TableError, load_results
     from fairseq_vanilla.text.io import PipelineError, atomic_write, check_json_output, read_lines, read_settings
 
-    rows = [r for r in a.rows.split(",") if r]
+    rows = [r.strip() for r in a.rows.split(",") if r.strip()]
     try:
+        if not rows:
+            raise PipelineError(f"--rows: empty ({a.rows!r}): give row ids, e.g. base,A-h1")
         if a.min_size < 1:
             raise PipelineError(f"--min-size: must be at least 1, got {a.min_size}")
         pipeline = read_settings(os.path.join(a.data, "bin", "pipeline.txt"))
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
         check_json_output(
             a.out + ".json", KEYS, reads=(source, reference), label="--out", companions=(a.out + ".md", a.out + ".png")
         )
-    except (PipelineError, OSError, KeyError) as e:
+    except (PipelineError, TableError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -6,6 +6,7 @@ of the folders involved is byte-identical afterwards. The model is ``tiny_checkp
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -240,6 +241,94 @@ def test_output_file_replaces_only_its_own_and_leaves_no_tmp(tmp_path):
     with pytest.raises(PipelineError, match=r"page\.html\.tmp: exists \(the temporary file"):
         claim_output(str(page), is_own=is_own)
     assert Path(f"{page}.tmp").read_text() == "someone's"
+
+
+# -- the table driver: bad selections, table files and result files start nothing ----------------------------------
+
+TABLE3 = ROOT / "examples" / "table3" / "table3.yaml"
+COMMITTED = ROOT / "examples" / "table3" / "results" / "multi30k-1200"  # one finished row: base seed 1
+
+
+@pytest.fixture
+def table_inputs(tmp_path) -> Path:
+    """A prepared folder the driver accepts (bin/pipeline.txt, bin/splits.tsv) and a copy of committed results."""
+    (tmp_path / "prep" / "bin").mkdir(parents=True)
+    (tmp_path / "prep" / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\n")
+    (tmp_path / "prep" / "bin" / "splits.tsv").write_text("train\t1\n")
+    shutil.copytree(COMMITTED, tmp_path / "results")
+    return tmp_path
+
+
+def table3(inputs: Path, *flags) -> subprocess.CompletedProcess:
+    """scripts/table3.sh at the scale of the copied results (base seed 1 finished: nothing would train)."""
+    return run("table3.sh", "--data", inputs / "prep", "--out", inputs / "work", "--results", inputs / "results",
+               "--scale", "multi30k-1200", "--seeds", "1", *flags)  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", ["", ",", "  ", " , "])
+def test_table_empty_rows_start_nothing(table_inputs, rows):
+    before = tree(table_inputs)
+    line = error_line(table3(table_inputs, "--rows", rows), "--rows: empty", status=2)
+    assert line.startswith("error: --rows: ")
+    assert tree(table_inputs) == before and not (table_inputs / "work").exists()
+
+
+def test_table_out_that_is_a_file_is_one_line(table_inputs):
+    (table_inputs / "work").write_text("my notes\n")
+    before = tree(table_inputs)
+    error_line(table3(table_inputs, "--rows", "base"), "--out", table_inputs / "work", "not a folder", status=2)
+    assert tree(table_inputs) == before
+
+
+@pytest.mark.parametrize(
+    "edit,named",
+    [
+        (lambda t: t[: t.index("rows:")] + "rows: base\n", "rows: a list of rows"),
+        (lambda t: t.replace("{id: A-h1, row: A, ", "{id: A-h1, "), "row A-h1: needs 'row:'"),
+        (lambda t: t.replace("- {id: A-h1, ", "- {"), "every row needs a unique id (row 2 of rows: got None)"),
+        (lambda t: t.replace("d_model: 512, d_ff: 2048, h: 8, d_k", 'd_model: "256x", d_ff: 2048, h: 8, d_k'),
+         "base: d_model: a whole number ≥ 1, got '256x'"),
+        (lambda t: t.replace("change: {h: 1,", "change: {h: 0.5,"), "row A-h1: h: a whole number ≥ 1, got 0.5"),
+    ],
+)  # fmt: skip
+def test_table_file_of_the_wrong_shape_is_named(table_inputs, edit, named):
+    bad = table_inputs / "bad.yaml"
+    bad.write_text(edit(TABLE3.read_text()))
+    before = tree(table_inputs)
+    error_line(table3(table_inputs, "--table", bad, "--rows", "base"), bad, named, status=2)
+    assert tree(table_inputs) == before and not (table_inputs / "work").exists()
+
+
+@pytest.mark.parametrize(
+    "edit,named",
+    [
+        (lambda text: text[: len(text) // 2], "not valid JSON"),
+        (lambda text: json.dumps({**json.loads(text), "bleu": 250}), "bleu: 250 is not a number in [0, 100]"),
+        (lambda text: json.dumps({**json.loads(text), "ppl": 0.5}), "ppl: 0.5 is not a number in [1, inf]"),
+        (lambda text: json.dumps({**json.loads(text), "chrf": "35"}), "chrf: '35' is not a number in [0, 100]"),
+        (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "seed"}), "no 'seed'"),
+        (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "bleu"}), "needs its figures"),
+        (lambda text: "[1, 2]", "a result file is a JSON object"),
+    ],
+)
+def test_a_broken_result_file_is_named_and_kept(table_inputs, edit, named):
+    result = table_inputs / "results" / "base-seed1.json"
+    result.write_text(edit(result.read_text()))
+    before = tree(table_inputs)
+    error_line(table3(table_inputs, "--rows", "base"), result, named, status=2)
+    assert tree(table_inputs) == before and not (table_inputs / "work").exists()
+
+
+def test_results_in_their_ranges_load_and_accuracy_is_checked(tmp_path):
+    """Library level: the committed result file loads as it is; an accuracy above 1 is named."""
+    from fairseq_vanilla.experiments.table.spec import TableError, load_results
+
+    shutil.copytree(COMMITTED, tmp_path / "r")
+    assert list(load_results(str(tmp_path / "r"))) == [("base", 1)]
+    r = {"id": "trans-2", "row": "trans-2", "seed": 1, "flags": [], "accuracy_valid": 88.4, "accuracy_test": 0.87}
+    (tmp_path / "r" / "trans-2-seed1.json").write_text(json.dumps(r))
+    with pytest.raises(TableError, match=r"trans-2-seed1\.json: accuracy_valid: 88\.4 is not a number in \[0, 1\]"):
+        load_results(str(tmp_path / "r"))
 
 
 # -- prepared data knows how it was made ------------------------------------------------------------------------

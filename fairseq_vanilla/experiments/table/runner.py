@@ -73,23 +73,34 @@ def main(argv=None) -> int:
             print(f"error: --{flag.replace('_', '-')}: must be at least 1, got {value}", file=sys.stderr)
             return 2
     try:
+        selection = None if args.rows is None else [r.strip() for r in args.rows.split(",") if r.strip()]
+        if selection is not None and not selection:
+            raise T.TableError(
+                f"--rows: empty ({args.rows!r}): give row groups or ids (e.g. base,A), or leave --rows out for the "
+                "table's default rows"
+            )
+        for flag, folder in (("--out", args.out), ("--results", args.results)):
+            if folder is not None and not folder.strip():
+                raise T.TableError(f"{flag}: empty: give a folder")
+            if folder is not None and os.path.lexists(folder) and not os.path.isdir(folder):
+                raise T.TableError(f"{flag}: {folder}: exists and is not a folder")
         table = T.load_table(args.table)
-        rows = T.select_rows(table, args.rows.split(",") if args.rows else None)
+        rows = T.select_rows(table, selection)
         T.check_scale(table, args.scale)
         for needed in ("bin/pipeline.txt", "bin/splits.tsv") if table["kind"] == "translation" else ():
             if not os.path.isfile(os.path.join(args.data, needed)):
                 raise T.TableError(f"{args.data}/{needed} missing: --data must be the --out of a prepare script")
+        args.out, args.data, args.table = map(os.path.abspath, (args.out, args.data, args.table))
+        args.results = results_dir(table, args.results, args.scale)
+        done = T.table_results(table, args.results, args.scale)  # every result file read and checked
     except T.TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    args.out, args.data, args.table = map(os.path.abspath, (args.out, args.data, args.table))
-    args.results = results_dir(table, args.results, args.scale)
     default_seeds = table.get("seeds") or {}
     seeds = dict(
         base=args.seeds or default_seeds.get("base", 1), other=args.other_seeds or default_seeds.get("other", 1)
     )
     jobs = [(row, seed) for row in rows for seed in T.seeds_for(row, seeds["base"], seeds["other"])]
-    done = T.table_results(table, args.results, args.scale)
     for row, seed in jobs:
         made = done.get((row["id"], seed))
         if made is not None and T.last_flags_win(made["flags"]) != T.train_flags(table, row, args.scale, seed):

@@ -9,6 +9,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .validate import TableError, check_result, check_symbols, check_table_shapes
+
 SYMBOLS = ("N", "d_model", "d_ff", "h", "d_k", "d_v", "P_drop", "eps_ls", "steps", "positions")
 SIZES = ("d_model", "d_ff", "d_k", "d_v")  # multiplied by a scale's dim_factor
 ROW_KEYS = {
@@ -25,10 +27,6 @@ ROW_KEYS = {
     "seeds",
     "stock",
 }
-
-
-class TableError(ValueError):
-    """A table file that cannot be run; the message names the file and the row."""
 
 
 def load_table(path: str) -> Dict[str, Any]:
@@ -51,15 +49,20 @@ def load_table(path: str) -> Dict[str, Any]:
     for key in ("name", "scales", "rows") + (("base", "decode") if kind == "translation" else ()):
         if key not in table:
             raise TableError(f"{path}: missing '{key}'")
+    check_table_shapes(path, table)
     unknown = set(table.get("base") or {}) - set(SYMBOLS)
     if unknown:
         raise TableError(f"{path}: base: unknown symbol(s) {sorted(unknown)} (known: {', '.join(SYMBOLS)})")
+    check_symbols(path, "base", table.get("base") or {})
     seen = set()
-    for row in table["rows"]:
+    for n, row in enumerate(table["rows"], 1):
         rid = row.get("id")
-        if not rid or rid in seen:
-            raise TableError(f"{path}: every row needs a unique id (got {rid!r})")
+        if not rid or not isinstance(rid, str) or rid in seen:
+            raise TableError(f"{path}: every row needs a unique id (row {n} of rows: got {rid!r})")
         seen.add(rid)
+        for key in ("row", "variant"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise TableError(f"{path}: row {rid}: needs '{key}:' (a name), got {row.get(key)!r}")
         bad = set(row) - ROW_KEYS
         if bad:
             raise TableError(f"{path}: row {rid}: unknown key(s) {sorted(bad)}")
@@ -68,6 +71,7 @@ def load_table(path: str) -> Dict[str, Any]:
         bad = set(row.get("change") or {}) - set(SYMBOLS)
         if bad:
             raise TableError(f"{path}: row {rid}: unknown symbol(s) {sorted(bad)} (known: {', '.join(SYMBOLS)})")
+        check_symbols(path, f"row {rid}", row.get("change") or {})
     stock = [r["id"] for r in table["rows"] if r.get("stock")]
     for name, scale in table["scales"].items():
         for key in ("dim_factor", "step_factor", "flags") if kind == "translation" else ("flags",):
@@ -207,13 +211,22 @@ def table_results(table: Dict[str, Any], results_dir: str, scale: str) -> Dict[T
 
 
 def load_results(results_dir: str) -> Dict[Tuple[str, int], Dict[str, Any]]:
-    """Every finished result file of ``results_dir``, keyed by (row id, seed)."""
+    """Every finished result file of ``results_dir``, keyed by (row id, seed); a file cut short, edited out of its
+    ranges or of another shape is a :class:`TableError` naming it (:func:`.validate.check_result`)."""
     out = {}
     if not os.path.isdir(results_dir):
         return out
     for name in sorted(os.listdir(results_dir)):
         if name.endswith(".json"):
-            with open(os.path.join(results_dir, name), encoding="utf-8") as f:
-                r = json.load(f)
+            path = os.path.join(results_dir, name)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    r = json.load(f)
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                problem = f"not valid JSON ({e})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
+                raise TableError(f"{path}: {problem}; move it away (the job runs again) or repair it") from None
+            check_result(path, r)
+            if (r["id"], r["seed"]) in out:
+                raise TableError(f"{path}: a second result file of row {r['id']} seed {r['seed']}")
             out[(r["id"], r["seed"])] = r
     return out
