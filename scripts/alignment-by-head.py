@@ -15,6 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+KEYS = ("aer_by_layer_and_head",)  # what makes a JSON file this command's own output
+
 
 def check(a) -> str:
     """The first bad argument as ``flag: problem``, or ''."""
@@ -27,16 +29,22 @@ def check(a) -> str:
         return f"--data: {reference}: no such file (run scripts/prepare-alignments.sh)"
     if a.threads < 1 or a.batch_size < 1:
         return "--threads/--batch-size: must be at least 1"
-    if a.json and not os.path.isdir(os.path.dirname(os.path.abspath(a.json))):
-        return f"--json: {a.json}: its folder does not exist"
     if a.json:
-        from fairseq_vanilla.text.io import PipelineError, check_json_output
+        from fairseq_vanilla.text.io import PipelineError
+        from fairseq_vanilla.text.outputs import claim_output
 
         try:
-            check_json_output(a.json, ("aer_by_layer_and_head",), reads=(a.path, reference), label="--json")
+            claim_output(a.json, **json_claim(a, reference))
         except PipelineError as e:
             return str(e)
     return ""
+
+
+def json_claim(a, reference: str) -> dict:
+    """--json is new, this command's own earlier JSON (replaced), or anything with --force; never an input."""
+    from fairseq_vanilla.text.outputs import json_with_keys
+
+    return dict(is_own=json_with_keys(KEYS), force=a.force, flag="--json", reads=(a.path, reference))
 
 
 def main(argv=None) -> int:
@@ -47,6 +55,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     p.add_argument("--json", help="write the result as JSON here too")
+    p.add_argument("--force", action="store_true", help="replace --json even if it is not this command's output")
     a = p.parse_args(argv)
     problem = check(a)
     if problem:
@@ -68,8 +77,14 @@ def main(argv=None) -> int:
         return 1
     print(markdown(result))
     if a.json:
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+        from fairseq_vanilla.text.outputs import output_file
+
+        try:
+            with output_file(a.json, **json_claim(a, reference)) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=1)
+        except PipelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -23,18 +23,21 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True, help="folder for the fairseq-generate outputs (reused when present)")
     p.add_argument("--split", default="valid")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
-    p.add_argument("--json", help="write the table as JSON here too")
+    p.add_argument("--json", help="write the table as JSON here too (new, or this command's earlier JSON)")
+    p.add_argument("--force", action="store_true", help="replace --json even if it is not this command's output")
     a = p.parse_args(argv)
     reference = os.path.join(a.data, "align", f"{a.split}.align")
     for path, what in ((a.path, "--path"), (reference, "--data")):
         if not os.path.isfile(path):
             print(f"error: {what}: {path}: no such file", file=sys.stderr)
             return 2
-    if a.json:
-        from fairseq_vanilla.text.io import PipelineError, check_json_output
+    from fairseq_vanilla.text.io import PipelineError
+    from fairseq_vanilla.text.outputs import claim_output, json_with_keys, output_file
 
+    claim = dict(is_own=json_with_keys(("aer_by_layer",)), force=a.force, flag="--json", reads=(a.path, reference))
+    if a.json:
         try:
-            check_json_output(a.json, ("aer_by_layer",), reads=(a.path, reference), label="--json")
+            claim_output(a.json, **claim)
         except PipelineError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -57,8 +60,12 @@ def main(argv=None) -> int:
     for name, rows in table.items():
         print(f"| {name} | " + " | ".join(f"{r['aer']:.3f}" for r in rows) + " |")
     if a.json:
-        with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"checkpoint": a.path, "split": a.split, "aer_by_layer": table}, f, indent=1)
+        try:
+            with output_file(a.json, **claim) as tmp, open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"checkpoint": a.path, "split": a.split, "aer_by_layer": table}, f, indent=1)
+        except PipelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     return 0
 
 

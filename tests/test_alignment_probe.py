@@ -117,8 +117,9 @@ def test_script_refuses_a_json_it_did_not_write(tmp_path, target):
         timeout=60,
     )
     expected = {
-        "checkpoint": f"error: --json {out}: is an input of this command; choose another --json\n",
-        "notes": f"error: --json {out}: exists and is not this command's output; choose a new --json\n",
+        "checkpoint": f"error: --json: {out}: is a file this command reads; choose another --json\n",
+        "notes": f"error: --json: {out}: exists and is not this command's output; choose a new --json or give "
+        "--force\n",
     }[target]
     assert proc.returncode != 0 and proc.stderr == expected
     assert out.read_bytes() == before
