@@ -28,12 +28,14 @@ def main(argv=None) -> int:
     p.add_argument("--results", nargs="+", required=True, help="result folders (a row found in two: the first wins)")
     p.add_argument("--rows", required=True, help="comma-separated row ids, in the order to show them")
     p.add_argument("--out", required=True, help="OUT.json, OUT.md and OUT.png are written")
+    p.add_argument("--force", action="store_true", help="replace OUT.json, .md and .png even if not written here")
     p.add_argument("--min-size", type=int, default=100, help="sentences a bucket holds at least (second bucketing)")
     a = p.parse_args(argv)
 
     from fairseq_vanilla.evaluation import length_buckets as L
     from fairseq_vanilla.experiments.table.spec import TableError, load_results
     from fairseq_vanilla.text.io import PipelineError, atomic_write, check_json_output, read_lines, read_settings
+    from fairseq_vanilla.text.outputs import claim_output, json_with_keys
 
     rows = [r.strip() for r in a.rows.split(",") if r.strip()]
     try:
@@ -55,9 +57,11 @@ def main(argv=None) -> int:
         missing = [r for r in rows if not any(key[0] == r for key in found)]
         if missing:
             raise PipelineError(f"--rows: no result file for {', '.join(missing)} in {' '.join(a.results)}")
-        check_json_output(
-            a.out + ".json", KEYS, reads=(source, reference), label="--out", companions=(a.out + ".md", a.out + ".png")
+        claim_output(
+            a.out + ".json", is_own=json_with_keys(KEYS), force=a.force, flag="--out", reads=(source, reference)
         )
+        if not a.force:  # OUT.md and OUT.png are rewritten only beside its own OUT.json
+            check_json_output(a.out + ".json", KEYS, label="--out", companions=(a.out + ".md", a.out + ".png"))
     except (PipelineError, TableError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -118,6 +118,8 @@ def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, cap
     assert script.main(args + ["--rows", "lstm"]) == 2
     assert "README.md: exists and is not this command's output" in capsys.readouterr().err
     assert readme.with_suffix(".md").read_text() == "# notes\n" and not readme.with_suffix(".json").exists()
+    assert script.main(args + ["--rows", "lstm", "--force"]) == 0  # --force: the user says the files may go
+    assert "| lstm | 2 | 50.00" in readme.with_suffix(".md").read_text()
 
 
 def test_committed_by_length_tables_are_rebuilt_from_their_json():

@@ -9,7 +9,7 @@ from typing import Any, Dict
 
 WHOLE = ("N", "d_model", "d_ff", "h", "d_k", "d_v", "steps")  # whole numbers ≥ 1 (d_k, d_v may be null: d_model / h)
 FRACTIONS = ("P_drop", "eps_ls")  # in [0, 1)
-RESULT_KEYS = ("id", "row", "seed")  # what a result file is found by
+RESULT_KEYS = ("id", "seed")  # what a result file is found by
 RANGES = {  # figure: (lowest, highest)
     "bleu": (0.0, 100.0),
     "chrf": (0.0, 100.0),
@@ -58,7 +58,7 @@ def check_symbols(path: str, where: str, symbols: Dict[str, Any]) -> None:
 
 
 def check_result(path: str, result: Any) -> None:
-    """A result file's content: a JSON object with its id, row and seed, its figures numbers in their ranges (BLEU and
+    """A result file's content: a JSON object with its id and seed, its figures numbers in their ranges (BLEU and
     chrF in [0, 100], perplexity ≥ 1, accuracy in [0, 1]), and a finished one (with ``flags``) holding every figure of
     its kind."""
     if not isinstance(result, dict):
@@ -66,8 +66,9 @@ def check_result(path: str, result: Any) -> None:
     for key in RESULT_KEYS:
         if key not in result:
             raise TableError(f"{path}: no '{key}' (not a result file of the table driver?)")
-    if not isinstance(result["id"], str) or not isinstance(result["row"], str) or not result["id"]:
-        raise TableError(f"{path}: id and row: names, got {result['id']!r} and {result['row']!r}")
+    for key in ("id", "row"):
+        if key in result and not (isinstance(result[key], str) and result[key]):
+            raise TableError(f"{path}: {key}: a row's name, got {result[key]!r}")
     seed = result["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
         raise TableError(f"{path}: seed: a whole number ≥ 1, got {seed!r}")
