@@ -23,8 +23,8 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from .tasks.imdb_classification import ImdbClassificationTask
 from .tasks.review_dataset import frame
+from .tasks.text_classification import TextClassificationTask
 from .text.imdb import clean_review
 from .text.io import read_settings
 from .text.moses import moses_tokenizer
@@ -159,10 +159,10 @@ def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwarg
 class ReviewClassifier:
     """A classifier and the exact preprocessing its training data went through."""
 
-    def __init__(self, model, task: ImdbClassificationTask, data: str):
+    def __init__(self, model, task: TextClassificationTask, data: str):
         self.model, self.task = model.eval(), task
         self.preprocess = Preprocessing.from_folder(data).encoder()
-        self.classes = ImdbClassificationTask.class_names(task.label_dictionary)
+        self.classes = TextClassificationTask.class_names(task.label_dictionary)
 
     @classmethod
     def from_pretrained(cls, checkpoint: str, data: str) -> "ReviewClassifier":
@@ -171,7 +171,7 @@ class ReviewClassifier:
         models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [checkpoint], arg_overrides={"data": os.path.join(data, "bin")}
         )
-        if not isinstance(task, ImdbClassificationTask):
+        if not isinstance(task, TextClassificationTask):
             raise ValueError(f"{checkpoint}: not a classifier checkpoint (task {type(task).__name__})")
         return cls(models[0], task, data)
 

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     import fairseq_vanilla  # noqa: F401  (safe loading, registries)
     from fairseq_vanilla.evaluation.attention_maps import classifier_attention, plot_heads, translation_attention
     from fairseq_vanilla.hub import ReviewClassifier, load_translator
-    from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationTask
+    from fairseq_vanilla.tasks.text_classification import TextClassificationTask
     from fairseq_vanilla.text.io import PipelineError, check_replaceable, output_dir
 
     try:
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
             maps = classifier_attention(ReviewClassifier.from_pretrained(a.path, a.data), a.review, a.layer)
         else:
             hub = load_translator(a.path, a.data)
-            if isinstance(hub.task, ImdbClassificationTask):
+            if isinstance(hub.task, TextClassificationTask):
                 raise ValueError(f"{a.path} is a classifier: give --review, not --sentence")
             maps = translation_attention(hub, a.sentence, a.target, a.layer, a.beam)
     except (ValueError, FileNotFoundError, PipelineError) as e:

@@ -31,10 +31,10 @@ def load_classifier(checkpoint: str, data_bin: str):
     """(model in eval mode, task) of a classifier checkpoint, its data read from ``data_bin``."""
     from fairseq import checkpoint_utils
 
-    from ..tasks.imdb_classification import ImdbClassificationTask
+    from ..tasks.text_classification import TextClassificationTask
 
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides={"data": data_bin})
-    if not isinstance(task, ImdbClassificationTask) or not hasattr(models[0], "pooling"):
+    if not isinstance(task, TextClassificationTask) or not hasattr(models[0], "pooling"):
         raise ValueError(f"{checkpoint}: not a vanilla_transformer_classifier checkpoint")
     return models[0].eval(), task
 

@@ -38,10 +38,10 @@ def predict_split(path: str, data: str, subset: str = "test", batch_size: int = 
     from fairseq import checkpoint_utils
 
     import fairseq_vanilla  # noqa: F401  (registers the task and models; installs the safe loader)
-    from fairseq_vanilla.tasks.imdb_classification import ImdbClassificationTask
+    from fairseq_vanilla.tasks.text_classification import TextClassificationTask
 
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
-    if not isinstance(task, ImdbClassificationTask):
+    if not isinstance(task, TextClassificationTask):
         raise ValueError(f"--path {path}: not a classifier checkpoint (task {type(task).__name__})")
     model = models[0].eval()
     task.load_dataset(subset)
@@ -60,7 +60,7 @@ def predict_split(path: str, data: str, subset: str = "test", batch_size: int = 
         raise RuntimeError(f"{subset}: {len(order)} of {len(dataset)} reviews were predicted")
     return {
         "subset": subset,
-        "classes": ImdbClassificationTask.class_names(task.label_dictionary),
+        "classes": TextClassificationTask.class_names(task.label_dictionary),
         "predicted": encode_classes([predicted[i] for i in order]),
         "true": encode_classes([true[i] for i in order]),
     }

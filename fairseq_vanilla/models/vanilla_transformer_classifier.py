@@ -94,7 +94,7 @@ class VanillaTransformerClassifier(BaseFairseqModel):
         if not 0.0 <= cfg.pooler_dropout < 1.0:
             raise ValueError(f"--pooler-dropout must be in [0, 1), got {cfg.pooler_dropout}")
         if not hasattr(task, "num_classes"):
-            raise ValueError("vanilla_transformer_classifier needs a classification task (--task imdb_classification)")
+            raise ValueError("vanilla_transformer_classifier needs a classification task (--task text_classification)")
         dictionary = task.source_dictionary
         embed = TokenEmbedding(len(dictionary), cfg.encoder_embed_dim, dictionary.pad())
         if cfg.encoder_embed_path:
