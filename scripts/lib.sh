@@ -181,3 +181,61 @@ translate_and_score() {
     echo "hypotheses: $n of $n source sentences"
   } > "$out/bleu.txt"
 }
+
+# Labelled text for classification (prepare-imdb.sh, prepare-classification.sh): OUT/raw/{train,valid,test}.{txt,label}
+# → tok/ → bpe/ or spm/ → bin/input0/ and bin/label/ (fairseq-preprocess --only-source: sentence-classification layout).
+# tokenize_labelled STEP: Moses tokens of raw/*.txt in tok/ (lower-cased if LOWER=1), the labels beside them.
+tokenize_labelled() {
+  local split lower=()
+  stage "$1 Moses tokenisation (sacremoses)" "$OUT/tok" --option "lower=$LOWER" --after "$OUT/raw" || return 0
+  [[ "$LOWER" == 1 ]] && lower=(--lower)
+  for split in train valid test; do
+    pipeline tokenize --lang en "${lower[@]}" "$OUT/raw/$split.txt" "$OUT/tok.tmp/$split.txt" &
+  done
+  wait -n && wait -n && wait -n || die "tokenisation failed"
+  for split in train valid test; do cp "$OUT/raw/$split.label" "$OUT/tok.tmp/$split.label"; done
+  commit "$OUT/tok"
+}
+# segment_labelled STEP TEXT_DIR [KEY=VALUE]...: subword-nmt BPE of BPE_OPS merges (or a sentencepiece model of BPE_OPS
+# pieces) learned on TEXT_DIR/train.txt, applied to each split, into OUT/SEGMENTATION; KEY=VALUE: more stage options.
+segment_labelled() {
+  local step="$1" text="$2" split seg="$OUT/$SEGMENTATION.tmp" options=(); shift 2
+  for kv in "$@"; do options+=(--option "$kv"); done
+  stage "$step $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION" --option "segmentation=$SEGMENTATION" \
+    --option "ops=$BPE_OPS" "${options[@]}" --after "$text" || return 0
+  if [[ "$SEGMENTATION" == spm ]]; then
+    pipeline spm-train --model-prefix "$seg/spm" --vocab-size "$BPE_OPS" "$text/train.txt"
+    for split in train valid test; do pipeline spm-encode --model "$seg/spm.model" "$text/$split.txt" "$seg/$split.txt"; done
+  else
+    subword-nmt learn-bpe -s "$BPE_OPS" < "$text/train.txt" > "$seg/codes"
+    for split in train valid test; do
+      subword-nmt apply-bpe -c "$seg/codes" < "$text/$split.txt" > "$seg/$split.txt" &
+    done
+    wait -n && wait -n && wait -n || die "apply-bpe failed"
+  fi
+  for split in train valid test; do cp "$text/$split.label" "$seg/$split.label"; done
+  commit "$OUT/$SEGMENTATION"
+}
+# binarize_labelled STEP [KEY=VALUE]...: OUT/SEGMENTATION → OUT/bin/input0 (texts) and bin/label (labels; that
+# dictionary not padded with madeupword entries), with bin/splits.tsv (from raw/) and bin/pipeline.txt (segmentation,
+# lower, ops and the KEY=VALUEs: what the classifier hub reads back). Texts over 510 tokens are counted, not cut.
+binarize_labelled() {
+  local step="$1" seg="$OUT/$SEGMENTATION" options=() part name ext factor; shift
+  for kv in "$@"; do options+=(--option "$kv"); done
+  LONG_LINES_WHY="; the classifier truncates them (the task's --max-positions, --truncation)" \
+    warn_long_lines 510 "$seg"/{train,valid,test}.txt
+  stage "$step binarise (fairseq-preprocess --only-source: input0/ and label/)" "$OUT/bin" \
+    --option "segmentation=$SEGMENTATION" --option "ops=$BPE_OPS" --option "lower=$LOWER" "${options[@]}" \
+    --after "$seg" || return 0
+  for part in input0:txt:8 label:label:1; do
+    IFS=: read -r name ext factor <<< "$part"
+    fairseq-preprocess --only-source --padding-factor "$factor" --trainpref "$seg/train.$ext" --validpref "$seg/valid.$ext" \
+      --testpref "$seg/test.$ext" --destdir "$OUT/bin.tmp/$name" --workers "${WORKERS:-2}" \
+      > "$OUT/bin.tmp/$name.preprocess.log" 2>&1 \
+      || { tail -n 20 "$OUT/bin.tmp/$name.preprocess.log" >&2; die "fairseq-preprocess failed for $name"; }
+  done
+  cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
+  printf 'segmentation=%s\nlower=%s\nops=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" > "$OUT/bin.tmp/pipeline.txt"
+  if (($#)); then printf '%s\n' "$@" >> "$OUT/bin.tmp/pipeline.txt"; fi
+  commit "$OUT/bin"
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Classify raw reviews with a trained vanilla_transformer_classifier: one review a line in, 'label<TAB>prob' out.
+"""Classify raw texts with a trained vanilla_transformer_classifier: one text a line in, 'label<TAB>prob' out.
 
     python scripts/predict-imdb.py --path CKPT --data PREPARED_DIR [FILE ...]   (no FILE: standard input)
-PREPARED_DIR is scripts/prepare-imdb.sh's --out folder (its BPE codes or sentencepiece model and dictionaries).
+PREPARED_DIR is the --out folder of scripts/prepare-imdb.sh or prepare-classification.sh (its BPE codes or
+sentencepiece model and dictionaries).
 """
 
 import argparse
@@ -11,13 +12,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-CLASSIFIER_TASK = "imdb_classification"
+CLASSIFIER_TASKS = ("imdb_classification", "text_classification")
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--path", required=True, help="checkpoint (.pt)")
-    p.add_argument("--data", required=True, help="the --out folder of scripts/prepare-imdb.sh")
+    p.add_argument("--data", required=True, help="the --out folder of prepare-imdb.sh or prepare-classification.sh")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("files", nargs="*")
     a = p.parse_args()
@@ -26,13 +27,16 @@ def main() -> int:
 
     try:
         task = checkpoint_task(a.path)
-        if task != CLASSIFIER_TASK:
+        if task not in CLASSIFIER_TASKS:
             raise ValueError(
-                f"--path {a.path}: a checkpoint of task {task!r}, not {CLASSIFIER_TASK!r}: give a classifier trained "
-                "by scripts/train-imdb.sh (translation checkpoints go to scripts/generate.sh or translate.py)"
+                f"--path {a.path}: a checkpoint of task {task!r}, not {' or '.join(map(repr, CLASSIFIER_TASKS))}: "
+                "give a classifier (translation checkpoints go to scripts/generate.sh or translate.py)"
             )
         if not os.path.isfile(os.path.join(a.data, "bin", "label", "dict.txt")):
-            raise ValueError(f"--data {a.data}: not a scripts/prepare-imdb.sh --out folder (no bin/label/dict.txt)")
+            raise ValueError(
+                f"--data {a.data}: not a prepare-imdb.sh or prepare-classification.sh --out folder "
+                "(no bin/label/dict.txt)"
+            )
         clf = ReviewClassifier.from_pretrained(a.path, a.data)
         lines = []
         for path in a.files or ["-"]:

@@ -27,7 +27,6 @@ while [[ $# -gt 0 ]]; do
 done
 FROM_MAY_BE_FILE=1 parse_prepare_args 9 "${rest[@]}"
 mkdir -p "$OUT"
-SPLITS=(train valid test)
 
 source_option=(--option "url=$URL"); [[ -n "$FROM" ]] && source_option=(--option "from=given" --input "$FROM")
 if stage "1/5 reviews from aclImdb (valid: $VALID_SIZE held out of train, seed $SEED)" "$OUT/raw" \
@@ -44,15 +43,7 @@ if stage "1/5 reviews from aclImdb (valid: $VALID_SIZE held out of train, seed $
   commit "$OUT/raw"
 fi
 
-if stage "2/5 Moses tokenisation (sacremoses)" "$OUT/tok" --option "lower=$LOWER" --after "$OUT/raw"; then
-  lower=(); [[ "$LOWER" == 1 ]] && lower=(--lower)
-  for split in "${SPLITS[@]}"; do
-    pipeline tokenize --lang en "${lower[@]}" "$OUT/raw/$split.txt" "$OUT/tok.tmp/$split.txt" &
-  done
-  wait -n && wait -n && wait -n || die "tokenisation failed"
-  for split in "${SPLITS[@]}"; do cp "$OUT/raw/$split.label" "$OUT/tok.tmp/$split.label"; done
-  commit "$OUT/tok"
-fi
+tokenize_labelled "2/5"
 
 TEXT="$OUT/tok"
 if [[ "$AUGMENT" == 1 ]]; then
@@ -68,41 +59,8 @@ else
   log "3/5 offline augmentation: not asked (--augment)"
 fi
 
-if stage "4/5 $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION" --option "segmentation=$SEGMENTATION" \
-  --option "ops=$BPE_OPS" --option "augment=$AUGMENT" --after "$TEXT"; then
-  seg="$OUT/$SEGMENTATION.tmp"
-  if [[ "$SEGMENTATION" == spm ]]; then
-    pipeline spm-train --model-prefix "$seg/spm" --vocab-size "$BPE_OPS" "$TEXT/train.txt"
-    for split in "${SPLITS[@]}"; do pipeline spm-encode --model "$seg/spm.model" "$TEXT/$split.txt" "$seg/$split.txt"; done
-  else
-    subword-nmt learn-bpe -s "$BPE_OPS" < "$TEXT/train.txt" > "$seg/codes"
-    for split in "${SPLITS[@]}"; do
-      subword-nmt apply-bpe -c "$seg/codes" < "$TEXT/$split.txt" > "$seg/$split.txt" &
-    done
-    wait -n && wait -n && wait -n || die "apply-bpe failed"
-  fi
-  for split in "${SPLITS[@]}"; do cp "$TEXT/$split.label" "$seg/$split.label"; done
-  commit "$OUT/$SEGMENTATION"
-fi
-
-# Kept as they are, but counted: the classifier keeps the first --max-positions tokens (imdb_classification's
-# --truncation; 512 by default, <s> and </s> included).
-LONG_LINES_WHY="; the classifier truncates them (imdb_classification --max-positions, --truncation)" \
-  warn_long_lines 510 "$OUT/$SEGMENTATION"/{train,valid,test}.txt
-if stage "5/5 binarise (fairseq-preprocess --only-source: input0/ and label/)" "$OUT/bin" \
-  --option "segmentation=$SEGMENTATION" --option "ops=$BPE_OPS" --option "lower=$LOWER" --option "augment=$AUGMENT" \
-  --after "$OUT/$SEGMENTATION"; then
-  seg="$OUT/$SEGMENTATION"
-  for part in input0:txt:8 label:label:1; do  # label dictionary not padded with madeupword entries
-    IFS=: read -r name ext factor <<< "$part"
-    fairseq-preprocess --only-source --padding-factor "$factor" --trainpref "$seg/train.$ext" --validpref "$seg/valid.$ext" \
-      --testpref "$seg/test.$ext" --destdir "$OUT/bin.tmp/$name" --workers "${WORKERS:-2}" \
-      > "$OUT/bin.tmp/$name.preprocess.log" 2>&1 \
-      || { tail -n 20 "$OUT/bin.tmp/$name.preprocess.log" >&2; die "fairseq-preprocess failed for $name"; }
-  done
-  cp "$OUT/raw/splits.tsv" "$OUT/bin.tmp/splits.tsv"
-  printf 'segmentation=%s\nlower=%s\nops=%s\naugment=%s\n' "$SEGMENTATION" "$LOWER" "$BPE_OPS" "$AUGMENT" \
-    > "$OUT/bin.tmp/pipeline.txt"
-  commit "$OUT/bin"
-fi
+segment_labelled "4/5" "$TEXT" "augment=$AUGMENT"
+# Long reviews are kept as they are, but counted: the classifier keeps the first --max-positions tokens
+# (imdb_classification's --truncation; 512 by default, <s> and </s> included).
+binarize_labelled "5/5" "augment=$AUGMENT"
 log "ready: $OUT/bin (input0/, label/: $(tr '\n' ' ' < "$OUT/bin/label/dict.txt"))"

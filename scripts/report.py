@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """One Markdown page about a training run: the exact command, loss and learning-rate curves (PNG), the score
-(BLEU of scripts/generate.sh, or test accuracy of scripts/train-imdb.sh) and a few example outputs.
+(BLEU of scripts/generate.sh, or a classifier's test accuracy, with --data its per-class precision / recall / F1 and
+confusion matrix on a split) and a few example outputs.
 
   python scripts/report.py --save runs/m30/vanilla_transformer --generate runs/m30/vanilla_transformer/test
   python scripts/report.py --save runs/imdb_cpu/ckpt --data runs/imdb      # IMDB: accuracy from SAVE/test.log
+  python scripts/report.py --save runs/mine/ckpt --data runs/mine --subset valid  # any text_classification run
 
 --save is the --save folder of scripts/train.sh or train-imdb.sh (train.log, command.sh, and test.log for IMDB).
 Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it. OUT is a folder of this
@@ -109,7 +111,7 @@ def translation_section(gen_dir: str, n_examples: int):
     return lines + [""]
 
 
-def classification_section(save: str, data: str, n_examples: int):
+def classification_section(save: str, data: str, n_examples: int, subset: str = "test"):
     test_log = os.path.join(save, "test.log")
     if not os.path.isfile(test_log):
         raise ValueError(f"{test_log}: missing (scripts/train-imdb.sh writes it after training)")
@@ -119,23 +121,36 @@ def classification_section(save: str, data: str, n_examples: int):
     if m is None:
         raise ValueError(f"{test_log}: no \"valid on 'test' subset\" line")
     scores = parse_fields(m.group(1))
+    checkpoint = os.path.join(save, "checkpoint_best.pt")
+    noun = "text"  # what an example is called: IMDB's are reviews
+    if os.path.isfile(checkpoint):
+        from fairseq_vanilla.hub import checkpoint_task
+
+        noun = "review" if checkpoint_task(checkpoint) == "imdb_classification" else noun
     lines = [
         "## Test accuracy",
         "",
         f"- accuracy {scores.get('accuracy', float('nan')):.4f} on "
-        f"{int(scores.get('examples', 0))} test reviews (fairseq-validate --valid-subset test)",
+        f"{int(scores.get('examples', 0))} test {noun}s (fairseq-validate --valid-subset test)",
         "",
     ]
     if data:
+        from fairseq_vanilla.evaluation.classification import confusion_matrix, markdown_scores
         from fairseq_vanilla.hub import ReviewClassifier
+        from fairseq_vanilla.inference.split_predictions import ALPHABET, predict_split
+
+        record = predict_split(checkpoint, os.path.join(data, "bin"), subset)
+        true, predicted = ([ALPHABET.index(c) for c in record[k]] for k in ("true", "predicted"))
+        lines += [f"## Per-class scores on {subset} (checkpoint_best.pt)", ""]
+        lines += markdown_scores(record["classes"], confusion_matrix(true, predicted, len(record["classes"]))) + [""]
 
         texts = open(os.path.join(data, "raw", "test.txt"), encoding="utf-8").read().splitlines()[:n_examples]
         gold = open(os.path.join(data, "raw", "test.label"), encoding="utf-8").read().split()[:n_examples]
-        clf = ReviewClassifier.from_pretrained(os.path.join(save, "checkpoint_best.pt"), data)
+        clf = ReviewClassifier.from_pretrained(checkpoint, data)
         lines += [
-            "## Examples (first test reviews)",
+            f"## Examples (first test {noun}s)",
             "",
-            "| # | review | gold | predicted (probability) |",
+            f"| # | {noun} | gold | predicted (probability) |",
             "| --- | --- | --- | --- |",
         ]
         for i, (text, label, (pred, prob)) in enumerate(zip(texts, gold, clf.predict_batch(texts))):
@@ -148,7 +163,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--save", required=True, help="the run's --save folder (train.log, command.sh)")
     p.add_argument("--generate", help="translation: the --out folder of scripts/generate.sh (bleu.txt, gen.out)")
-    p.add_argument("--data", help="IMDB: the prepared folder, to show predictions on the first test reviews")
+    p.add_argument(
+        "--data", help="classifier: the prepared folder, for per-class scores and predictions on the first test texts"
+    )
+    p.add_argument("--subset", default="test", help="classifier: the split of the per-class scores (default test)")
     p.add_argument("--examples", type=int, default=5, help="number of example outputs (default 5)")
     p.add_argument("--out", help="report folder (default SAVE/report)")
     a = p.parse_args(argv)
@@ -190,7 +208,7 @@ def main(argv=None) -> int:
         if a.generate:
             lines += translation_section(a.generate, a.examples)
         else:
-            lines += classification_section(a.save, a.data, a.examples)
+            lines += classification_section(a.save, a.data, a.examples, a.subset)
         with output_dir(out, "report", keep) as tmp:  # replaced whole, only if ours
             plot_curves(train, valid, tmp)
             with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:

@@ -9,6 +9,7 @@ from .augmentation import augment_file
 from .cleaning import clean
 from .imdb import imdb_extract
 from .io import check_parallel, claim_output_dir, commit_output_dir, count_lines, report_long_lines
+from .labelled import labelled_extract
 from .moses import detokenize, tokenize
 from .provenance import begin_stage
 from .segmentation import spm_encode, spm_train
@@ -127,6 +128,14 @@ TEXT_COMMANDS = (
             arg("--seed", type=int, default=1),
         ],
         lambda a: imdb_extract(a.source, a.out, a.valid_size, a.seed),
+        key_values,
+    ),
+    Command(
+        "labelled-extract",
+        "labelled text (a label<TAB>text file, or a folder of label subfolders of .txt files) → {split}.txt, .label",
+        [arg(f"--{split}", required=True, help="TSV file or folder") for split in ("train", "valid", "test")]
+        + [arg("--out", required=True)],
+        lambda a: labelled_extract({"train": a.train, "valid": a.valid, "test": a.test}, a.out),
         key_values,
     ),
     Command(
