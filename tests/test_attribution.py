@@ -213,8 +213,10 @@ def test_explain_script_scores_every_word_and_writes_the_page(classifier, tmp_pa
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt; Awful, boring film." in html
     n_words = sum(len(re.findall(r"\w+|[^\w\s]", r.replace("<br />", " "))) for r in REVIEWS)
     assert html.count('<span class="w"') == len(methods) * n_words  # every word, on every method's line
-    one = explain("--path", ckpt, "--data", prep, "--method", "rollout", stdin="A wonderful film.\n")
+    assert '<meta name="generator" content="fairseq-vanilla explain">' in html  # what marks the page as its own
+    one = explain("--path", ckpt, "--data", prep, "--method", "rollout", "--html", page, stdin="A wonderful film.\n")
     assert [line.split("\t")[0] for line in one.stdout.splitlines()] == ["review 1", "rollout"]
+    assert page.read_text().count('<span class="w"') == 4  # its own earlier page replaced: A wonderful film .
 
 
 def test_explain_script_errors_name_the_flag(classifier, tmp_path):
