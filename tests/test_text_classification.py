@@ -213,8 +213,6 @@ def test_three_classes_prepared_trained_validated_and_reported(tmp_path):
     assert (prep / "raw" / "valid.label").read_text().split().count("tech") == 15
     again = run("bash", PREPARE, *args, "--bpe-ops", "50", "--lower")
     assert again.stdout.count("done already") == 4  # every stage made the same way: skipped
-    changed = run("bash", PREPARE, *args, "--bpe-ops", "60", "--lower", check=False)
-    assert changed.returncode != 0 and "--bpe-ops" in changed.stderr
 
     save = tmp_path / "ckpt"
     train = fairseq("fairseq-train", prep / "bin", *TRAIN_FLAGS, "--save-dir", save)
