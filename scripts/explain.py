@@ -21,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 METHODS = ("attention", "rollout", "gradient", "integrated-gradients")
+CLASSIFIER_TASKS = ("imdb_classification", "text_classification")
 
 
 def main(argv=None) -> int:
@@ -78,8 +79,9 @@ def main(argv=None) -> int:
 
     try:
         task = checkpoint_task(a.path)
-        if task != "imdb_classification":
-            return fail("--path", f"{a.path}: a checkpoint of task {task!r}, not a classifier ('imdb_classification')")
+        if task not in CLASSIFIER_TASKS:
+            wanted = " or ".join(map(repr, CLASSIFIER_TASKS))
+            return fail("--path", f"{a.path}: a checkpoint of task {task!r}, not a classifier's ({wanted})")
         explainer = ReviewExplainer.from_pretrained(a.path, a.data, a.steps)
     except (CheckpointError, OSError, ValueError, RuntimeError) as e:
         return fail("--path", f"{a.path}: {str(e).splitlines()[0]}")
