@@ -19,6 +19,7 @@ def test_table3_file_has_every_row_of_the_paper():
     table = T.load_table(TABLE3)
     ids = [r["id"] for r in T.select_rows(table, None)]
     diagnostics = {"C-N8-warmup800", "D-drop0.3", "big-drop0.1"}  # one change each: why N = 8 and big fail
+    diagnostics |= {"A-h1-dk16", "A-h8-dk128"}  # h = 1 changes h and d_k: these change one each
     assert diagnostics <= set(ids)
     assert len(set(ids) - diagnostics) == 20  # Table 3: base, A×4, B×2, C×7, D×4, E, big
     assert {r["row"] for r in table["rows"]} >= {"base", "A", "B", "C", "D", "E", "big", "accum", "align"}
