@@ -198,11 +198,20 @@ tokenize_labelled() {
 }
 # segment_labelled STEP TEXT_DIR [KEY=VALUE]...: subword-nmt BPE of BPE_OPS merges (or a sentencepiece model of BPE_OPS
 # pieces) learned on TEXT_DIR/train.txt, applied to each split, into OUT/SEGMENTATION; KEY=VALUE: more stage options.
+# SPM_TEXT=raw: sentencepiece reads OUT/raw (lower-cased if LOWER=1), the text the classifier hub segments, instead.
 segment_labelled() {
   local step="$1" text="$2" split seg="$OUT/$SEGMENTATION.tmp" options=(); shift 2
   for kv in "$@"; do options+=(--option "$kv"); done
   stage "$step $SEGMENTATION, $BPE_OPS" "$OUT/$SEGMENTATION" --option "segmentation=$SEGMENTATION" \
     --option "ops=$BPE_OPS" "${options[@]}" --after "$text" || return 0
+  if [[ "$SEGMENTATION" == spm && "${SPM_TEXT:-}" == raw ]]; then
+    text="$seg/raw"; mkdir -p "$text"
+    for split in train valid test; do
+      "$PY" -c 'import sys; t = open(sys.argv[1], encoding="utf-8").read(); open(sys.argv[2], "w", encoding="utf-8").write(
+        t.lower() if sys.argv[3] == "1" else t)' "$OUT/raw/$split.txt" "$text/$split.txt" "$LOWER"
+      cp "$OUT/raw/$split.label" "$text/$split.label"
+    done
+  fi
   if [[ "$SEGMENTATION" == spm ]]; then
     pipeline spm-train --model-prefix "$seg/spm" --vocab-size "$BPE_OPS" "$text/train.txt"
     for split in train valid test; do pipeline spm-encode --model "$seg/spm.model" "$text/$split.txt" "$seg/$split.txt"; done
@@ -216,9 +225,8 @@ segment_labelled() {
   for split in train valid test; do cp "$text/$split.label" "$seg/$split.label"; done
   commit "$OUT/$SEGMENTATION"
 }
-# binarize_labelled STEP [KEY=VALUE]...: OUT/SEGMENTATION → OUT/bin/input0 (texts) and bin/label (labels; that
-# dictionary not padded with madeupword entries), with bin/splits.tsv (from raw/) and bin/pipeline.txt (segmentation,
-# lower, ops and the KEY=VALUEs: what the classifier hub reads back). Texts over 510 tokens are counted, not cut.
+# binarize_labelled STEP [KEY=VALUE]...: OUT/SEGMENTATION → bin/input0 (texts; those over 510 tokens counted) and
+# bin/label (no madeupword padding), bin/splits.tsv, bin/pipeline.txt (segmentation, lower, ops, KEY=VALUEs: for the hub).
 binarize_labelled() {
   local step="$1" seg="$OUT/$SEGMENTATION" options=() part name ext factor; shift
   for kv in "$@"; do options+=(--option "$kv"); done

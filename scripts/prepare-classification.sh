@@ -39,6 +39,6 @@ if stage "1/4 labelled text (train, valid, test)" "$OUT/raw" \
   commit "$OUT/raw"
 fi
 tokenize_labelled "2/4"
-segment_labelled "3/4" "$OUT/tok"
+SPM_TEXT=raw segment_labelled "3/4" "$OUT/tok" "spm-text=raw"  # --spm: on raw text, as the hub segments it
 binarize_labelled "4/4"
 log "ready: $OUT/bin (input0/, label/: $(cut -d' ' -f1 "$OUT/bin/label/dict.txt" | tr '\n' ' '))"
