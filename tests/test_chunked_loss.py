@@ -3,14 +3,16 @@ log-softmax (loss, nll, accuracy, every parameter's gradient) for each way of ty
 fairseq-train run both ways."""
 
 import math
+import os
 import re
+import subprocess
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 import fairseq_vanilla  # noqa: F401  (registers)
-from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
+from conftest import BIN, ROOT, TINY_TRAIN_FLAGS, USER_DIR
 from fairseq_vanilla.criterions.label_smoothed_cross_entropy import (
     VanillaLabelSmoothedCrossEntropyCriterion,
 )
@@ -205,22 +207,41 @@ def test_flag_checks_name_the_flag():
         VanillaLabelSmoothedCrossEntropyCriterion(task, 0.1, False, chunked_loss="on").chunked_weight(other)
 
 
-def train_log(corpus, save, *flags) -> str:
-    proc = fairseq(
-        "fairseq-train", corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, "--max-update", "6", "--log-interval", "1",
-        "--report-accuracy", "--save-dir", save, "--no-save", *flags,
-    )  # fmt: skip
-    return proc.stdout + proc.stderr
-
-
 def test_fairseq_train_gives_the_same_losses_chunked_or_not(tiny_corpus, tmp_path):
     """The stock fairseq-train, 6 updates (then fairseq's validation), --chunked-loss off against on with chunks of
-    64 target tokens: the same train loss, nll, accuracy and gradient norm at every update and the same validation
-    figures."""
-    logs = {
-        mode: train_log(tiny_corpus, tmp_path / mode, "--chunked-loss", mode, "--loss-chunk-tokens", "64")
+    64 target tokens (the two runs side by side, one thread each): the same train loss, nll, accuracy and gradient
+    norm at every update and the same validation figures."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    runs = {
+        mode: subprocess.Popen(
+            [
+                str(BIN / "fairseq-train"),
+                tiny_corpus,
+                "--user-dir",
+                USER_DIR,
+                *TINY_TRAIN_FLAGS,
+                "--max-update",
+                "6",
+                "--log-interval",
+                "1",
+                "--report-accuracy",
+                "--save-dir",
+                tmp_path / mode,
+                "--no-save",
+                "--chunked-loss",
+                mode,
+                "--loss-chunk-tokens",
+                "64",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )  # fmt: skip
         for mode in ("off", "on")
     }
+    logs = {mode: proc.communicate(timeout=600)[0] for mode, proc in runs.items()}
+    assert all(proc.returncode == 0 for proc in runs.values()), logs
     figures = {}
     for mode, log in logs.items():
         train = re.findall(r"loss=(\S+), nll_loss=(\S+),.*? accuracy=(\S+),.*? num_updates=(\d+),.*? gnorm=(\S+),", log)
