@@ -212,6 +212,7 @@ def test_fairseq_train_gives_the_same_losses_chunked_or_not(tiny_corpus, tmp_pat
     64 target tokens (the two runs side by side, one thread each): the same train loss, nll, accuracy and gradient
     norm at every update and the same validation figures."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    outputs = {mode: open(tmp_path / f"{mode}.log", "w") for mode in ("off", "on")}  # files: no run blocks on a pipe
     runs = {
         mode: subprocess.Popen(
             [
@@ -233,15 +234,17 @@ def test_fairseq_train_gives_the_same_losses_chunked_or_not(tiny_corpus, tmp_pat
                 "--loss-chunk-tokens",
                 "64",
             ],
-            stdout=subprocess.PIPE,
+            stdout=outputs[mode],
             stderr=subprocess.STDOUT,
-            text=True,
             env=env,
-        )  # fmt: skip
+        )
         for mode in ("off", "on")
     }
-    logs = {mode: proc.communicate(timeout=600)[0] for mode, proc in runs.items()}
-    assert all(proc.returncode == 0 for proc in runs.values()), logs
+    codes = [proc.wait(timeout=600) for proc in runs.values()]
+    for output in outputs.values():
+        output.close()
+    logs = {mode: (tmp_path / f"{mode}.log").read_text() for mode in runs}
+    assert codes == [0, 0], logs
     figures = {}
     for mode, log in logs.items():
         train = re.findall(r"loss=(\S+), nll_loss=(\S+),.*? accuracy=(\S+),.*? num_updates=(\d+),.*? gnorm=(\S+),", log)
