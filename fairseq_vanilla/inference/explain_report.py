@@ -40,9 +40,16 @@ def paired_table(summary: Dict[str, object]) -> str:
     lines = _k_header("B − A", ks)
     for pair, by_k in paired.items():
         b, a = pair.split("~")
-        cells = [f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" for c in (by_k[k] for k in ks)]
+        cells = [_paired_cell(by_k[k]) for k in ks]
         lines.append(f"| {b} − {a} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _paired_cell(c: Dict[str, object]) -> str:
+    """Δ [low, high], or Δ (undetermined) where the paired differences have no spread."""
+    if c["low"] is None:
+        return f"{c['delta']:+.3f} (undetermined: no spread)"
+    return f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
 
 
 def report(summary: Dict[str, object], n_reviews: int, n_classifiers: int) -> str:
