@@ -108,45 +108,29 @@ def tiny_corpus(tmp_path_factory) -> Path:
     return binarize(base / "raw", base / "bin")
 
 
+def train_tiny(corpus: Path, save: Path, updates: int, *flags) -> Path:
+    """vanilla_transformer_tiny (TINY_TRAIN_FLAGS + ``flags``) trained for ``updates`` updates on ``corpus`` by the
+    real fairseq-train into ``save`` (its log in ``save/train.log``); returns the last checkpoint."""
+    proc = fairseq(
+        "fairseq-train", corpus, "--user-dir", USER_DIR, *TINY_TRAIN_FLAGS, *flags,
+        "--max-update", str(updates), "--save-dir", save,
+    )  # fmt: skip
+    (save / "train.log").write_text(proc.stdout + proc.stderr)
+    return save / "checkpoint_last.pt"
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     """A vanilla_transformer_tiny trained for 150 updates on the tiny corpus by the real fairseq-train."""
-    save = tmp_path_factory.mktemp("ckpt")
-    proc = fairseq(
-        "fairseq-train",
-        tiny_corpus,
-        "--user-dir",
-        USER_DIR,
-        *TINY_TRAIN_FLAGS,
-        "--max-update",
-        "150",
-        "--save-dir",
-        save,
-    )
-    (save / "train.log").write_text(proc.stdout + proc.stderr)
-    return save / "checkpoint_last.pt"
+    return train_tiny(tiny_corpus, tmp_path_factory.mktemp("ckpt"), 150)
 
 
 @pytest.fixture(scope="session")
 def prenorm_checkpoint(tiny_corpus, tmp_path_factory) -> Path:
     """vanilla_transformer_tiny with --encoder-normalize-before --decoder-normalize-before (pre-norm), one epoch
     (6 updates) on the tiny corpus by the real fairseq-train."""
-    save = tmp_path_factory.mktemp("prenorm")
-    proc = fairseq(
-        "fairseq-train",
-        tiny_corpus,
-        "--user-dir",
-        USER_DIR,
-        *TINY_TRAIN_FLAGS,
-        "--encoder-normalize-before",
-        "--decoder-normalize-before",
-        "--max-update",
-        "6",
-        "--save-dir",
-        save,
-    )
-    (save / "train.log").write_text(proc.stdout + proc.stderr)
-    return save / "checkpoint_last.pt"
+    flags = ("--encoder-normalize-before", "--decoder-normalize-before")
+    return train_tiny(tiny_corpus, tmp_path_factory.mktemp("prenorm"), 6, *flags)
 
 
 @pytest.fixture(scope="session")
