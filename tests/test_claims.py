@@ -40,12 +40,8 @@ def test_every_claim_is_named_by_its_page_and_every_name_is_a_claim(path):
     text = Path(data["page"]).read_text(encoding="utf-8")
     unreferenced, unknown = C.unreferenced_and_unknown([c["id"] for c in data["claims"]], text)
     assert not unreferenced, f"{data['page']}: no sentence names the claims {unreferenced}"
-    claims_of_page = {
-        c["id"]
-        for f in CLAIM_FILES
-        for c in C.load_claims(str(f))["claims"]
-        if C.load_claims(str(f))["page"] == data["page"]
-    }
+    loaded = [C.load_claims(str(f)) for f in CLAIM_FILES]
+    claims_of_page = {c["id"] for other in loaded if other["page"] == data["page"] for c in other["claims"]}
     assert set(unknown) <= claims_of_page, f"{data['page']}: names claims that no claims file holds: {unknown}"
 
 

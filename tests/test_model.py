@@ -94,25 +94,27 @@ def test_decoder_sizes_follow_encoder_and_big_model_is_built():
     assert model.decoder.output_projection is None  # shared with the embedding (§3.4)
 
 
-def test_config_saved_without_decoder_sizes_builds_the_encoder_sizes():
-    """A checkpoint's config saved with the decoder sizes unset (decoder_* = None) still loads: the model gets the
-    encoder's sizes, as it was trained."""
+def build_from_saved_config(**keys):
+    """The model fairseq builds from a checkpoint's config holding only these keys beside a 1-layer, d_model 32,
+    d_ff 64, h 4 encoder with shared embeddings (as older checkpoints saved them)."""
     from fairseq.models import build_model
     from omegaconf import OmegaConf
 
-    saved = OmegaConf.create(
-        {
-            "_name": "vanilla_transformer",
-            "encoder_layers": 1,
-            "encoder_embed_dim": 32,
-            "encoder_ffn_embed_dim": 64,
-            "encoder_attention_heads": 4,
-            "decoder_layers": None,
-            "decoder_ffn_embed_dim": None,
-            "share_all_embeddings": True,
-        }
-    )
-    model = build_model(saved, make_task(), from_checkpoint=True)
+    saved = {
+        "_name": "vanilla_transformer",
+        "encoder_layers": 1,
+        "encoder_embed_dim": 32,
+        "encoder_ffn_embed_dim": 64,
+        "encoder_attention_heads": 4,
+        "share_all_embeddings": True,
+    }
+    return build_model(OmegaConf.create(saved | keys), make_task(), from_checkpoint=True)
+
+
+def test_config_saved_without_decoder_sizes_builds_the_encoder_sizes():
+    """A checkpoint's config saved with the decoder sizes unset (decoder_* = None) still loads: the model gets the
+    encoder's sizes, as it was trained."""
+    model = build_from_saved_config(decoder_layers=None, decoder_ffn_embed_dim=None)
     assert len(model.decoder.layers) == 1 and model.decoder.layers[0].ffn.W_1.out_features == 64
     assert model.decoder.layers[0].self_attn.h == 4
 

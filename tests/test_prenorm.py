@@ -10,7 +10,7 @@ import torch
 from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
 from fairseq_vanilla.modules import DecoderLayer, EncoderLayer
-from test_model import assert_incremental_equals_full_pass, make_model, make_task, parse_arch
+from test_model import assert_incremental_equals_full_pass, build_from_saved_config, make_model, make_task, parse_arch
 
 PRE_NORM = dict(encoder_normalize_before=True, decoder_normalize_before=True)
 
@@ -80,22 +80,8 @@ def test_pre_norm_incremental_equals_full_pass(flags):
 def test_post_norm_config_saved_before_the_flags_loads_its_weights():
     """A checkpoint's config without the normalize-before keys builds the post-norm model; its weights load
     strictly (no final LayerNorm expected)."""
-    from fairseq.models import build_model
-    from omegaconf import OmegaConf
-
     old = make_model(encoder_layers=1)
-    saved = OmegaConf.create(
-        {
-            "_name": "vanilla_transformer",
-            "encoder_layers": 1,
-            "encoder_embed_dim": 32,
-            "encoder_ffn_embed_dim": 64,
-            "encoder_attention_heads": 4,
-            "share_all_embeddings": True,
-            "positional_encoding": "sinusoidal",
-        }
-    )
-    model = build_model(saved, make_task(), from_checkpoint=True)
+    model = build_from_saved_config(positional_encoding="sinusoidal")
     model.load_state_dict(old.state_dict(), strict=True)
     assert model.encoder.layer_norm is None and model.decoder.layer_norm is None
 
