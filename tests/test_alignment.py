@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT, USER_DIR, fairseq
 from fairseq_vanilla.criterions import alignment_nll_loss
 from fairseq_vanilla.evaluation.alignment import agreement, grow_diag_final_and, parse_links
-from fairseq_vanilla.modules import DecoderLayer
+from fairseq_vanilla.modules import DecoderLayer, SideSizes
 
 
 def test_alignment_nll_loss_hand_computed():
@@ -175,7 +175,7 @@ def test_full_context_alignment_sees_later_target_words():
 
 
 def test_decoder_layer_causal_flag():
-    layer = DecoderLayer(d_model=8, h=2, d_k=4, d_v=4, d_ff=16, dropout=0.0).eval()
+    layer = DecoderLayer(SideSizes(N=1, d_model=8, d_ff=16, h=2, P_drop=0.0)).eval()
     x, mem = torch.randn(1, 3, 8), torch.randn(1, 2, 8)
     _, w, _ = layer(x, mem, need_self_weights=True)
     assert w[0, :, 0, 1:].abs().max() == 0

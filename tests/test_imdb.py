@@ -156,27 +156,14 @@ def test_collater_pads_on_the_chosen_side():
 def test_classifier_output_does_not_depend_on_padding_side():
     from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerEncoder
     from fairseq_vanilla.models.vanilla_transformer_classifier import VanillaTransformerClassifier
-    from fairseq_vanilla.modules import TokenEmbedding
+    from fairseq_vanilla.modules import SideSizes, TokenEmbedding
 
     torch.manual_seed(0)
     d, right = _dataset(max_positions=10)
     _, left = _dataset(max_positions=10, left_pad=True)
     for pooling in ("first", "mean"):
-        enc = VanillaTransformerEncoder(
-            d,
-            TokenEmbedding(len(d), 16, d.pad()),
-            d_model=16,
-            h=2,
-            d_k=8,
-            d_v=8,
-            d_ff=32,
-            N=2,
-            dropout=0.1,
-            attention_dropout=0.0,
-            activation_dropout=0.0,
-            positional_encoding="sinusoidal",
-            max_positions=64,
-        )
+        sizes = SideSizes(N=2, d_model=16, d_ff=32, h=2, P_drop=0.1)
+        enc = VanillaTransformerEncoder(d, TokenEmbedding(len(d), 16, d.pad()), sizes, "sinusoidal", 64)
         model = VanillaTransformerClassifier(enc, 2, pooling, 0.1).eval()
         a = model(right.collater([right[0], right[1]])["net_input"]["src_tokens"])
         b = model(left.collater([left[0], left[1]])["net_input"]["src_tokens"])

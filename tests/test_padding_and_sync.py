@@ -9,7 +9,7 @@ from fairseq.data import Dictionary
 
 from fairseq_vanilla.models.decoder import VanillaTransformerDecoder
 from fairseq_vanilla.models.encoder import VanillaTransformerEncoder
-from fairseq_vanilla.modules import SinusoidalPositionalEncoding, TokenEmbedding, sinusoid_table
+from fairseq_vanilla.modules import SideSizes, SinusoidalPositionalEncoding, TokenEmbedding, sinusoid_table
 
 D_MODEL, H, D_FF, N = 16, 2, 32, 2
 
@@ -21,21 +21,11 @@ def tiny_model(seed=0):
     for i in range(16):
         d.add_symbol(f"w{i}")
     embed = TokenEmbedding(len(d), D_MODEL, d.pad())
-    common = dict(
-        d_model=D_MODEL,
-        h=H,
-        d_k=D_MODEL // H,
-        d_v=D_MODEL // H,
-        d_ff=D_FF,
-        N=N,
-        dropout=0.1,
-        attention_dropout=0.1,
-        activation_dropout=0.0,
-        positional_encoding="sinusoidal",
-        max_positions=8,
-    )
-    encoder = VanillaTransformerEncoder(d, embed, **common).eval()
-    decoder = VanillaTransformerDecoder(d, embed, share_input_output_embed=True, **common).eval()
+    sizes = SideSizes(N=N, d_model=D_MODEL, d_ff=D_FF, h=H, P_drop=0.1, attention_dropout=0.1)
+    encoder = VanillaTransformerEncoder(d, embed, sizes, "sinusoidal", max_positions=8).eval()
+    decoder = VanillaTransformerDecoder(
+        d, embed, sizes, share_input_output_embed=True, positional_encoding="sinusoidal", max_positions=8
+    ).eval()
     return d, encoder, decoder
 
 

@@ -2,6 +2,7 @@
 the layers against their formulas, incremental = full decoding, post-norm configs saved before the flags, an encoder
 without positions permutation-equivariant, and both flags through the stock fairseq-train and fairseq-generate."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -9,10 +10,11 @@ import torch
 
 from conftest import TINY_TRAIN_FLAGS, USER_DIR, fairseq
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import safe_torch_load
-from fairseq_vanilla.modules import DecoderLayer, EncoderLayer
+from fairseq_vanilla.modules import DecoderLayer, EncoderLayer, SideSizes
 from test_model import assert_incremental_equals_full_pass, build_from_saved_config, make_model, make_task, parse_arch
 
 PRE_NORM = dict(encoder_normalize_before=True, decoder_normalize_before=True)
+PRE_NORM_LAYER = SideSizes(N=1, d_model=8, d_ff=16, h=2, P_drop=0.0, pre_norm=True)  # d_k = d_v = 4
 
 
 def randomise_norms(module: torch.nn.Module) -> None:
@@ -29,18 +31,18 @@ def test_pre_norm_layers_are_x_plus_sublayer_of_layernorm_x():
     cross-attention on LN₂(x) over the memory as given, and the FFN on LN₃(x). The post-norm layer is not that."""
     torch.manual_seed(0)
     x, memory = torch.randn(2, 5, 8), torch.randn(2, 4, 8)
-    enc = EncoderLayer(d_model=8, h=2, d_k=4, d_v=4, d_ff=16, dropout=0.0, pre_norm=True).eval()
+    enc = EncoderLayer(PRE_NORM_LAYER).eval()
     randomise_norms(enc)
     ln1, ln2 = enc.self_attn_residual.layer_norm, enc.ffn_residual.layer_norm
     with torch.no_grad():
         y = x + enc.self_attn(ln1(x), ln1(x))[0]
         expected = y + enc.ffn(ln2(y))
         torch.testing.assert_close(enc(x)[0], expected)
-        post = EncoderLayer(d_model=8, h=2, d_k=4, d_v=4, d_ff=16, dropout=0.0).eval()
+        post = EncoderLayer(dataclasses.replace(PRE_NORM_LAYER, pre_norm=False)).eval()
         post.load_state_dict(enc.state_dict())  # the same parameter names, the norms elsewhere
         assert not torch.allclose(post(x)[0], expected, atol=1e-3)
 
-    dec = DecoderLayer(d_model=8, h=2, d_k=4, d_v=4, d_ff=16, dropout=0.0, pre_norm=True).eval()
+    dec = DecoderLayer(PRE_NORM_LAYER).eval()
     randomise_norms(dec)
     ln1, ln2, ln3 = (getattr(dec, f"{s}_residual").layer_norm for s in ("self_attn", "cross_attn", "ffn"))
     with torch.no_grad():

@@ -24,3 +24,11 @@ class FlagError(OneLineError, ValueError):
     """A flag value its rule forbids, raised where the rule lives (model config checks, criteria, LR schedulers).
 
     A ``ValueError`` for library callers (``except ValueError``), one line ``error: --flag …`` for a command."""
+
+
+def check_fraction(flag: str, value: float) -> float:
+    """``value`` when 0 ≤ value < 1 (a dropout rate, ε_ls, an augmentation probability), else a :class:`FlagError`
+    ``--flag must be in [0, 1), got value``; ``flag`` is the flag or its config field's name (``pooler_dropout``)."""
+    if not 0.0 <= value < 1.0:
+        raise FlagError(f"--{flag.lstrip('-').replace('_', '-')} must be in [0, 1), got {value}")
+    return value

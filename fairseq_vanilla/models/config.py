@@ -1,23 +1,25 @@
 """The flags of ``vanilla_transformer`` (§3.1, Table 3), their checks, and the architectures (presets) built on them.
 
-A preset names only what differs from the config's defaults (the paper's base model). The sizes derived from other
-flags are worked out here and nowhere else: the decoder's sizes default to the encoder's (:func:`side_size`), and
-d_k = d_v = d_model / h unless given (:func:`head_dims`). :func:`resolve_defaults` writes the decoder's out where
-flags become a config (the preset, applied by fairseq's argument parser) and where a config becomes a model
-(``build_model``, also for a checkpoint saved before the sizes were written out); :func:`side_sizes` gives one side's
-sizes in the paper's symbols, every default resolved, to the model, the memory planner and the table renderer.
+The flags' defaults are the paper's base model (``modules/sizes.py:BASE``); a preset names only what differs from
+them. The sizes derived from other flags are worked out here and nowhere else: the decoder's sizes default to the
+encoder's (:func:`side_size`), and d_k = d_v = d_model / h unless given (``modules/sizes.py:head_dims``).
+:func:`resolve_defaults` writes the decoder's out where flags become a config (the preset, applied by fairseq's
+argument parser) and where a config becomes a model (``build_model``, also for a checkpoint saved before the sizes
+were written out); :func:`side_sizes` converts fairseq's flag names to one side's :class:`SideSizes` in the paper's
+symbols, every default resolved, for the model, the memory planner and the table renderer.
 """
 
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import ARCH_CONFIG_REGISTRY, register_model_architecture
 from omegaconf import OmegaConf, open_dict
 
-from ..fairseq_fixes.errors import FlagError
+from ..fairseq_fixes.errors import FlagError, check_fraction
+from ..modules.sizes import BASE, SideSizes, head_dims  # noqa: F401  (head_dims: read here by the table and tests)
 
 POSITIONAL_ENCODING_CHOICES = ChoiceEnum(["sinusoidal", "learned", "none"])
 DECODER_SIZES = ("embed_dim", "ffn_embed_dim", "layers", "attention_heads")  # decoder_X defaults to encoder_X
@@ -29,14 +31,19 @@ class VanillaEncoderConfig(FairseqDataclass):
     the defaults are the paper's base model (Table 3, "base")."""
 
     dropout: float = field(
-        default=0.1, metadata={"help": "P_drop: dropout on each sub-layer output and on embeddings+positions (§5.4)"}
+        default=BASE.P_drop,
+        metadata={"help": "P_drop: dropout on each sub-layer output and on embeddings+positions (§5.4)"},
     )
-    attention_dropout: float = field(default=0.0, metadata={"help": "dropout on attention weights (not in the paper)"})
-    activation_dropout: float = field(default=0.0, metadata={"help": "dropout after the FFN's ReLU (not in the paper)"})
-    encoder_embed_dim: int = field(default=512, metadata={"help": "d_model of the encoder"})
-    encoder_ffn_embed_dim: int = field(default=2048, metadata={"help": "d_ff of the encoder"})
-    encoder_layers: int = field(default=6, metadata={"help": "N, number of encoder layers"})
-    encoder_attention_heads: int = field(default=8, metadata={"help": "h, attention heads in the encoder"})
+    attention_dropout: float = field(
+        default=BASE.attention_dropout, metadata={"help": "dropout on attention weights (not in the paper)"}
+    )
+    activation_dropout: float = field(
+        default=BASE.activation_dropout, metadata={"help": "dropout after the FFN's ReLU (not in the paper)"}
+    )
+    encoder_embed_dim: int = field(default=BASE.d_model, metadata={"help": "d_model of the encoder"})
+    encoder_ffn_embed_dim: int = field(default=BASE.d_ff, metadata={"help": "d_ff of the encoder"})
+    encoder_layers: int = field(default=BASE.N, metadata={"help": "N, number of encoder layers"})
+    encoder_attention_heads: int = field(default=BASE.h, metadata={"help": "h, attention heads in the encoder"})
     attention_key_dim: Optional[int] = field(
         default=None,
         metadata={"help": "d_k, the size of each head's queries and keys (default: d_model/h; Table 3 row B)"},
@@ -95,18 +102,6 @@ class VanillaTransformerConfig(VanillaEncoderConfig):
     )
 
 
-@dataclass(frozen=True)
-class SideSizes:
-    """One side's sizes in the paper's symbols (§3.1, §3.2.2), every default resolved."""
-
-    N: int
-    d_model: int
-    d_ff: int
-    h: int
-    d_k: int
-    d_v: int
-
-
 def _flag(cfg, name: str):
     """A flag's value in a config dataclass, Namespace, OmegaConf node or mapping (a checkpoint's); None if unset."""
     return cfg.get(name) if isinstance(cfg, Mapping) else getattr(cfg, name, None)
@@ -119,22 +114,23 @@ def side_size(cfg, side: str, size: str):
     return _flag(cfg, f"encoder_{size}") if value is None else value
 
 
-def head_dims(d_model: int, h: int, d_k: Optional[int] = None, d_v: Optional[int] = None) -> Tuple[int, int]:
-    """(d_k, d_v): d_model / h each unless given (§3.2.2); :func:`check_config` rejects an h that does not divide."""
-    return (d_model // h if d_k is None else d_k, d_model // h if d_v is None else d_v)
-
-
 def side_sizes(cfg, side: str = "encoder") -> SideSizes:
-    """N, d_model, d_ff, h, d_k, d_v of the encoder or the decoder of a config (any kind :func:`_flag` reads)."""
+    """The encoder's or the decoder's :class:`SideSizes` of a config (any kind :func:`_flag` reads): the one place
+    where fairseq's flag names become the paper's symbols. A rate a config saved before its flag existed lacks is
+    the base model's."""
     d_model, h = side_size(cfg, side, "embed_dim"), side_size(cfg, side, "attention_heads")
-    d_k, d_v = head_dims(d_model, h, _flag(cfg, "attention_key_dim"), _flag(cfg, "attention_value_dim"))
+    rate = lambda name, base: base if _flag(cfg, name) is None else _flag(cfg, name)  # noqa: E731
     return SideSizes(
         N=side_size(cfg, side, "layers"),
         d_model=d_model,
         d_ff=side_size(cfg, side, "ffn_embed_dim"),
         h=h,
-        d_k=d_k,
-        d_v=d_v,
+        d_k=_flag(cfg, "attention_key_dim"),
+        d_v=_flag(cfg, "attention_value_dim"),
+        P_drop=rate("dropout", BASE.P_drop),
+        attention_dropout=rate("attention_dropout", BASE.attention_dropout),
+        activation_dropout=rate("activation_dropout", BASE.activation_dropout),
+        pre_norm=pre_norm(cfg, side),
     )
 
 
@@ -179,9 +175,7 @@ def check_config(cfg, sides=("encoder", "decoder")) -> None:
             f"({cfg.encoder_embed_dim}): cross-attention (§3.2.3) mixes both in one d_model"
         )
     for name in ("dropout", "attention_dropout", "activation_dropout"):
-        p = getattr(cfg, name)
-        if not 0.0 <= p < 1.0:
-            raise FlagError(f"--{name.replace('_', '-')} must be in [0, 1), got {p}")
+        check_fraction(name, getattr(cfg, name))
 
 
 # Architectures: each preset names only what differs from the config's defaults (the paper's base model).

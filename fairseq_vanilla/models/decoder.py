@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ..modules import (
     DecoderLayer,
     InputEmbedding,
+    SideSizes,
     TokenEmbedding,
     make_positional_encoding,
     positions_from_padding,
@@ -17,52 +18,42 @@ from ..modules import (
 
 
 class VanillaTransformerDecoder(FairseqIncrementalDecoder):
-    """Decoder (§3.1): Dropout(embedding·√d_model + PE), N decoder layers, then the pre-softmax linear map (§3.4).
+    """Decoder (§3.1): Dropout(embedding·√d_model + PE), N decoder layers, then the pre-softmax linear map (§3.4);
+    the stack is built from one :class:`SideSizes`.
 
     Incremental decoding keeps, per layer, the self-attention keys/values of earlier steps and the
     cross-attention keys/values of the encoder output (computed once per sentence) in fairseq's
     ``incremental_state``; each step then feeds only the newest token.
-    ``pre_norm``: pre-norm layers and a final LayerNorm (``layer_norm``) before the pre-softmax map, as fairseq's
-    ``--decoder-normalize-before``; the paper's post-norm stack has none.
+    ``sizes.pre_norm``: pre-norm layers and a final LayerNorm (``layer_norm``) before the pre-softmax map, as
+    fairseq's ``--decoder-normalize-before``; the paper's post-norm stack has none.
     """
 
     def __init__(
         self,
         dictionary,
         embed_tokens: TokenEmbedding,
-        d_model: int,
-        h: int,
-        d_ff: int,
-        N: int,
-        dropout: float,
-        attention_dropout: float,
-        activation_dropout: float,
+        sizes: SideSizes,
+        share_input_output_embed: bool,
         positional_encoding: str,
         max_positions: int,
-        d_k: int,
-        d_v: int,
-        share_input_output_embed: bool,
         alignment_layer: int = -1,
-        pre_norm: bool = False,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
-        self.embed_positions = make_positional_encoding(positional_encoding, d_model, max_positions)
-        self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
+        self.embed_positions = make_positional_encoding(positional_encoding, sizes.d_model, max_positions)
+        self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, sizes.P_drop)
         self.max_target_positions = max_positions
-        self.layers = nn.ModuleList(
-            DecoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout, pre_norm)
-            for _ in range(N)
-        )
-        self.layer_norm = nn.LayerNorm(d_model) if pre_norm else None  # only when on: post-norm checkpoints load
-        self.alignment_layer = alignment_layer % N
+        self.layers = nn.ModuleList(DecoderLayer(sizes) for _ in range(sizes.N))
+        # only when on: post-norm checkpoints load
+        self.layer_norm = nn.LayerNorm(sizes.d_model) if sizes.pre_norm else None
+        self.alignment_layer = alignment_layer % sizes.N
         self.need_attn = False  # set by fairseq-generate --print-alignment (make_generation_fast_)
         if share_input_output_embed:
             self.output_projection = None
         else:
-            self.output_projection = nn.Linear(d_model, len(dictionary), bias=False)
-            nn.init.normal_(self.output_projection.weight, mean=0.0, std=d_model**-0.5)
+            self.output_projection = nn.Linear(sizes.d_model, len(dictionary), bias=False)
+            nn.init.normal_(self.output_projection.weight, mean=0.0, std=sizes.d_model**-0.5)
 
     def forward(
         self,

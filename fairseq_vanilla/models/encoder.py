@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..modules import (
     EncoderLayer,
     InputEmbedding,
+    SideSizes,
     TokenEmbedding,
     make_positional_encoding,
     positions_from_padding,
@@ -20,9 +21,9 @@ from ..modules import (
 
 
 class VanillaTransformerEncoder(FairseqEncoder):
-    """Encoder (§3.1): Dropout(TokenEmbedding·√d_model + PE), then N encoder layers.
+    """Encoder (§3.1): Dropout(TokenEmbedding·√d_model + PE), then N encoder layers, all of one :class:`SideSizes`.
 
-    ``pre_norm``: pre-norm layers and a final LayerNorm over their output (``layer_norm``), as fairseq's
+    ``sizes.pre_norm``: pre-norm layers and a final LayerNorm over their output (``layer_norm``), as fairseq's
     ``--encoder-normalize-before``; the paper's post-norm stack has none.
     """
 
@@ -30,30 +31,19 @@ class VanillaTransformerEncoder(FairseqEncoder):
         self,
         dictionary,
         embed_tokens: TokenEmbedding,
-        d_model: int,
-        h: int,
-        d_ff: int,
-        N: int,
-        dropout: float,
-        attention_dropout: float,
-        activation_dropout: float,
+        sizes: SideSizes,
         positional_encoding: str,
         max_positions: int,
-        d_k: int,
-        d_v: int,
-        pre_norm: bool = False,
     ):
         super().__init__(dictionary)
         self.padding_idx = dictionary.pad()
         self.embed_tokens = embed_tokens
-        self.embed_positions = make_positional_encoding(positional_encoding, d_model, max_positions)
-        self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, dropout)
+        self.embed_positions = make_positional_encoding(positional_encoding, sizes.d_model, max_positions)
+        self.input_embedding = InputEmbedding(self.embed_tokens, self.embed_positions, sizes.P_drop)
         self.max_source_positions = max_positions
-        self.layers = nn.ModuleList(
-            EncoderLayer(d_model, h, d_k, d_v, d_ff, dropout, attention_dropout, activation_dropout, pre_norm)
-            for _ in range(N)
-        )
-        self.layer_norm = nn.LayerNorm(d_model) if pre_norm else None  # only when on: post-norm checkpoints load
+        self.layers = nn.ModuleList(EncoderLayer(sizes) for _ in range(sizes.N))
+        # only when on: post-norm checkpoints load
+        self.layer_norm = nn.LayerNorm(sizes.d_model) if sizes.pre_norm else None
 
     def forward(
         self, src_tokens: Tensor, src_lengths: Optional[Tensor] = None, return_all_attention: bool = False, **unused

@@ -12,7 +12,6 @@ from .config import (
     PRESETS,
     VanillaTransformerConfig,
     check_config,
-    pre_norm,
     register_presets,
     resolve_defaults,
     side_sizes,
@@ -53,39 +52,17 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
         else:
             encoder_embed = TokenEmbedding(len(src_dict), d_model, src_dict.pad())
             decoder_embed = TokenEmbedding(len(tgt_dict), d_model, tgt_dict.pad())
-        common = dict(
-            dropout=cfg.dropout,
-            attention_dropout=cfg.attention_dropout,
-            activation_dropout=cfg.activation_dropout,
-            positional_encoding=cfg.positional_encoding,
-        )
         encoder = VanillaTransformerEncoder(
-            src_dict,
-            encoder_embed,
-            d_model=enc.d_model,
-            h=enc.h,
-            d_ff=enc.d_ff,
-            N=enc.N,
-            d_k=enc.d_k,
-            d_v=enc.d_v,
-            max_positions=cfg.max_source_positions,
-            pre_norm=pre_norm(cfg, "encoder"),
-            **common,
+            src_dict, encoder_embed, enc, cfg.positional_encoding, cfg.max_source_positions
         )
         decoder = VanillaTransformerDecoder(
             tgt_dict,
             decoder_embed,
-            d_model=dec.d_model,
-            h=dec.h,
-            d_ff=dec.d_ff,
-            N=dec.N,
-            d_k=dec.d_k,
-            d_v=dec.d_v,
-            max_positions=cfg.max_target_positions,
+            dec,
             share_input_output_embed=cfg.share_all_embeddings or cfg.share_decoder_input_output_embed,
+            positional_encoding=cfg.positional_encoding,
+            max_positions=cfg.max_target_positions,
             alignment_layer=cfg.alignment_layer,
-            pre_norm=pre_norm(cfg, "decoder"),
-            **common,
         )
         return cls(encoder, decoder)
 

@@ -17,7 +17,7 @@ from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
 from ..modules import TokenEmbedding
-from .config import VanillaEncoderConfig, check_config, pre_norm, register_presets, side_sizes
+from .config import VanillaEncoderConfig, check_config, register_presets, side_sizes
 from .encoder import VanillaTransformerEncoder
 
 logger = logging.getLogger(__name__)
@@ -102,22 +102,8 @@ class VanillaTransformerClassifier(BaseFairseqModel):
             logger.info(f"{cfg.encoder_embed_path}: vectors for {found} of {len(dictionary)} dictionary entries")
         if cfg.freeze_embeddings:
             embed.embedding.weight.requires_grad_(False)
-        sizes = side_sizes(cfg, "encoder")
         encoder = VanillaTransformerEncoder(
-            dictionary,
-            embed,
-            d_model=sizes.d_model,
-            h=sizes.h,
-            d_ff=sizes.d_ff,
-            N=sizes.N,
-            d_k=sizes.d_k,
-            d_v=sizes.d_v,
-            dropout=cfg.dropout,
-            attention_dropout=cfg.attention_dropout,
-            activation_dropout=cfg.activation_dropout,
-            positional_encoding=cfg.positional_encoding,
-            max_positions=cfg.max_source_positions,
-            pre_norm=pre_norm(cfg, "encoder"),
+            dictionary, embed, side_sizes(cfg, "encoder"), cfg.positional_encoding, cfg.max_source_positions
         )
         return cls(encoder, task.num_classes, cfg.pooling, cfg.pooler_dropout)
 

@@ -13,6 +13,7 @@ from .positional_encoding import (
     sinusoid_table,
 )
 from .residual import PostNormResidual, PreNormResidual, make_residual
+from .sizes import BASE, SideSizes, head_dims
 
 __all__ = [
     "attention",
@@ -34,4 +35,7 @@ __all__ = [
     "PostNormResidual",
     "PreNormResidual",
     "make_residual",
+    "BASE",
+    "SideSizes",
+    "head_dims",
 ]

@@ -3,6 +3,7 @@
 Plain PyTorch, batch-first ``(B, T, d_model)``. A decoder layer takes an explicit ``cache`` dict for
 incremental decoding: ``{"self_attn": {...}, "cross_attn": {...}}``, filled by the attention modules.
 With ``pre_norm`` each residual is x + Dropout(Sublayer(LayerNorm(x))) instead (:class:`~.residual.PreNormResidual`).
+A layer is built from one side's :class:`~.sizes.SideSizes` (d_model, h, d_k, d_v, d_ff, P_drop, pre_norm).
 """
 
 from typing import Dict, Optional, Tuple
@@ -12,6 +13,7 @@ from torch import Tensor, nn
 from .feed_forward import PositionwiseFeedForward
 from .multi_head_attention import MultiHeadAttention
 from .residual import make_residual
+from .sizes import SideSizes
 
 
 class EncoderLayer(nn.Module):
@@ -20,23 +22,12 @@ class EncoderLayer(nn.Module):
     With ``pre_norm``: x ← x + Dropout(SelfAttn(LayerNorm(x))); x ← x + Dropout(FFN(LayerNorm(x))).
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        h: int,
-        d_k: int,
-        d_v: int,
-        d_ff: int,
-        dropout: float,
-        attention_dropout: float = 0.0,
-        activation_dropout: float = 0.0,
-        pre_norm: bool = False,
-    ):
+    def __init__(self, sizes: SideSizes):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.self_attn_residual = make_residual(d_model, dropout, pre_norm)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
-        self.ffn_residual = make_residual(d_model, dropout, pre_norm)
+        self.self_attn = MultiHeadAttention(sizes.d_model, sizes.h, sizes.d_k, sizes.d_v, sizes.attention_dropout)
+        self.self_attn_residual = make_residual(sizes.d_model, sizes.P_drop, sizes.pre_norm)
+        self.ffn = PositionwiseFeedForward(sizes.d_model, sizes.d_ff, sizes.activation_dropout)
+        self.ffn_residual = make_residual(sizes.d_model, sizes.P_drop, sizes.pre_norm)
 
     def forward(
         self, x: Tensor, padding_mask: Optional[Tensor] = None, need_weights: bool = False
@@ -56,25 +47,14 @@ class DecoderLayer(nn.Module):
     With ``pre_norm`` each is x + Dropout(·) of the normalised x; the memory is used as the encoder gives it.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        h: int,
-        d_k: int,
-        d_v: int,
-        d_ff: int,
-        dropout: float,
-        attention_dropout: float = 0.0,
-        activation_dropout: float = 0.0,
-        pre_norm: bool = False,
-    ):
+    def __init__(self, sizes: SideSizes):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.self_attn_residual = make_residual(d_model, dropout, pre_norm)
-        self.cross_attn = MultiHeadAttention(d_model, h, d_k, d_v, attention_dropout)
-        self.cross_attn_residual = make_residual(d_model, dropout, pre_norm)
-        self.ffn = PositionwiseFeedForward(d_model, d_ff, activation_dropout)
-        self.ffn_residual = make_residual(d_model, dropout, pre_norm)
+        self.self_attn = MultiHeadAttention(sizes.d_model, sizes.h, sizes.d_k, sizes.d_v, sizes.attention_dropout)
+        self.self_attn_residual = make_residual(sizes.d_model, sizes.P_drop, sizes.pre_norm)
+        self.cross_attn = MultiHeadAttention(sizes.d_model, sizes.h, sizes.d_k, sizes.d_v, sizes.attention_dropout)
+        self.cross_attn_residual = make_residual(sizes.d_model, sizes.P_drop, sizes.pre_norm)
+        self.ffn = PositionwiseFeedForward(sizes.d_model, sizes.d_ff, sizes.activation_dropout)
+        self.ffn_residual = make_residual(sizes.d_model, sizes.P_drop, sizes.pre_norm)
 
     def forward(
         self,

@@ -15,7 +15,7 @@ from .attention import attention
 
 class MultiHeadAttention(nn.Module):
     """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W^O (§3.2.2); d_k and d_v as given (the paper's d_model / h is
-    worked out where flags become sizes, ``models/config.py:head_dims``).
+    worked out with the other sizes, ``sizes.py:head_dims``).
 
     The h per-head projections W_i^Q (d_model×d_k) are stored side by side as one d_model → h·d_k map
     ``W_Q`` (likewise ``W_K``; ``W_V`` maps d_model → h·d_v), which is the same linear map; ``W_O`` maps
