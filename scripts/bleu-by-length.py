@@ -5,11 +5,13 @@ written as OUT.json and OUT.md, and plotted (mean BLEU, one line a row) as OUT.p
 
   python scripts/bleu-by-length.py --data runs/multi30k --rows base,lstm,lstm-noattn,fconv \\
       --results examples/table3/results/multi30k examples/baselines/results/multi30k \\
-      --out examples/baselines/bleu-by-length [--min-size 100]
+      --out examples/baselines/bleu-by-length [--min-size 100] [--split valid] [--edges 10,15,20]
 
-Two bucketings: the fixed edges 1–10, 11–15, 16–20, 21+ BPE tokens, and buckets of at least --min-size sentences
-(shortest first), since Multi30k's dev set has few long sentences. Source lengths are counted in the prepared BPE
-source (DATA/bpe/SPLIT.SRC), the reference is DATA/raw/SPLIT.TGT, lower-cased where the results were scored so.
+Two bucketings: fixed edges (--edges, upper ends: 10,15,20 gives 1–10, 11–15, 16–20, 21+ BPE tokens), and buckets
+of at least --min-size sentences (shortest first), since Multi30k's dev set has few long sentences; the plot shows
+the second, or the first with --plot edges, with each row's seeds (min to max) around its mean. Source lengths are
+counted in the prepared BPE source (DATA/bpe/SPLIT.SRC), the reference is DATA/raw/SPLIT.TGT (--split: the split the
+results translated), lower-cased where the results were scored so.
 """
 
 import argparse
@@ -30,6 +32,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="OUT.json, OUT.md and OUT.png are written")
     p.add_argument("--force", action="store_true", help="replace OUT.json, .md and .png even if not written here")
     p.add_argument("--min-size", type=int, default=100, help="sentences a bucket holds at least (second bucketing)")
+    p.add_argument("--edges", default="10,15,20", help="upper ends of the fixed buckets, comma-separated")
+    p.add_argument("--split", default="valid", help="the split the result files' hypotheses translate")
+    p.add_argument("--plot", choices=["edges", "min-size"], default="min-size", help="the bucketing plotted")
     a = p.parse_args(argv)
 
     from fairseq_vanilla.evaluation import length_buckets as L
@@ -43,9 +48,13 @@ def main(argv=None) -> int:
             raise PipelineError(f"--rows: empty ({a.rows!r}): give row ids, e.g. base,A-h1")
         if a.min_size < 1:
             raise PipelineError(f"--min-size: must be at least 1, got {a.min_size}")
+        try:
+            edges = L.buckets_from_edges([int(e) for e in a.edges.split(",") if e.strip()])
+        except ValueError as e:
+            raise PipelineError(f"--edges: {e} (give increasing positive integers, e.g. 15,25)") from None
         pipeline = read_settings(os.path.join(a.data, "bin", "pipeline.txt"))
-        source = os.path.join(a.data, "bpe", f"valid.{pipeline['src']}")
-        reference = os.path.join(a.data, "raw", f"valid.{pipeline['tgt']}")
+        source = os.path.join(a.data, "bpe", f"{a.split}.{pipeline['src']}")
+        reference = os.path.join(a.data, "raw", f"{a.split}.{pipeline['tgt']}")
         lengths = L.token_lengths(read_lines(source, label="--data"))
         refs = read_lines(reference, label="--data")
         found = {}
@@ -67,7 +76,7 @@ def main(argv=None) -> int:
         return 2
 
     bucketings = {
-        "edges": L.buckets_from_edges(),
+        "edges": edges,
         f"min{a.min_size}": L.buckets_of_min_size(lengths, a.min_size),
     }
     doc = {"source": source, "reference": reference, "buckets": {}, "rows": {}}
@@ -93,11 +102,12 @@ def main(argv=None) -> int:
         f.write("\n")
     with atomic_write(a.out + ".md") as f:
         f.write(markdown)
-    plotted = {
-        f"{row} ({len(v['seeds'])} seed{'s' * (len(v['seeds']) > 1)})": v["mean"][f"min{a.min_size}"]
-        for row, v in doc["rows"].items()
-    }
-    L.plot_by_length(plotted, a.out + ".png", title="BLEU by source length (Multi30k dev, mean over seeds)")
+    shown = "edges" if a.plot == "edges" else f"min{a.min_size}"
+    names = {row: f"{row} ({len(v['seeds'])} seed{'s' * (len(v['seeds']) > 1)})" for row, v in doc["rows"].items()}
+    plotted = {names[row]: v["mean"][shown] for row, v in doc["rows"].items()}
+    spread = {names[row]: [s[shown] for s in v["seeds"].values()] for row, v in doc["rows"].items()}
+    title = f"BLEU by source length ({a.split}, mean over seeds; bars: min to max)"
+    L.plot_by_length(plotted, a.out + ".png", title=title, seeds=spread)
     print(markdown, end="")
     print(f"wrote {a.out}.json, {a.out}.md and {a.out}.png")
     return 0

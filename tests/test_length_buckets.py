@@ -135,3 +135,50 @@ def test_committed_by_length_tables_are_rebuilt_from_their_json():
     for row in doc["rows"].values():
         for name in doc["buckets"]:
             assert row["mean"][name] == mean_over_seeds([seed[name] for seed in row["seeds"].values()])
+
+
+def test_plot_by_length_draws_each_seed_and_refuses_other_buckets(tmp_path):
+    """With seeds, every seed is a dot on the figure (one PathCollection per bucket); a seed with other buckets is
+    refused like a system with other buckets."""
+    rows = scores_by_length([3, 12], ["a b c", "d e"], ["a b c", "d f"])
+    other = scores_by_length([3, 12], ["a b c", "x y"], ["a b c", "d f"])
+    path = tmp_path / "spread.png"
+    plot_by_length({"sin": rows}, str(path), seeds={"sin": [rows, other]})
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="has buckets"):
+        plot_by_length({"sin": rows}, str(path), seeds={"sin": [rows, rows[:1]]})
+
+
+def test_bleu_by_length_script_takes_split_and_edges(tmp_path, capsys):
+    """--split test reads DATA/bpe/test.SRC and DATA/raw/test.TGT; --edges 2,5 gives buckets 1–2, 3–5, 6+ (the
+    sentences of lengths 2, 4 and 7 one in each); bad edges are one line."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bbl", Path(__file__).parents[1] / "scripts" / "bleu-by-length.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data, results = tmp_path / "data", tmp_path / "results"
+    for sub in ("bin", "bpe", "raw"):
+        (data / sub).mkdir(parents=True)
+    results.mkdir()
+    (data / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\nlower=1\n")
+    (data / "bpe" / "test.en").write_text("a b\nc d e f\ng h i j k l m\n")  # lengths 2, 4, 7
+    (data / "raw" / "test.de").write_text("ein hund rennt schnell\nzwei katzen schlafen hier\ndrei vögel singen laut\n")
+    hyps = ["ein hund rennt schnell", "q r s t", "drei vögel singen laut"]  # the middle one shares nothing
+    for seed in (1, 2):
+        record = {"id": "none", "seed": seed, "variant": "no positions", "lowercase": True, "hypotheses": hyps}
+        (results / f"none-seed{seed}.json").write_text(json.dumps(record))
+    out = tmp_path / "by-length"
+    args = ["--data", str(data), "--results", str(results), "--out", str(out), "--rows", "none", "--split", "test"]
+    assert script.main(args + ["--edges", "2,5", "--plot", "edges"]) == 0
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["buckets"]["edges"] == ["1–2", "3–5", "6+"]
+    got = [(b["n"], b["bleu"]) for b in doc["rows"]["none"]["mean"]["edges"]]
+    assert got == [(1, pytest.approx(100.0)), (1, pytest.approx(0.0)), (1, pytest.approx(100.0))]
+    assert doc["source"].endswith("test.en") and doc["reference"].endswith("test.de")
+    capsys.readouterr()
+    assert script.main(args + ["--edges", "5,2", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --edges: ") and err.count("\n") == 1

@@ -149,9 +149,17 @@ def by_length_markdown(doc: Dict) -> str:
     return "\n".join(out)
 
 
-def plot_by_length(systems: Dict[str, List[Dict]], path: str, metric: str = "bleu", title: str = "") -> None:
+def plot_by_length(
+    systems: Dict[str, List[Dict]],
+    path: str,
+    metric: str = "bleu",
+    title: str = "",
+    seeds: Optional[Dict[str, Sequence[List[Dict]]]] = None,
+) -> None:
     """One line per system (``{name: scores_by_length(...)}``, the same buckets each) of ``metric`` against the
-    source-length bucket, labelled with each bucket's n; written to ``path`` (PNG, PDF, … by its suffix)."""
+    source-length bucket, labelled with each bucket's n; written to ``path`` (PNG, PDF, … by its suffix).
+    ``seeds`` (name → each seed's rows): the seeds' spread, min to max, drawn as a bar around the line's point and
+    each seed as a dot."""
     import logging
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # under fairseq's logging setup it prints its fonts
@@ -161,13 +169,22 @@ def plot_by_length(systems: Dict[str, List[Dict]], path: str, metric: str = "ble
     import matplotlib.pyplot as plt
 
     labels = [row["bucket"] for row in next(iter(systems.values()))]
-    for name, rows in systems.items():
+    for name, rows in [*systems.items(), *((n, r) for n, runs in (seeds or {}).items() for r in runs)]:
         if [row["bucket"] for row in rows] != labels:
             raise ValueError(f"system {name!r} has buckets {[row['bucket'] for row in rows]}, not {labels}")
     counts = [row["n"] for row in next(iter(systems.values()))]
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in systems.items():
-        ax.plot(range(len(labels)), [row[metric] for row in rows], marker="o", label=name)
+    for k, (name, rows) in enumerate(systems.items()):
+        x = [i + 0.06 * (k - (len(systems) - 1) / 2) for i in range(len(labels))]  # systems side by side
+        line = ax.plot(x, [row[metric] for row in rows], marker="o", label=name)[0]
+        for runs in [(seeds or {}).get(name) or []]:
+            if len(runs) < 2:
+                continue
+            for i, xi in enumerate(x):
+                values = [r[i][metric] for r in runs if r[i][metric] is not None]
+                if values:
+                    ax.vlines(xi, min(values), max(values), color=line.get_color(), alpha=0.6)
+                    ax.scatter([xi] * len(values), values, s=8, color=line.get_color(), alpha=0.6)
     ax.set_xticks(range(len(labels)), [f"{label}\n(n={n})" for label, n in zip(labels, counts)])
     ax.set_xlabel("source length (tokens)")
     ax.set_ylabel({"bleu": "BLEU", "chrf": "chrF"}.get(metric, metric))
