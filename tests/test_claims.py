@@ -15,7 +15,13 @@ _TABLES = {}
 
 
 def table_results(claim):
-    """The result files and the Holm verdicts (row id → verdict) of a claim's table and results folder, read once."""
+    """The result files and the Holm verdicts (row id → verdict) of a claim's table and results folder, read once;
+    for a claim about one length bucket, its seeds' scores in that bucket."""
+    if "by_length" in claim:
+        import json
+
+        doc = json.loads(Path(claim["by_length"]).read_text(encoding="utf-8"))
+        return C.bucket_results(doc, claim["bucket"]), {}
     key = (claim["table"], claim["results"])
     if key not in _TABLES:
         table = T.load_table(claim["table"])
@@ -96,4 +102,25 @@ def test_a_claims_file_of_the_wrong_shape_is_named(tmp_path):
         C.load_claims(str(bad))
     bad.write_text("- a\n")
     with pytest.raises(C.ClaimError, match="a mapping with `page` and a list `claims`"):
+        C.load_claims(str(bad))
+
+
+def test_a_claim_about_one_length_bucket_reads_its_seeds_there(tmp_path):
+    """bucket_results: a bleu-by-length document's seeds in one bucket; a claim on bucket 16–25 recomputes Welch's
+    Δ from them (hand-made: sinusoidal 20, 22, 24 against learned 10, 11, 12: Δ −11.0, worse)."""
+    doc = {"buckets": {"edges": ["1–15", "16–25", "26+"]}, "rows": {}}
+    for row, bleus in (("sinusoidal", (20, 22, 24)), ("learned", (10, 11, 12))):
+        seeds = {str(i + 1): {"edges": [{"bleu": 30.0}, {"bleu": b}, {"bleu": 5.0}]} for i, b in enumerate(bleus)}
+        doc["rows"][row] = {"seeds": seeds}
+    results = C.bucket_results(doc, "16–25")
+    assert results[("learned", 2)] == {"bleu": 11}
+    claim = {"id": "x", "a": "sinusoidal", "b": "learned", "metric": "bleu", "test": "welch", "verdict": "worse",
+             "delta": "-11.0"}  # fmt: skip
+    assert C.check_claim(claim, *C.recompute(claim, results)) == []
+    with pytest.raises(C.ClaimError, match="not one of edges"):
+        C.bucket_results(doc, "16-25")  # a hyphen, not the en dash of the labels
+    bad = tmp_path / "claims.yaml"
+    bad.write_text("page: README.md\nclaims:\n  - {id: y, table: t.yaml, results: r, a: s, b: l, metric: bleu,"
+                   " test: holm, verdict: worse, delta: '-1', by_length: b.json, bucket: '26+'}\n")  # fmt: skip
+    with pytest.raises(C.ClaimError, match="with welch or tost"):
         C.load_claims(str(bad))

@@ -15,8 +15,11 @@ A claims file (``examples/<page>/claims.yaml``) names its page and lists claims:
         verdict: better                  # what the text says: better / worse / within seed noise / equal / …
         delta: "+2.95"                   # Δ as printed (its decimals are the precision checked)
 
-For a metric where lower is better (``ppl``), "better" means lower. :func:`check_claim` is pure: results in,
-a list of disagreements out (empty when the claim holds).
+For a metric where lower is better (``ppl``), "better" means lower. A claim about one source-length bucket adds
+``by_length: by-length.json`` (scripts/bleu-by-length.py's output for the same results, relative to the claims file)
+and ``bucket: "16–25"`` (of its fixed ``edges``); its metric (bleu, chrf) is then the bucket's, seed by seed
+(:func:`bucket_results`). :func:`check_claim` is pure: results in, a list of disagreements out (empty when the claim
+holds).
 """
 
 import os
@@ -56,8 +59,25 @@ def load_claims(path: str) -> Dict[str, Any]:
             raise ClaimError(f"{path}: claim {claim['id']} appears twice")
         seen.add(claim["id"])
         claim["table"], claim["results"] = (os.path.join(here, claim[k]) for k in ("table", "results"))
+        if ("by_length" in claim) != ("bucket" in claim) or ("by_length" in claim and claim["test"] == "holm"):
+            raise ClaimError(f"{path}: claim {claim['id']}: by_length and bucket go together, with welch or tost")
+        if "by_length" in claim:
+            claim["by_length"] = os.path.join(here, claim["by_length"])
     data["page"] = os.path.join(here, data["page"])
     return data
+
+
+def bucket_results(doc: Dict[str, Any], bucket: str, bucketing: str = "edges") -> Dict[Tuple[str, int], Dict]:
+    """(row, seed) → that seed's scores (bleu, chrf, length_ratio) in one bucket of a bleu-by-length document."""
+    labels = doc["buckets"][bucketing]
+    if bucket not in labels:
+        raise ClaimError(f"bucket {bucket!r} is not one of {bucketing}'s: {', '.join(labels)}")
+    i = labels.index(bucket)
+    return {
+        (row, int(seed)): scores[bucketing][i]
+        for row, v in doc["rows"].items()
+        for seed, scores in v["seeds"].items()
+    }
 
 
 def seed_scores(results: Dict[Tuple[str, int], Dict[str, Any]], row_id: str, metric: str) -> List[float]:
