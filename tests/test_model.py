@@ -9,6 +9,7 @@ import torch
 from fairseq.data import Dictionary
 
 import fairseq_vanilla  # noqa: F401  (registers)
+from fairseq_vanilla.fairseq_fixes.errors import FlagError, check_fraction
 from fairseq_vanilla.models.config import PRESETS, VanillaTransformerConfig, apply_preset
 from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
 
@@ -131,6 +132,48 @@ def test_config_saved_without_decoder_sizes_builds_the_encoder_sizes():
 def test_impossible_flags_are_named(flag, value, message):
     with pytest.raises(ValueError, match=message):
         make_model(**{flag: value})
+
+
+def fraction_flag_owners():
+    """(flag, a call that checks it): every flag of the plugin whose value must lie in [0, 1)."""
+    from fairseq_vanilla.criterions.label_smoothed_classification import VanillaLabelSmoothedClassificationCriterion
+    from fairseq_vanilla.criterions.label_smoothed_cross_entropy import VanillaLabelSmoothedCrossEntropyCriterion
+    from fairseq_vanilla.models.vanilla_lstm_classifier import VanillaLSTMClassifierConfig, check_lstm_config
+    from fairseq_vanilla.models.vanilla_transformer_classifier import (
+        VanillaTransformerClassifier,
+        VanillaTransformerClassifierConfig,
+    )
+    from fairseq_vanilla.tasks.text_classification import TextClassificationConfig, TextClassificationTask
+
+    def classifier(**flags):
+        return VanillaTransformerClassifier.build_model(VanillaTransformerClassifierConfig(**flags), None)
+
+    def task(**flags):
+        return TextClassificationTask.setup_task(TextClassificationConfig(data="nowhere", seed=1, **flags))
+
+    for name in ("dropout", "attention_dropout", "activation_dropout"):
+        yield name, lambda v, name=name: make_model(**{name: v})
+        yield name, lambda v, name=name: classifier(**{name: v})
+    yield "pooler_dropout", lambda v: classifier(pooler_dropout=v)
+    for name in ("dropout", "pooler_dropout"):
+        yield name, lambda v, name=name: check_lstm_config(VanillaLSTMClassifierConfig(**{name: v}))
+    yield "random_deletion", lambda v: task(random_deletion=v)
+    yield "random_swap", lambda v: task(random_swap=v)
+    yield "label_smoothing", lambda v: VanillaLabelSmoothedCrossEntropyCriterion(make_task(), v, False)
+    yield "label_smoothing", lambda v: VanillaLabelSmoothedClassificationCriterion(make_task(), v)
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1])
+def test_every_fraction_flag_is_one_flag_error_line(value):
+    """Each flag whose value must lie in [0, 1) goes through one check: a FlagError (a ValueError for a library
+    caller), which a command prints as the one line ``error: --flag must be in [0, 1), got v``."""
+    owners = list(fraction_flag_owners())
+    assert len(owners) == 13
+    for name, check in owners:
+        with pytest.raises(FlagError) as raised:
+            check(value)
+        assert raised.value.code == f"error: --{name.replace('_', '-')} must be in [0, 1), got {value}"
+    assert check_fraction("label_smoothing", 0.0) == 0.0 and check_fraction("--dropout", 0.999) == 0.999
 
 
 def batch(pad=1):

@@ -1,28 +1,23 @@
 """Label-smoothed cross-entropy over classes (Szegedy et al. 2016) for sentence classification, with accuracy."""
 
 import math
-from dataclasses import dataclass
 
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from .label_smoothed_cross_entropy import LabelSmoothingConfig, check_label_smoothing, label_smoothed_nll_loss
+from ..fairseq_fixes.errors import check_fraction
+from .label_smoothed_cross_entropy import LabelSmoothingConfig, label_smoothed_nll_loss
 
 
-@dataclass
-class VanillaLabelSmoothedClassificationConfig(LabelSmoothingConfig):
-    """--label-smoothing alone, ε spread over the C classes."""
-
-
-@register_criterion("vanilla_label_smoothed_classification", dataclass=VanillaLabelSmoothedClassificationConfig)
+@register_criterion("vanilla_label_smoothed_classification", dataclass=LabelSmoothingConfig)  # --label-smoothing alone
 class VanillaLabelSmoothedClassificationCriterion(FairseqCriterion):
     """H(q, p) per example, q = (1-ε)·onehot + ε/C over C classes; logs loss and nll in bits, accuracy as a fraction
     (correct / examples, over the whole split when validating) and the number of examples seen."""
 
     def __init__(self, task, label_smoothing: float):
         super().__init__(task)
-        self.eps = check_label_smoothing(label_smoothing)
+        self.eps = check_fraction("label_smoothing", label_smoothing)
 
     def forward(self, model, sample, reduce: bool = True):
         logits = model(**sample["net_input"])  # (B, C)

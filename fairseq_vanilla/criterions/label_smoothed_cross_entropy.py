@@ -10,7 +10,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import II
 from torch import Tensor
 
-from ..fairseq_fixes.errors import FlagError
+from ..fairseq_fixes.errors import FlagError, check_fraction
 from ..models.decoder import VanillaTransformerDecoder
 from ..modules.chunked_cross_entropy import chunked_label_smoothed_cross_entropy, default_chunk_tokens
 
@@ -35,13 +35,6 @@ def label_smoothed_nll_loss(
     nll_sum = nll.sum()
     loss = (1.0 - epsilon) * nll_sum + (epsilon / lprobs.size(-1)) * smooth.sum()
     return loss, nll_sum
-
-
-def check_label_smoothing(label_smoothing: float) -> float:
-    """ε_ls itself, or a :class:`FlagError` naming the flag when it is outside [0, 1)."""
-    if not 0.0 <= label_smoothing < 1.0:
-        raise FlagError(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
-    return label_smoothing
 
 
 def pre_softmax_weight(model) -> Optional[Tensor]:
@@ -103,7 +96,7 @@ class VanillaLabelSmoothedCrossEntropyCriterion(FairseqCriterion):
         loss_chunk_tokens: int = 0,
     ):
         super().__init__(task)
-        self.eps = check_label_smoothing(label_smoothing)
+        self.eps = check_fraction("label_smoothing", label_smoothing)
         self.sentence_avg = sentence_avg
         self.report_accuracy = report_accuracy
         if str(chunked_loss) not in ("auto", "on", "off"):

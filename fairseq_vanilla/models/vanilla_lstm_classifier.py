@@ -19,7 +19,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
-from ..fairseq_fixes.errors import FlagError
+from ..fairseq_fixes.errors import FlagError, check_fraction
 from ..modules.lstm import StackedLSTM
 from .config import register_presets
 
@@ -53,8 +53,7 @@ def check_lstm_config(cfg) -> None:
         if getattr(cfg, name) < 1:
             raise FlagError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     for name in ("dropout", "pooler_dropout"):
-        if not 0.0 <= getattr(cfg, name) < 1.0:
-            raise FlagError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(cfg, name)}")
+        check_fraction(name, getattr(cfg, name))
     if cfg.lstm_readout not in ("last-step", "last-token"):
         raise FlagError(f"--lstm-readout must be last-step or last-token, got {cfg.lstm_readout!r}")
 

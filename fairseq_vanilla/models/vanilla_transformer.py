@@ -7,6 +7,7 @@ Here fairseq flag names are converted to paper symbols once, in :meth:`VanillaTr
 
 from fairseq.models import FairseqEncoderDecoderModel, register_model
 
+from ..fairseq_fixes.errors import FlagError
 from ..modules import TokenEmbedding
 from .config import (
     PRESETS,
@@ -44,7 +45,7 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
         d_model = enc.d_model  # the decoder's is the same (check_config)
         if cfg.share_all_embeddings:
             if src_dict != tgt_dict:
-                raise ValueError(
+                raise FlagError(
                     "--share-all-embeddings needs a joined dictionary (fairseq-preprocess --joined-dictionary)"
                 )
             encoder_embed = TokenEmbedding(len(src_dict), d_model, src_dict.pad())

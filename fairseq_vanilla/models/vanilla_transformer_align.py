@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from fairseq.models import register_model
 
+from ..fairseq_fixes.errors import FlagError
 from .config import VanillaTransformerConfig, register_presets, resolve_defaults
 from .vanilla_transformer import VanillaTransformerModel
 
@@ -47,12 +48,12 @@ class VanillaTransformerAlignModel(VanillaTransformerModel):
         resolve_defaults(cfg)
         heads = cfg.decoder_attention_heads
         if not 1 <= cfg.alignment_heads <= heads:
-            raise ValueError(
+            raise FlagError(
                 f"--alignment-heads must be between 1 and the decoder's {heads} heads, got {cfg.alignment_heads}"
             )
         layers = cfg.decoder_layers
         if not -layers <= cfg.alignment_layer < layers:
-            raise ValueError(
+            raise FlagError(
                 f"--alignment-layer {cfg.alignment_layer} does not exist in a {layers}-layer decoder "
                 f"(0…{layers - 1}, or -1 for the last)"
             )

@@ -16,6 +16,7 @@ from fairseq.dataclass import ChoiceEnum
 from fairseq.models import BaseFairseqModel, register_model
 from torch import Tensor, nn
 
+from ..fairseq_fixes.errors import FlagError, check_fraction
 from ..modules import TokenEmbedding
 from .config import VanillaEncoderConfig, check_config, register_presets, side_sizes
 from .encoder import VanillaTransformerEncoder
@@ -91,10 +92,9 @@ class VanillaTransformerClassifier(BaseFairseqModel):
     @classmethod
     def build_model(cls, cfg, task):
         check_config(cfg, sides=("encoder",))
-        if not 0.0 <= cfg.pooler_dropout < 1.0:
-            raise ValueError(f"--pooler-dropout must be in [0, 1), got {cfg.pooler_dropout}")
+        check_fraction("pooler_dropout", cfg.pooler_dropout)
         if not hasattr(task, "num_classes"):
-            raise ValueError("vanilla_transformer_classifier needs a classification task (--task text_classification)")
+            raise FlagError("vanilla_transformer_classifier needs a classification task (--task text_classification)")
         dictionary = task.source_dictionary
         embed = TokenEmbedding(len(dictionary), cfg.encoder_embed_dim, dictionary.pad())
         if cfg.encoder_embed_path:

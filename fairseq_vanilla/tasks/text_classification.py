@@ -20,7 +20,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
-from ..fairseq_fixes.errors import FlagError
+from ..fairseq_fixes.errors import FlagError, check_fraction
 from .review_dataset import MADEUP, ReviewClassificationDataset
 
 logger = logging.getLogger(__name__)
@@ -79,15 +79,13 @@ class TextClassificationTask(FairseqTask):
     @classmethod
     def setup_task(cls, cfg: TextClassificationConfig, **kwargs):
         if cfg.max_positions < 3:
-            raise ValueError(f"--max-positions must be at least 3 (<s>, one token, </s>), got {cfg.max_positions}")
+            raise FlagError(f"--max-positions must be at least 3 (<s>, one token, </s>), got {cfg.max_positions}")
         if not 0 <= cfg.pad_to_length <= cfg.max_positions:
             raise FlagError(
                 f"--pad-to-length must be in [0, --max-positions {cfg.max_positions}], got {cfg.pad_to_length}"
             )
         for name in ("random_deletion", "random_swap"):
-            p = getattr(cfg, name)
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"--{name.replace('_', '-')} must be in [0, 1), got {p}")
+            check_fraction(name, getattr(cfg, name))
         dicts = []
         for part in ("input0", "label"):
             path = os.path.join(cfg.data, part, "dict.txt")
@@ -161,7 +159,7 @@ class TextClassificationTask(FairseqTask):
     def build_model(self, cfg, from_checkpoint: bool = False):
         model = super().build_model(cfg, from_checkpoint)
         if model.max_positions() < self.cfg.max_positions:
-            raise ValueError(
+            raise FlagError(
                 f"--max-positions {self.cfg.max_positions} exceeds the model's --max-source-positions "
                 f"{model.max_positions()}"
             )
