@@ -21,11 +21,23 @@ from typing import Any, Dict, List, Optional, Tuple
 from omegaconf import MISSING
 
 from ...text.io import atomic_write
+from . import fingerprint as F
 from . import render as R
 from . import spec as T
 from .evaluation import evaluate_classification, evaluate_translation, fill_significance, has_cross_attention
 from .flops import fill_flops
-from .stages import ROOT, USER_DIR, binary, last_int, log, logged_parameter_count, train, valid_curve, versions
+from .stages import (
+    ROOT,
+    USER_DIR,
+    binary,
+    end_group_on_signal,
+    last_int,
+    log,
+    logged_parameter_count,
+    train,
+    valid_curve,
+    versions,
+)
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
 CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
@@ -64,7 +76,7 @@ def results_dir(table: Dict[str, Any], results: Optional[str], scale: str) -> st
 
 def data_dir(prepared: str, row: Dict[str, Any], kind: str) -> str:
     """The binarised data of a row: ``bin`` of the prepared folder, or the row's ``data`` (relative to it)."""
-    folder = os.path.normpath(os.path.join(prepared, row.get("data") or "bin"))
+    folder = F.data_folder(prepared, row)
     dictionary = os.path.join(folder, "input0", "dict.txt") if kind == "classification" else None
     has_dict = (
         os.path.isfile(dictionary)
@@ -77,19 +89,39 @@ def data_dir(prepared: str, row: Dict[str, Any], kind: str) -> str:
     return folder
 
 
+def criterion_of(table: Dict[str, Any], row: Dict[str, Any]) -> Tuple[str, List[str]]:
+    """The criterion of a row and the flags it needs (a classifier's task, an alignment criterion's alignments)."""
+    if table.get("kind", "translation") == "classification":
+        return "vanilla_label_smoothed_classification", ["--task", "imdb_classification"]
+    return CRITERIA.get(row.get("arch") or "", DEFAULT_CRITERION)
+
+
+def identity(table: Dict[str, Any], row: Dict[str, Any], seed: int, prepared: str, scale: str) -> Dict[str, Any]:
+    """What determines the job (row, seed) now (:func:`.fingerprint.job_identity`)."""
+    criterion, extra = criterion_of(table, row)
+    flags, data = T.train_flags(table, row, scale, seed), F.data_folder(prepared, row)
+    return F.job_identity(row["id"], seed, scale, data, ["--criterion", criterion, *extra], flags)
+
+
+def work_dir(out: str, row_id: str, seed: int) -> str:
+    """The work folder of a job: OUT/ROW/seedN (Hydra's job folder)."""
+    return os.path.join(out, row_id, f"seed{seed}")
+
+
 def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads: int) -> Dict[str, Any]:
     """Train, validate (and for translation decode) one (row, seed); returns the result, also written to a file.
-    ``args`` has ``data``, ``out``, ``scale`` and ``results`` (absolute paths)."""
-    work = os.path.join(args.out, row["id"], f"seed{seed}")
-    os.makedirs(work, exist_ok=True)
+    ``args`` has ``data``, ``out``, ``scale`` and ``results`` (absolute paths). A job folder made from anything else
+    (other data, scale or flags: :mod:`.fingerprint`) is a :class:`TableError`; otherwise its fingerprint is recorded
+    before it trains."""
+    work = work_dir(args.out, row["id"], seed)
     kind = table.get("kind", "translation")
     label = f"{row['id']} seed {seed}"
     data = data_dir(args.data, row, kind)
-    flags = T.train_flags(table, row, args.scale, seed)
-    if kind == "classification":
-        criterion, extra = "vanilla_label_smoothed_classification", ["--task", "imdb_classification"]
-    else:
-        criterion, extra = CRITERIA.get(row.get("arch") or "", DEFAULT_CRITERION)
+    now = identity(table, row, seed, args.data, args.scale)
+    F.check_job_folder(work, now, job_name(row["id"], seed), args.out)
+    F.record(work, now)
+    flags = now["flags"]
+    criterion, extra = criterion_of(table, row)
     ckpt_dir = os.path.join(work, "checkpoints")
     train_cmd = [
         binary("fairseq-train"),
@@ -126,7 +158,7 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
         result.update(
             evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, attention)
         )
-    result.update(command=shlex.join(train_cmd), flags=flags, versions=versions())
+    result.update(command=shlex.join(train_cmd), flags=flags, fingerprint=now, versions=versions())
     path = os.path.join(args.results, T.result_name(row["id"], seed))
     with atomic_write(path) as f:
         json.dump(result, f, indent=1, ensure_ascii=False)
@@ -169,6 +201,10 @@ def run(cfg) -> Dict[str, float]:
         results=results_dir(table, cfg.results_dir, cfg.scale),
     )
     result = T.table_results(table, args.results, cfg.scale).get((row_id, seed))
+    found = result and F.differences(F.result_identity(result), identity(table, row, seed, args.data, cfg.scale))
+    if found:
+        path = os.path.join(args.results, T.result_name(row_id, seed))
+        raise T.TableError(f"{path} was made {'; '.join(found)}; move it away to run the job again")
     if result is None:
         result = run_job(table, row, seed, args, cfg.threads)
         rebuild(table, args.results, [args.out, args.results], args.data, cfg.scale)
@@ -184,4 +220,5 @@ def _hydra_app():
 
 
 if __name__ == "__main__":
+    end_group_on_signal()  # the driver's SIGTERM, or its death, ends a launcher's workers and their trainings too
     _hydra_app()()

@@ -2,7 +2,9 @@
 file), and the jobs run through Hydra's launchers, as every set of trainings in this project does: basic (one after
 the other), joblib (``--jobs K`` at once on this machine), or any other (``--launcher submitit_slurm``, or the
 project's ``slurm_gpu``) with ``--hydra`` overrides. A job whose result file exists is never run again, so the table
-can be built over several sittings and rebuilt from the result files alone.
+can be built over several sittings and rebuilt from the result files alone; but a result file or job folder made from
+other data, at another scale or with other flags (:mod:`.fingerprint`) stops the driver, saying what differs, before
+anything runs. Each job run is locked against a second driver (:mod:`.locks`); the driver's children end with it.
 """
 
 import argparse
@@ -11,8 +13,10 @@ import re
 import sys
 from typing import Any, Dict, List, Tuple
 
+from . import fingerprint as F
+from . import locks as L
 from . import spec as T
-from .jobs import TABLE3, data_dir, job_name, rebuild, results_dir
+from .jobs import TABLE3, data_dir, identity, job_name, rebuild, results_dir, work_dir
 from .stages import ROOT, log, run_forwarding_sigterm
 
 
@@ -46,6 +50,27 @@ def launch(jobs: List[Tuple[Dict[str, Any], int]], args, threads: int, n_jobs: i
     cmd = [sys.executable, "-m", "fairseq_vanilla.experiments.table.jobs", "-m", *overrides]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return run_forwarding_sigterm(cmd, env)  # SIGTERM here stops the jobs and their trainings, none orphaned
+
+
+def unfinished(jobs: List[Tuple[Dict[str, Any], int]], done, table: Dict[str, Any], args) -> List:
+    """The jobs without a result file, after checking that each result file and each job folder there is was made
+    from what the command asks for now (a :class:`.TableError` saying what differs, in one line, if not)."""
+    todo = []
+    for row, seed in jobs:
+        now, made = identity(table, row, seed, args.data, args.scale), done.get((row["id"], seed))
+        if made is not None:
+            found = F.differences(F.result_identity(made), now)
+            if found:
+                path = os.path.join(args.results, T.result_name(row["id"], seed))
+                raise T.TableError(
+                    f"{path} was made {'; '.join(found)}, not as {args.table} now gives row {row['id']} at scale "
+                    f"{args.scale}; move it away to run the row again, or give another --results"
+                )
+            continue
+        data_dir(args.data, row, table["kind"])
+        F.check_job_folder(work_dir(args.out, row["id"], seed), now, job_name(row["id"], seed), args.out)
+        todo.append((row, seed))
+    return todo
 
 
 def main(argv=None) -> int:
@@ -101,29 +126,22 @@ def main(argv=None) -> int:
         base=args.seeds or default_seeds.get("base", 1), other=args.other_seeds or default_seeds.get("other", 1)
     )
     jobs = [(row, seed) for row in rows for seed in T.seeds_for(row, seeds["base"], seeds["other"])]
-    for row, seed in jobs:
-        made = done.get((row["id"], seed))
-        if made is not None and T.last_flags_win(made["flags"]) != T.train_flags(table, row, args.scale, seed):
-            print(
-                f"error: {os.path.join(args.results, T.result_name(row['id'], seed))} was made with other flags than "
-                f"{args.table} now gives for row {row['id']} at scale {args.scale}; move it away to run the row again",
-                file=sys.stderr,
-            )
-            return 2
-    todo = [(row, seed) for row, seed in jobs if (row["id"], seed) not in done]
-    if table.get("base"):  # the longest trainings first, so that K jobs at once end together
-        todo.sort(key=lambda job: -T.row_symbols(table, job[0], args.scale)["steps"])
     try:
-        for row, _ in todo:
-            data_dir(args.data, row, table["kind"])
+        todo = unfinished(jobs, done, table, args)
+        held = L.lock_jobs([work_dir(args.out, row["id"], seed) for row, seed in todo])
     except T.TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if table.get("base"):  # the longest trainings first, so that K jobs at once end together
+        todo.sort(key=lambda job: -T.row_symbols(table, job[0], args.scale)["steps"])
     log(
         f"{table['name']} at scale {args.scale}: {len(jobs)} jobs, {len(jobs) - len(todo)} done already "
         f"(results: {args.results})"
     )
-    status = launch(todo, args, max(1, args.threads // max(1, args.jobs)), max(1, args.jobs)) if todo else 0
+    try:
+        status = launch(todo, args, max(1, args.threads // max(1, args.jobs)), max(1, args.jobs)) if todo else 0
+    finally:
+        L.release(held)
     if status != 0:
         print(
             f"error: a job failed (exit {status}): its logs are in {args.out}/ROW/seedN/ (Hydra's: "

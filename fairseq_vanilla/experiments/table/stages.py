@@ -2,6 +2,7 @@
 leaves a marker when it succeeds, so a killed job continues where it stopped; and the figures read back from the logs.
 """
 
+import ctypes
 import datetime
 import os
 import re
@@ -33,13 +34,50 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(signum: int = signal.SIGTERM):
+    """A ``preexec_fn`` under which the child gets ``signum`` when the thread that started it ends, a SIGKILL of the
+    parent included (Linux's ``prctl(PR_SET_PDEATHSIG)``); None where there is no prctl."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+
+    def preexec():
+        prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:  # the parent ended before prctl: no signal would come
+            os.kill(os.getpid(), signum)
+
+    return preexec
+
+
+def end_group_on_signal() -> None:
+    """SIGTERM or SIGHUP to this process, when it leads a process group (the driver starts the jobs process so, and
+    it gets SIGTERM when the driver dies): the whole group is sent SIGTERM (a launcher's workers, their trainings),
+    then this process exits. Inside :func:`run` its own handler stops and reaps the child instead."""
+    if os.getpgrp() != os.getpid():
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # its own copy of the group's signal
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+
+
 def run(cmd: List[str], logfile: str, threads: int) -> None:
     """Run ``cmd`` with ``threads`` OpenMP threads, appending its output to ``logfile``; a failure raises with the
     log's tail.
 
     SIGTERM to this process (``pkill``, a Slurm time limit) becomes ``SystemExit`` while ``cmd`` runs: subprocess.run
     then kills and reaps the child (Python's default SIGTERM would leave it running, orphaned) and the caller's
-    ``finally`` blocks run."""
+    ``finally`` blocks run. The child gets SIGTERM if this process dies outright (SIGKILL): :func:`die_with_parent`."""
     env = dict(
         os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
     )
@@ -49,7 +87,7 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
         with open(logfile, "a", encoding="utf-8") as f:
             f.write("$ " + shlex.join(cmd) + "\n")
             f.flush()
-            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent())
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -60,10 +98,12 @@ def run(cmd: List[str], logfile: str, threads: int) -> None:
 
 
 def run_forwarding_sigterm(cmd: List[str], env: Dict[str, str]) -> int:
-    """Run ``cmd`` in a process group of its own and return its exit status; SIGTERM or SIGINT to this process is
-    passed on as SIGTERM to the whole group (the Hydra jobs process, a launcher's workers, their trainings), and waited
-    for, so that every stage can stop what it runs (:func:`run` stops and reaps a training) and none is orphaned."""
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    """Run ``cmd`` in a process group of its own and return its exit status; SIGTERM, SIGHUP or SIGINT to this process
+    is passed on as SIGTERM to the whole group (the Hydra jobs process, a launcher's workers, their trainings), and
+    waited for, so that every stage can stop what it runs (:func:`run` stops and reaps a training) and none is
+    orphaned. If this process dies outright (SIGKILL), ``cmd`` gets SIGTERM (:func:`die_with_parent`) and passes it on
+    to its group (:func:`end_group_on_signal`)."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent())
 
     def forward(signum, frame):
         try:
@@ -72,7 +112,8 @@ def run_forwarding_sigterm(cmd: List[str], env: Dict[str, str]) -> int:
             pass
 
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {sig: signal.signal(sig, forward) for sig in signals} if main_thread else {}
     try:
         return proc.wait()
     finally:
