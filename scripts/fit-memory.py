@@ -25,7 +25,9 @@ def main() -> None:
     from fairseq_vanilla.models.config import VanillaTransformerConfig
 
     for f in fields(VanillaTransformerConfig):  # the model's own flags, types and help (default: the arch's)
-        if f.name in PLANNER_FLAGS:
+        if f.name in PLANNER_FLAGS and isinstance(f.default, bool):  # a switch: given, or the arch's (None)
+            p.add_argument(f"--{f.name.replace('_', '-')}", action="store_true", default=None, help=f.metadata["help"])
+        elif f.name in PLANNER_FLAGS:
             kind = float if isinstance(f.default, float) else int
             p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, help=f.metadata.get("help"))
     p.add_argument("--vocab", type=int, default=37000, help="vocabulary size (default 37000, §5.1; --data reads it)")

@@ -46,6 +46,35 @@ def test_parameter_count_by_hand_and_against_the_built_model():
         assert mem.static_bytes(size, "fp32")["positional_tables"] == 4 * tables
 
 
+def test_pre_norm_counts_each_stacks_final_layernorm():
+    """A pre-norm side ends with one more LayerNorm: 2·d_model parameters (against vanilla_transformer_tiny as fairseq's
+    parser builds it with --encoder/--decoder-normalize-before) and, a token, its input and its two statistics (against
+    the profiler's peaks: pre-norm minus post-norm, measured and estimated)."""
+    from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
+    from test_model import make_task, parse_arch
+
+    task = make_task(n_symbols=60)
+    vocab, d = len(task.source_dictionary), 128
+    counts = []
+    for sides in ((), ("encoder",), ("encoder", "decoder")):
+        args = parse_arch("--arch", "vanilla_transformer_tiny", "--share-all-embeddings",
+                          *(f"--{side}-normalize-before" for side in sides))  # fmt: skip
+        model = VanillaTransformerModel.build_model(args, task)
+        flags = {f"{side}_normalize_before": True for side in sides}
+        size = mem.size_from_arch("vanilla_transformer_tiny", vocab, True, **flags)
+        assert (size.pre_norm_enc, size.pre_norm_dec) == ("encoder" in sides, "decoder" in sides)
+        counts.append(mem.parameter_count(size))
+        assert counts[-1] == sum(p.numel() for p in model.parameters())
+    assert counts[1] - counts[0] == counts[2] - counts[1] == 2 * d  # gain and bias of one d_model LayerNorm
+    post = mem.ModelSize(d_model=64, d_ff=128, h=4, N_enc=2, N_dec=2, vocab=500, max_positions=128)
+    pre = dataclasses.replace(post, pre_norm_enc=True, pre_norm_dec=True)
+    tokens = 512
+    measured = measure.measure_peak(pre, "fp32", tokens) - measure.measure_peak(post, "fp32", tokens)
+    estimated = measure.estimated_activations(pre, "fp32", tokens) - measure.estimated_activations(post, "fp32", tokens)
+    assert estimated == tokens * 2 * (4 * 64 + 2 * 4)  # two final norms: fp32 input (d_model), mean and 1/σ
+    assert abs(measured - estimated) <= 0.01 * estimated, (measured, estimated)
+
+
 def test_optimizer_and_master_copy_bytes_by_hand():
     P = 63_082_496
     tables = 2 * 1024 * 512

@@ -78,6 +78,8 @@ def build_model(s: ModelSize):
         share_decoder_input_output_embed=s.embedding_matrices == 2,
         max_source_positions=s.max_positions,
         max_target_positions=s.max_positions,
+        encoder_normalize_before=s.pre_norm_enc,
+        decoder_normalize_before=s.pre_norm_dec,
     )
     task = SimpleNamespace(source_dictionary=dictionary, target_dictionary=dictionary)
     return VanillaTransformerModel.build_model(cfg, task).train()

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Dict, Optional
 
+from ...modules.sizes import BASE, head_dims
 from .output_layer import loss_bytes, output_layer_per_token
 
 GiB = 2**30
@@ -44,6 +45,8 @@ PLANNER_FLAGS = (
     "attention_key_dim",
     "attention_value_dim",
     "dropout",
+    "encoder_normalize_before",
+    "decoder_normalize_before",
 )
 # scales of the activation terms, fitted by measure.fit_scales to CPU profiler peaks
 # (`python scripts/fit-memory.py --calibrate`: 1.000 / 1.000 / 1.000 for fp32 and fp16, 7 sizes each)
@@ -52,27 +55,28 @@ CALIBRATION = {"hidden": 1.0, "dropout_masks": 1.0, "output_layer": 1.0}
 
 @dataclass(frozen=True)
 class ModelSize:
-    """The sizes that set the memory of a ``vanilla_transformer`` (paper symbols; defaults: the base model).
+    """The sizes that set the memory of a ``vanilla_transformer`` (paper symbols; defaults: the base model, ``BASE``).
 
-    d_k and d_v left unset are the model's own default (``models/config.py:head_dims``), resolved on construction."""
+    d_k and d_v left unset are the model's own default (``modules/sizes.py:head_dims``), resolved on construction;
+    ``pre_norm_enc``/``pre_norm_dec``: a pre-norm side (``--{side}-normalize-before``), one more LayerNorm."""
 
-    d_model: int = 512
-    d_ff: int = 2048
-    h: int = 8
-    N_enc: int = 6
-    N_dec: int = 6
+    d_model: int = BASE.d_model
+    d_ff: int = BASE.d_ff
+    h: int = BASE.h
+    N_enc: int = BASE.N
+    N_dec: int = BASE.N
     vocab: int = 37_000  # §5.1: a shared source-target vocabulary of about 37,000 tokens
     embedding_matrices: int = 1  # V×d_model matrices: 1 --share-all-embeddings, 2 tied decoder only, 3 none
-    dropout: float = 0.1
+    dropout: float = BASE.P_drop
     d_k: Optional[int] = None
     d_v: Optional[int] = None
     max_positions: int = 1024
     chunked_loss: bool = True  # the criterion's --chunked-loss (auto: on for these models); False: --chunked-loss off
     loss_chunk_tokens: int = 0  # --loss-chunk-tokens (0: chosen from V)
+    pre_norm_enc: bool = BASE.pre_norm
+    pre_norm_dec: bool = BASE.pre_norm
 
     def __post_init__(self):
-        from ...models.config import head_dims
-
         d_k, d_v = head_dims(self.d_model, self.h, self.d_k, self.d_v)
         object.__setattr__(self, "d_k", d_k)  # frozen: resolved once, here
         object.__setattr__(self, "d_v", d_v)
@@ -109,18 +113,21 @@ def size_from_arch(arch: str, vocab: int = 37_000, share_all_embeddings: bool = 
         d_k=enc.d_k,
         d_v=enc.d_v,
         max_positions=cfg["max_source_positions"],
+        pre_norm_enc=enc.pre_norm,
+        pre_norm_dec=dec.pre_norm,
     )
 
 
 def parameter_count(s: ModelSize) -> int:
-    """P: embeddings + N_enc encoder layers + N_dec decoder layers (post-norm: no final LayerNorm)."""
+    """P: embeddings + N_enc encoder layers + N_dec decoder layers + the final LayerNorm of each pre-norm side."""
     d = s.d_model
     attention = 2 * (d * s.hk + s.hk) + (d * s.hv + s.hv) + (s.hv * d + d)  # W_Q, W_K, W_V, W_O with biases
     ffn = d * s.d_ff + s.d_ff + s.d_ff * d + d  # W_1, b_1, W_2, b_2
     norm = 2 * d  # LayerNorm gain and bias
     encoder_layer = attention + ffn + 2 * norm
     decoder_layer = 2 * attention + ffn + 3 * norm
-    return s.embedding_matrices * s.vocab * d + s.N_enc * encoder_layer + s.N_dec * decoder_layer
+    layers = s.N_enc * encoder_layer + s.N_dec * decoder_layer
+    return s.embedding_matrices * s.vocab * d + layers + (s.pre_norm_enc + s.pre_norm_dec) * norm  # final norms
 
 
 def static_bytes(s: ModelSize, precision: str) -> Dict[str, int]:
@@ -139,7 +146,8 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: i
     Saved per token: an encoder layer keeps its input, Q, K, V, the attention output, the two LayerNorm inputs and
     the first one's output (4·d_model + 2·h·d_k + 2·h·d_v) and the FFN's ReLU output (d_ff); a decoder layer keeps
     6·d_model + 4·h·d_k + 4·h·d_v + d_ff (self- and cross-attention; cross K, V per source token); the embedding
-    stage keeps the encoder and decoder outputs (2·d_model). Dropout masks: 2 per encoder layer, 3 per decoder
+    stage keeps the encoder and decoder outputs (2·d_model); a pre-norm side's final LayerNorm keeps its input (d_model)
+    and its statistics. Dropout masks: 2 per encoder layer, 3 per decoder
     layer, 1 per side; CPU kernels store them in the activations' dtype, CUDA kernels as bool. The output layer:
     :func:`.output_layer.output_layer_per_token`. Where ``fused_kernel_pays`` takes the plain formula for a training
     step (the CPU, bf16, up to 128 keys), each attention keeps its softmax weights and their masked copy,
@@ -155,10 +163,12 @@ def activation_terms(s: ModelSize, precision: str, device: str = "cuda", keys: i
     mask = act if device == "cpu" else 1
     stat = act if device == "cpu" else 4  # LayerNorm mean and 1/σ
     d = s.d_model
-    hidden = s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff) + 2 * d
+    hidden = s.N_enc * (4 * d + 2 * s.hk + 2 * s.hv + s.d_ff) + s.N_dec * (6 * d + 4 * s.hk + 4 * s.hv + s.d_ff)
+    hidden += (2 + s.pre_norm_enc + s.pre_norm_dec) * d  # the stage's outputs, the final norms' inputs
     masks = (2 * s.N_enc + 3 * s.N_dec + 2) * d if s.dropout > 0 else 0
     attentions = s.N_enc + 2 * s.N_dec  # per query token: encoder self, decoder self and cross
-    statistics = stat * 2 * (2 * s.N_enc + 3 * s.N_dec) + (0 if plain else 4 * s.h * attentions)  # + log-sum-exp
+    norms = 2 * s.N_enc + 3 * s.N_dec + s.pre_norm_enc + s.pre_norm_dec
+    statistics = stat * 2 * norms + (0 if plain else 4 * s.h * attentions)  # + log-sum-exp
     return {
         "hidden": CALIBRATION["hidden"] * act * hidden,
         "dropout_masks": CALIBRATION["dropout_masks"] * mask * masks,
@@ -235,15 +245,5 @@ def plan(
         )
     update_freq = max(1, math.ceil(tokens_per_update / (fill * max_tokens_fit * gpus)))
     even = math.ceil(tokens_per_update / (fill * update_freq * gpus) / granularity) * granularity
-    return Plan(
-        s,
-        precision,
-        memory_bytes,
-        max_tokens_fit,
-        min(max_tokens_fit, even),
-        update_freq,
-        fill,
-        gpus,
-        static,
-        per_token,
-    )
+    fit = min(max_tokens_fit, even)
+    return Plan(s, precision, memory_bytes, max_tokens_fit, fit, update_freq, fill, gpus, static, per_token)
