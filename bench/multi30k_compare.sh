@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The equal-budget comparison on real data: Wu et al. 2021's text-only Transformer on Multi30k, trained as vanilla_transformer and as
-# fairseq's own transformer with identical flags (scripts/train.sh --preset multi30k), last 10 epoch checkpoints
+# fairseq's own transformer with identical flags (scripts/train.sh --preset wu2021), last 10 epoch checkpoints
 # averaged, beam 5 on test2016; prints BLEU (lower-cased tokenised, detokenised sacreBLEU), time and tokens/s.
 #   bash bench/multi30k_compare.sh --data PREPARED_DIR --work DIR [--parallel] [--models "vanilla_transformer transformer"]
 # PREPARED_DIR: scripts/prepare-multi30k.sh --lower --out PREPARED_DIR. --parallel trains both at once (one GPU).
@@ -24,7 +24,7 @@ mkdir -p "$WORK"
 train() {
   local arch="$1"
   local t0=$SECONDS
-  bash "$ROOT/scripts/train.sh" --preset multi30k --arch "$arch" --data "$DATA/bin" --save "$WORK/$arch" \
+  bash "$ROOT/scripts/train.sh" --preset wu2021 --arch "$arch" --data "$DATA/bin" --save "$WORK/$arch" \
     -- --no-progress-bar "${EXTRA[@]}" > "$WORK/$arch.stdout" 2>&1
   echo $((SECONDS - t0)) > "$WORK/$arch/wall_seconds"
 }

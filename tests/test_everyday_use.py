@@ -162,7 +162,7 @@ def test_hydra_config_equals_the_shell_recipe(prepared_model, tmp_path):
     shell = run_script(
         "train.sh",
         "--preset",
-        "multi30k",
+        "wu2021",
         "--data",
         prepared_model / "prep" / "bin",
         "--save",
