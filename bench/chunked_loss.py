@@ -3,13 +3,15 @@
 fairseq's ``transformer``, side by side on the CPU.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/chunked_loss.py [--vocab 37000,9700] [--max-tokens 8192] [--steps 3]
-        [--reps 2] [--work runs/chunked]
+        [--reps 2] [--work runs/chunked] [--precision fp32|bf16] [--step torch|trainer]
 
 Per vocabulary size, a synthetic word-level corpus with that many types on each side (every type occurs; the same
 types on both sides, binarised with a joined dictionary) is written and binarised once under --work. Each
 configuration then runs in a fresh process: the model and criterion built through fairseq's options and task code
-(3+3 layers, d_model 256, d_ff 1024, 4 heads, shared embeddings, dropout 0, label smoothing 0.1, fp32, torch's
-Adam); one training step on the fullest batch of --max-tokens (it also allocates the gradients and Adam's state);
+(3+3 layers, d_model 256, d_ff 1024, 4 heads, shared embeddings, dropout 0, label smoothing 0.1). A step is
+torch's Adam on the fp32 model (``--step torch``, the default for fp32) or fairseq's own ``Trainer.train_step``
+(``--step trainer``, what fairseq-train runs: fairseq's Adam, and for ``--precision bf16`` fairseq's ``--bf16`` path,
+a bf16 model and batch with fp32 master weights; bf16 needs it). One training step on the fullest batch of --max-tokens (it also allocates the gradients and Adam's state);
 the same step again with the peak reset (``/proc/self/clear_refs``); then --steps timed steps on the next fullest
 batches, the same batches for every configuration. It prints the process's peak resident memory during the second
 step (``ru_maxrss``; the first step's beside it), the resident memory before each, and target tokens/s of the timed
@@ -81,17 +83,22 @@ def rss_mib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child(config: str, data: str, max_tokens: int, steps: int) -> dict:
+def child(config: str, data: str, max_tokens: int, steps: int, precision: str = "fp32", via: str = "torch") -> dict:
     """One configuration in this process: build, one step, --steps timed steps; the figures as a dict."""
     import torch
     from fairseq import options, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
+    from fairseq_vanilla.fairseq_fixes.bf16 import untie_tpu_from_bf16
+
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     arch, criterion = CONFIGS[config]
     argv = [data, "--user-dir", str(ROOT / "fairseq_vanilla"), "--arch", arch, *criterion, *SIZES]
-    args = options.parse_args_and_arch(options.get_training_parser(), [*argv, "--max-tokens", str(max_tokens), "--cpu"])
+    argv += ["--max-tokens", str(max_tokens), "--cpu", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "1e-4"]
+    argv += ["--bf16"] if precision == "bf16" else []
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
     cfg = convert_namespace_to_omegaconf(args)
+    untie_tpu_from_bf16(cfg, argv)  # as fairseq-train does with the plugin: --bf16 without --tpu
     torch.manual_seed(1)
     task = tasks.setup_task(cfg.task)
     task.load_dataset("train")
@@ -99,14 +106,25 @@ def child(config: str, data: str, max_tokens: int, steps: int) -> dict:
     crit = task.build_criterion(cfg.criterion)
     itr = task.get_batch_iterator(task.dataset("train"), max_tokens=max_tokens, seed=1, max_positions=(1024, 1024))
     batches = sorted(itr.next_epoch_itr(shuffle=True), key=lambda b: -b["ntokens"])[: steps + 1]  # the fullest
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98))
+    if via == "trainer":
+        from fairseq.trainer import Trainer
 
-    def step(batch) -> float:
-        opt.zero_grad()
-        loss, _, _ = crit(model, batch)
-        loss.backward()
-        opt.step()
-        return loss.item()
+        trainer = Trainer(cfg, task, model, crit)  # casts model and criterion to bf16 under --bf16
+
+        def step(batch) -> float:
+            return float(trainer.train_step([batch])["loss"])
+
+        model = trainer.model
+
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98))
+
+        def step(batch) -> float:
+            opt.zero_grad()
+            loss, _, _ = crit(model, batch)
+            loss.backward()
+            opt.step()
+            return loss.item()
 
     def peak_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
@@ -125,6 +143,9 @@ def child(config: str, data: str, max_tokens: int, steps: int) -> dict:
     wall = time.perf_counter() - t0
     return dict(
         config=config,
+        precision=precision,
+        step=via,
+        weights=str(next(model.parameters()).dtype),
         vocab=len(task.target_dictionary),
         tokens_step=batches[0]["ntokens"],
         slots_step=int(batches[0]["target"].numel()),
@@ -149,23 +170,30 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=2, help="alternating repetitions of every configuration")
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of: " + ", ".join(CONFIGS))
     p.add_argument("--work", default=str(ROOT / "runs" / "chunked"), help="where the corpora are written")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: fairseq's --bf16 path")
+    p.add_argument("--step", choices=["torch", "trainer"], help="torch's Adam on the model, or fairseq's Trainer "
+                   "(default: torch for fp32, trainer for bf16)")
     p.add_argument("--json", help="also write every run's figures here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     a = p.parse_args()
+    a.step = a.step or ("trainer" if a.precision == "bf16" else "torch")
+    if a.precision == "bf16" and a.step == "torch":
+        p.error("--step: bf16 runs through fairseq's Trainer (fp32 master weights); give --step trainer")
     if a.child:
-        print(json.dumps(child(a.child, a.data, a.max_tokens, a.steps)), flush=True)
+        print(json.dumps(child(a.child, a.data, a.max_tokens, a.steps, a.precision, a.step)), flush=True)
         return
     configs = a.configs.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONPATH=str(ROOT))
-    print(f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, --max-tokens {a.max_tokens}, {a.steps} timed steps", flush=True)
+    print(f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, --max-tokens {a.max_tokens}, {a.steps} timed steps, "
+          f"{a.precision}, step by {a.step}", flush=True)
     runs = []
     for vocab in map(int, a.vocab.split(",")):
         data = write_corpus(Path(a.work) / f"v{vocab}", vocab)
         for rep in range(a.reps):
             for config in configs:
                 cmd = [sys.executable, __file__, "--child", config, "--data", str(data), "--max-tokens",
-                       str(a.max_tokens), "--steps", str(a.steps)]  # fmt: skip
+                       str(a.max_tokens), "--steps", str(a.steps), "--precision", a.precision, "--step", a.step]  # fmt: skip
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
                 r = dict(json.loads(out.strip().splitlines()[-1]), types=vocab, rep=rep)
                 runs.append(r)
