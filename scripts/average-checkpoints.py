@@ -8,7 +8,8 @@
 "Last" means the highest epoch numbers (checkpoint{E}.pt) or, with --updates, the highest update numbers
 (checkpoint_{E}_{U}.pt). Loads through the plugin's safe loader (weights_only). Writes atomically. The average
 records its inputs (``averaged_from``); --out replaces only such an average (or any file with --force), never one of
-the inputs or a folder. Bad input: one line 'error: <flag or file>: <problem>' and exit status 2.
+the inputs or a folder; scripts/train.sh refuses to resume from an average (no optimizer state, no update count).
+Bad input: one line 'error: <flag or file>: <problem>' and exit status 2.
 """
 
 import argparse
@@ -22,9 +23,8 @@ import torch  # noqa: E402
 
 from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, safe_torch_load  # noqa: E402
 from fairseq_vanilla.text.io import PipelineError  # noqa: E402
+from fairseq_vanilla.text.output_dirs import AVERAGED_FROM as MARK  # noqa: E402  (train.sh --save refuses an average)
 from fairseq_vanilla.text.outputs import claim_output, output_file  # noqa: E402
-
-MARK = "averaged_from"  # the key of an average's state: the checkpoints it is the mean of
 
 
 def is_average(path: str) -> bool:

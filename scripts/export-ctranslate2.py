@@ -8,6 +8,9 @@ with what raw text needs (pipeline.txt, BPE codes and vocabulary or the sentence
 
 --data is the --out folder of the prepare script the model was trained on (bin/dict.*.txt, bin/pipeline.txt).
 --quantization stores the weights quantised; a float32 export can also run as int8 (translate.py --quantization).
+--out is new, empty or an earlier export (only its files are replaced); any other folder needs --force, and never
+the folder of --path or --data. Bad input: one line 'error: <flag or file>: <problem>', exit status 2 (1 for a
+checkpoint or prepared folder the export cannot read).
 """
 
 import argparse
@@ -26,13 +29,17 @@ def main(argv=None) -> int:
     parser.add_argument("--path", required=True, help="checkpoint (.pt) of a vanilla_transformer(_align) model")
     parser.add_argument("--data", required=True, help="prepared folder the model was trained on")
     parser.add_argument(
-        "--out", required=True, help="folder to write: new, empty or an earlier export (replaced); others are refused"
+        "--out", required=True, help="folder to write: new, empty or an earlier export (its files replaced)"
     )
+    parser.add_argument("--force", action="store_true", help="write into --out even if it is not an earlier export")
     parser.add_argument("--quantization", default="float32", choices=QUANTIZATIONS)
     args = parser.parse_args(argv)
     try:
-        out = export(args.path, args.data, args.out, args.quantization)
-    except (ExportError, CheckpointError, PipelineError, ImportError) as e:
+        out = export(args.path, args.data, args.out, args.quantization, force=args.force)
+    except PipelineError as e:  # --out refused
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ExportError, CheckpointError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"CTranslate2 model ({args.quantization}): {out}")

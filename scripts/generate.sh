@@ -5,13 +5,13 @@
 # Checks that there is exactly one hypothesis per source sentence.
 #   bash scripts/generate.sh --data PREPARED_DIR --path CHECKPOINT --out DIR [--split test] [--beam 5] [--lenpen 1.0]
 #        [--average-last N]   (average the last N epoch checkpoints beside CHECKPOINT first)
-#        [--engine fairseq|ctranslate2 [--quantization float32|int8|int8_float32]]
+#        [--engine fairseq|ctranslate2 [--quantization float32|int8|int8_float32]] [--force (into any --out folder)]
 #        (ctranslate2: export CHECKPOINT to OUT/ctranslate2 and translate with it, same search, same outputs)
 # PREPARED_DIR is the --out of a prepare script (raw/, bin/ with splits.tsv and pipeline.txt inside).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA=""; CKPT=""; OUT=""; SPLIT=test; BEAM=5; LENPEN=1.0; AVG=0; BATCH=128; ENGINE=fairseq; QUANT=float32
+DATA=""; CKPT=""; OUT=""; FORCE=(); SPLIT=test; BEAM=5; LENPEN=1.0; AVG=0; BATCH=128; ENGINE=fairseq; QUANT=float32
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --data) DATA="$2"; shift 2 ;;
@@ -24,6 +24,7 @@ while [[ $# -gt 0 ]]; do
     --average-last) AVG="$2"; shift 2 ;;
     --engine) ENGINE="$2"; shift 2 ;;
     --quantization) QUANT="$2"; shift 2 ;;
+    --force) FORCE=(--force); shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -43,11 +44,11 @@ TGT=$(sed -n 's/^tgt=//p' "$DATA/bin/pipeline.txt")
 export SEGMENTATION LOWER
 [[ -f "$DATA/raw/$SPLIT.$TGT" ]] || die "$DATA/raw/$SPLIT.$TGT: no reference for split $SPLIT"
 
-# OUT is replaced only if it is new, empty or an earlier generate.sh output, and never if it holds CKPT, DATA or
-# any checkpoint (fairseq_vanilla.text.io.output_dir); OUT.tmp is written and swapped in at the end.
+# OUT is written only if it is new, empty or an earlier generate.sh output (only its files replaced) or with --force,
+# and never if it holds CKPT or DATA (fairseq_vanilla/text/output_dirs.py); OUT.tmp is written and moved in at the end.
 OUT="${OUT%/}"
-claim=(--tool generate.sh --keep "$CKPT" --keep "$DATA")
-pipeline claim-output "${claim[@]}" "$OUT" > /dev/null
+claim=(--tool generate.sh --keep "$CKPT" --keep "$DATA" "${FORCE[@]}")
+pipeline claim-output "${claim[@]}" "$OUT" > /dev/null || exit 2
 if [[ "$AVG" -gt 0 ]]; then
   avg="$(dirname "$CKPT")/checkpoint.avg$AVG.pt"
   log "average the last $AVG checkpoints → $avg"

@@ -4,8 +4,9 @@
 Translation model: encoder self-attention, decoder self-attention and encoder-decoder attention of --layer, on the
 beam-search translation of --sentence (or on --target, teacher-forced). Classifier: the encoder's self-attention
 over --review. --data is the --out folder of the prepare script the model was trained on (its tokenisation and BPE
-are repeated). The weights go to OUT/attention.pt too (torch.save of {name: (weights, rows, cols)}). --out is a
-folder of this command's own: a new one, an empty one, or one it wrote before (replaced whole).
+are repeated). The weights go to OUT/attention.pt too (torch.save of {name: (weights, rows, cols)}). --out is a new
+folder, an empty one, or one this command wrote before (only its files replaced); any other needs --force, and never
+one holding --path or --data. A refused --out: one line, exit status 2; a model or text that does not fit: exit 1.
 
   python scripts/plot-attention.py --path runs/m30/checkpoint_best.pt --data runs/multi30k \\
       --sentence "A man in an orange hat starring at something." --out runs/attention
@@ -19,6 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+TOOL = "plot-attention"  # the owner named in --out's marker
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -31,6 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--layer", type=int, default=-1, help="layer to draw, 0-based; -1 = last (default)")
     p.add_argument("--beam", type=int, default=5, help="beam size for the translation (default 5)")
     p.add_argument("--out", required=True, help="folder for the PNGs and attention.pt")
+    p.add_argument("--force", action="store_true", help="write into --out even if this command did not make it")
     a = p.parse_args(argv)
 
     import torch
@@ -39,10 +43,16 @@ def main(argv=None) -> int:
     from fairseq_vanilla.evaluation.attention_maps import classifier_attention, plot_heads, translation_attention
     from fairseq_vanilla.hub import ReviewClassifier, load_translator
     from fairseq_vanilla.tasks.text_classification import TextClassificationTask
-    from fairseq_vanilla.text.io import PipelineError, check_replaceable, output_dir
+    from fairseq_vanilla.text.io import PipelineError
+    from fairseq_vanilla.text.output_dirs import check_output_dir, output_dir
 
+    claim = dict(force=a.force, flag="--out", reads=(a.path, a.data))
     try:
-        check_replaceable(a.out, "plot-attention", keep=(a.path, a.data))  # before the model runs; again at the end
+        check_output_dir(a.out, TOOL, **claim)  # before the model runs; again when written
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         if a.review is not None:
             if a.target is not None:
                 raise ValueError("--target is for translation models (--sentence), not with --review")
@@ -56,14 +66,14 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     layer = "last layer" if a.layer == -1 else f"layer {a.layer}"
-    try:  # --out is replaced as a whole, and only if this command made it (text.io.output_dir)
-        with output_dir(a.out, "plot-attention", keep=(a.path, a.data)) as tmp:
+    try:  # only what this command made in --out is replaced (text.output_dirs.output_dir)
+        with output_dir(a.out, TOOL, **claim) as tmp:
             for name, (weights, rows, cols) in maps.items():
                 plot_heads(weights, rows, cols, f"{name.replace('_', ' ')} ({layer})", os.path.join(tmp, f"{name}.png"))
             torch.save(maps, os.path.join(tmp, "attention.pt"))
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 2
     for name in maps:
         print(os.path.join(a.out, f"{name}.png"))
     return 0

@@ -8,8 +8,9 @@ confusion matrix on a split) and a few example outputs.
   python scripts/report.py --save runs/mine/ckpt --data runs/mine --subset valid  # any text_classification run
 
 --save is the --save folder of scripts/train.sh or train-imdb.sh (train.log, command.sh, and test.log for IMDB).
-Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it. OUT is a folder of this
-command's own: a new one, an empty one, or one it wrote before (replaced whole; anything else is refused).
+Writes OUT/report.md (default SAVE/report/report.md) with loss.png and lr.png beside it. OUT is a new folder, an
+empty one, or one this command wrote before (only its files replaced); any other needs --force, and never one holding
+SAVE, --generate or --data. A refused OUT: one line, exit status 2; a run or output that cannot be read: exit 1.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+TOOL = "report"  # the owner named in OUT's marker
 INNER = re.compile(r"\| train_inner \| .*")
 VALID = re.compile(r"\| valid \| epoch \d+ \| valid on '(\w+)' subset \| (.*)")
 FIELD = re.compile(r"(\w+)[=\s]([-0-9.e+]+)(?:,|\s*\||$)")
@@ -169,13 +171,19 @@ def main(argv=None) -> int:
     p.add_argument("--subset", default="test", help="classifier: the split of the per-class scores (default test)")
     p.add_argument("--examples", type=int, default=5, help="number of example outputs (default 5)")
     p.add_argument("--out", help="report folder (default SAVE/report)")
+    p.add_argument("--force", action="store_true", help="write into --out even if this command did not make it")
     a = p.parse_args(argv)
     out = a.out or os.path.join(a.save, "report")
-    from fairseq_vanilla.text.io import PipelineError, check_replaceable, output_dir
+    from fairseq_vanilla.text.io import PipelineError
+    from fairseq_vanilla.text.output_dirs import check_output_dir, output_dir
 
-    keep = (a.save, a.generate, a.data)
+    claim = dict(force=a.force, flag="--out", reads=(a.save, a.generate, a.data))
     try:
-        check_replaceable(out, "report", keep)  # before any model is loaded; again when the folder is replaced
+        check_output_dir(out, TOOL, **claim)  # before any model is loaded; again when the folder is written
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         train, valid = parse_train_log(os.path.join(a.save, "train.log"))
         command_file = os.path.join(a.save, "command.sh")
         command = (
@@ -209,13 +217,17 @@ def main(argv=None) -> int:
             lines += translation_section(a.generate, a.examples)
         else:
             lines += classification_section(a.save, a.data, a.examples, a.subset)
-        with output_dir(out, "report", keep) as tmp:  # replaced whole, only if ours
-            plot_curves(train, valid, tmp)
-            with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
-                f.write("\n".join(lines))
     except (ValueError, FileNotFoundError, PipelineError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    try:
+        with output_dir(out, TOOL, **claim) as tmp:  # only what this command made in OUT is replaced
+            plot_curves(train, valid, tmp)
+            with open(os.path.join(tmp, "report.md"), "w", encoding="utf-8") as f:
+                f.write("\n".join(lines))
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(os.path.join(out, "report.md"))
     return 0
 

@@ -100,6 +100,9 @@ esac
 
 CMD=(fairseq-train "$DATA" --user-dir "$USER_DIR" --arch "$ARCH" --criterion "$CRITERION" "${TASK_FLAGS[@]}"
   "${COMMON[@]}" "${FLAGS[@]}" "${PRECISION[@]}" --save-dir "$SAVE" "$@")
+# SAVE: new, empty, or an earlier run to resume; never a file, a prepared corpus, a folder with files training does
+# not write, or a run whose checkpoint_last.pt is an average (fairseq_vanilla/text/output_dirs.py: check_train_save)
+pipeline check-train-save "$SAVE" || exit 2
 mkdir -p "$SAVE"
 log "fairseq-train $ARCH, preset $PRESET → $SAVE (log: $SAVE/train.log, command: $SAVE/command.sh)"
 save_command "$SAVE/command.sh" "${CMD[@]}"

@@ -19,7 +19,8 @@ from conftest import BIN, ROOT, TINY_TRAIN_FLAGS, USER_DIR
 from fairseq_vanilla.fairseq_fixes.architecture_mismatch import dictionary_sizes
 from fairseq_vanilla.fairseq_fixes.errors import FlagError
 from fairseq_vanilla.inference.lengths import SKIP_FLAG, SourceTooLongError, too_long_sources
-from fairseq_vanilla.text.io import OUTPUT_MARKER, PipelineError, output_dir
+from fairseq_vanilla.text.io import PipelineError
+from fairseq_vanilla.text.output_dirs import OUTPUT_MARKER, output_dir
 from fairseq_vanilla.text.outputs import claim_output, html_generator, html_made_by, output_file
 from fairseq_vanilla.text.provenance import begin_stage
 
@@ -106,7 +107,7 @@ def test_generate_into_a_folder_it_did_not_make_is_refused(tmp_path, training_ru
     (other / "todo.txt").write_text("keep me\n")
     before = tree(other)
     proc = run("generate.sh", "--data", prepared, "--path", training_run / "checkpoint_best.pt", "--out", other)
-    error_line(proc, "--out", other, OUTPUT_MARKER)
+    error_line(proc, "--out", other, "exists and was not made by generate.sh; use --force", status=2)
     assert tree(other) == before
 
 
@@ -122,7 +123,7 @@ def test_export_into_the_training_run_is_refused(training_run, prepared):
     before = tree(training_run)
     proc = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, "--out",
                training_run)  # fmt: skip
-    error_line(proc, "--out", training_run, "checkpoint_best.pt", status=1)
+    error_line(proc, "--out", training_run, "checkpoint_best.pt", status=2)
     assert tree(training_run) == before
 
 
@@ -131,18 +132,21 @@ def test_export_out_that_is_a_file_is_refused(training_run, prepared, tmp_path):
     target.write_text("not a folder\n")
     proc = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, "--out",
                target)  # fmt: skip
-    error_line(proc, "--out", target, "not a folder", status=1)
+    error_line(proc, "--out", target, "not a folder", status=2)
     assert target.read_text() == "not a folder\n"
 
 
 def test_output_dir_replaces_only_its_own_output(tmp_path):
-    """Library level: a tool rewrites its own folder; another tool's, a checkpoint's or a failed write never."""
+    """Library level: a tool rewrites its own folder, and there only what it made; another tool's folder, a
+    checkpoint put beside its files or a failed write never."""
     out = tmp_path / "out"
     for text in ("first", "second"):
         with output_dir(str(out), "tool-a") as tmp:
             Path(tmp, "result.txt").write_text(text)
-    assert (out / "result.txt").read_text() == "second" and (out / OUTPUT_MARKER).read_text() == "tool-a\n"
-    with pytest.raises(PipelineError, match="was written by tool-a"):
+    digest = hashlib.sha256(b"second").hexdigest()
+    assert (out / "result.txt").read_text() == "second"
+    assert (out / OUTPUT_MARKER).read_text() == f"tool-a\n{digest}  result.txt\n"  # the tool, the files it made
+    with pytest.raises(PipelineError, match="exists and was not made by tool-b; use --force"):
         with output_dir(str(out), "tool-b"):
             pass
     with pytest.raises(RuntimeError, match="half way"):
@@ -152,9 +156,9 @@ def test_output_dir_replaces_only_its_own_output(tmp_path):
     assert (out / "result.txt").read_text() == "second" and not Path(f"{out}.tmp").exists()
     (out / "sub").mkdir()
     (out / "sub" / "checkpoint9.pt").write_bytes(b"weights")
-    with pytest.raises(PipelineError, match=r"holds the checkpoint .*checkpoint9\.pt"):
-        with output_dir(str(out), "tool-a"):
-            pass
+    with output_dir(str(out), "tool-a") as tmp:
+        Path(tmp, "other.txt").write_text("third")
+    assert sorted(tree(out)) == [OUTPUT_MARKER, "other.txt", "sub/checkpoint9.pt"]  # its result.txt gone
     assert (out / "sub" / "checkpoint9.pt").read_bytes() == b"weights"
 
 
@@ -494,3 +498,144 @@ def test_flag_errors_are_value_errors_and_one_line_exits():
     error = FlagError("--label-smoothing must be in [0, 1), got 1.0")
     assert isinstance(error, ValueError) and isinstance(error, SystemExit)
     assert error.code == "error: --label-smoothing must be in [0, 1), got 1.0"
+
+
+# -- every folder writer: a folder it did not make is refused, in its own only its files are replaced -------------
+
+
+def report_inputs(tmp_path: Path) -> tuple:
+    """A run folder (train.log, command.sh) and a generate.sh folder (bleu.txt, gen.out) for report.py."""
+    save, gen = tmp_path / "save", tmp_path / "gen"
+    save.mkdir()
+    gen.mkdir()
+    (save / "train.log").write_text(
+        "| INFO | train_inner | epoch 001:  50 / 99 loss=9.1, nll_loss=9, lr=0.0005, num_updates=50\n"
+        "| INFO | valid | epoch 001 | valid on 'valid' subset | loss 8.5 | nll_loss 8.4 | num_updates 50\n"
+    )
+    (save / "command.sh").write_text("fairseq-train data --arch vanilla_transformer_tiny\n")
+    (gen / "bleu.txt").write_text("sacreBLEU 1.0\n")
+    (gen / "gen.out").write_text("S-0\tein test\nT-0\ta test\nD-0\t-0.5\ta test\n")
+    return save, gen
+
+
+def folder_writer(tool: str, training_run: Path, prepared: Path, tmp_path: Path) -> tuple:
+    """(the command without --out, the folder of one of its inputs) of each folder writer in scripts/."""
+    ckpt = training_run / "checkpoint_best.pt"
+    if tool == "report":
+        save, gen = report_inputs(tmp_path)
+        return ("report.py", "--save", save, "--generate", gen), save
+    if tool == "plot-attention":
+        return ("plot-attention.py", "--path", ckpt, "--data", prepared, "--sentence", "a test"), training_run
+    return ("export-ctranslate2.py", "--path", ckpt, "--data", prepared), training_run
+
+
+@pytest.mark.parametrize("tool", ["export-ctranslate2", "plot-attention", "report"])
+def test_folder_writer_replaces_only_what_it_made(tool, training_run, prepared, tmp_path):
+    cmd, input_folder = folder_writer(tool, training_run, prepared, tmp_path)
+    inputs = [training_run, prepared, input_folder]
+    before = [tree(folder) for folder in inputs]
+    notes = tmp_path / "notes"  # someone else's folder
+    notes.mkdir()
+    (notes / "todo.txt").write_text("keep me\n")
+    (notes / "checkpoint_best.pt").write_bytes(b"weights")
+    theirs = tree(notes)
+    line = error_line(run(*cmd, "--out", notes), status=2)
+    assert line == f"error: --out {notes}: exists and was not made by {tool}; use --force"
+    assert tree(notes) == theirs and not Path(f"{notes}.tmp").exists()
+    line = error_line(run(*cmd, "--out", input_folder, "--force"), input_folder, "which this command reads", status=2)
+    assert line.startswith(f"error: --out {input_folder}: holds ")
+
+    out = tmp_path / "out"
+    first = run(*cmd, "--out", out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    made = tree(out)
+    listed = (out / OUTPUT_MARKER).read_text().splitlines()
+    assert listed[0] == tool and {row.split("  ", 1)[1] for row in listed[1:]} == made.keys() - {OUTPUT_MARKER}
+    (out / "mine.txt").write_text("my notes\n")  # put beside its output by the user: kept by a re-run
+    again = run(*cmd, "--out", out)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (out / "mine.txt").read_text() == "my notes\n" and tree(out).keys() == made.keys() | {"mine.txt"}
+    assert "mine.txt" not in (out / OUTPUT_MARKER).read_text()
+
+    forced = run(*cmd, "--out", notes, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert {k: v for k, v in tree(notes).items() if k in theirs} == theirs  # its own files beside theirs
+    assert tree(notes).keys() == theirs.keys() | made.keys()
+    assert [tree(folder) for folder in inputs] == before and not list(tmp_path.glob("*.tmp"))
+
+
+def test_output_dir_refuses_its_own_folder_changed_since(tmp_path):
+    """Library level: a file the tool made and someone changed since is not replaced without force; a folder of the
+    one-line marker (before files were listed) keeps every file but those the new output writes."""
+    out = tmp_path / "out"
+    with output_dir(str(out), "tool-a") as tmp:
+        Path(tmp, "result.txt").write_text("first")
+    (out / "result.txt").write_text("edited")
+    with pytest.raises(PipelineError, match=r"out: result\.txt was changed after tool-a wrote it; use --force"):
+        with output_dir(str(out), "tool-a") as tmp:
+            Path(tmp, "result.txt").write_text("second")
+    assert (out / "result.txt").read_text() == "edited" and not Path(f"{out}.tmp").exists()
+    with output_dir(str(out), "tool-a", force=True) as tmp:
+        Path(tmp, "result.txt").write_text("second")
+    assert (out / "result.txt").read_text() == "second"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / OUTPUT_MARKER).write_text("tool-a\n")
+    (old / "result.txt").write_text("old")
+    (old / "kept.txt").write_text("kept")
+    with output_dir(str(old), "tool-a") as tmp:
+        Path(tmp, "result.txt").write_text("new")
+    assert (old / "result.txt").read_text() == "new" and (old / "kept.txt").read_text() == "kept"
+
+
+# -- train.sh --save: never a file, a corpus, others' files or an average; an earlier run is resumed -----------------
+
+
+def train_dry_run(data: Path, save: Path) -> subprocess.CompletedProcess:
+    return run("train.sh", "--preset", "demo", "--data", data, "--save", save, "--dry-run")
+
+
+def averaged_run(training_run: Path) -> Path:
+    """A run whose checkpoint_last.pt is average-checkpoints.py's average of its two epoch checkpoints."""
+    for n in (1, 2):
+        shutil.copy(training_run / "checkpoint_best.pt", training_run / f"checkpoint{n}.pt")
+    last = training_run / "checkpoint_last.pt"
+    avg = run("average-checkpoints.py", "--dir", training_run, "--last", "2", "--out", last)
+    assert avg.returncode == 0, avg.stderr[-2000:]
+    return training_run
+
+
+@pytest.mark.parametrize("case", ["file", "data folder", "other files", "averaged checkpoint_last.pt"])
+def test_train_save_that_is_not_a_run_is_refused(case, tiny_corpus, training_run, tmp_path):
+    if case == "file":
+        save, named = tmp_path / "model.pt", "exists and is not a folder"
+        shutil.copy(training_run / "checkpoint_best.pt", save)
+    elif case == "data folder":
+        save, named = tmp_path / "bin", "a prepared corpus's file: a data folder, not a run"
+        shutil.copytree(tiny_corpus, save)
+    elif case == "other files":
+        save, named = training_run, "holds notes.txt, which training does not write"
+        (save / "notes.txt").write_text("my notes\n")
+    else:
+        save, named = averaged_run(training_run), "checkpoint_last.pt is an average"
+    before = tree(tmp_path)
+    line = error_line(train_dry_run(tiny_corpus, save), named, status=2)
+    assert line.startswith(f"error: --save {save}: ")
+    assert tree(tmp_path) == before
+
+
+def test_train_save_resumes_an_earlier_run(tiny_corpus, training_run):
+    """A run folder: checkpoints (a kill's .tmp too), logs, the command and folders our tools and TensorBoard made."""
+    shutil.copy(training_run / "checkpoint_best.pt", training_run / "checkpoint_last.pt")
+    (training_run / "checkpoint_last.pt.tmp").write_bytes(b"half")
+    (training_run / "command.sh").write_text("fairseq-train …\n")
+    with output_dir(str(training_run / "report"), "report") as tmp:
+        Path(tmp, "report.md").write_text("# Run report\n")
+    (training_run / "tb" / "train").mkdir(parents=True)
+    (training_run / "tb" / "train" / "events.out.tfevents.1.host").write_bytes(b"\0")
+    before = tree(training_run)
+    proc = train_dry_run(tiny_corpus, training_run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {k: v for k, v in tree(training_run).items() if k != "command.sh"} == {
+        k: v for k, v in before.items() if k != "command.sh"
+    }

@@ -245,11 +245,12 @@ def test_report_for_a_translation_run(prepared_model, generated, tmp_path):
     (notes / "loss.png").write_bytes(b"mine")
     cmd = [sys.executable, str(ROOT / "scripts" / "report.py"), "--save", str(prepared_model / "ckpt"), "--out"]
     refused = subprocess.run([*cmd, str(notes), "--generate", str(generated)], capture_output=True, text=True)
-    assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {notes}: exists, is not empty")
-    assert len(refused.stderr.splitlines()) == 1 and [p.name for p in notes.iterdir()] == ["loss.png"]
+    assert refused.returncode == 2
+    assert refused.stderr == f"error: --out {notes}: exists and was not made by report; use --force\n"
+    assert [p.name for p in notes.iterdir()] == ["loss.png"]
     assert (notes / "loss.png").read_bytes() == b"mine" and not (tmp_path / "notes.tmp").exists()
     run_dir = subprocess.run([*cmd, str(prepared_model / "ckpt"), "--generate", str(generated)], capture_output=True)
-    assert run_dir.returncode == 1 and b"holds" in run_dir.stderr  # --out the run's own folder: never replaced
+    assert run_dir.returncode == 2 and b"holds" in run_dir.stderr  # --out the run's own folder: never written
 
 
 def test_plot_attention_pictures_and_row_sums(prepared_model, tmp_path):
@@ -308,5 +309,5 @@ def test_plot_attention_pictures_and_row_sums(prepared_model, tmp_path):
     script, checkpoint = ROOT / "scripts" / "plot-attention.py", prepared_model / "ckpt" / "checkpoint_best.pt"
     args = ["--path", checkpoint, "--data", prepared_model / "prep", "--sentence", sentence, "--out", notes]
     refused = subprocess.run([str(BIN / "python"), str(script), *map(str, args)], capture_output=True, text=True)
-    assert refused.returncode == 1 and refused.stderr.startswith(f"error: --out {notes}: exists, is not empty")
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: --out {notes}: exists and was not made by ")
     assert (notes / "encoder_self_attention.png").read_bytes() == b"mine" and len(list(notes.iterdir())) == 1

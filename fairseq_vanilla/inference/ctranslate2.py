@@ -23,7 +23,8 @@ import shutil
 from typing import Dict, List, Optional, Tuple
 
 from ..fairseq_fixes.checkpoint_safety import safe_torch_load
-from ..text.io import output_dir, read_settings
+from ..text.io import read_settings
+from ..text.output_dirs import output_dir
 from .ctranslate2_spec import ExportError, build_spec
 
 SUPPORTED_MODELS = ("vanilla_transformer", "vanilla_transformer_align")
@@ -72,7 +73,7 @@ def read_dictionary(path: str) -> List[str]:
     return ["<blank>" if s == "<pad>" else s for s in Dictionary.load(path).symbols]
 
 
-EXPORT_TOOL = "export-ctranslate2"  # the owner named in the output folder's marker (text.io.claim_output_dir)
+EXPORT_TOOL = "export-ctranslate2"  # the owner named in the output folder's marker (text.output_dirs)
 
 
 def save_model(
@@ -110,12 +111,14 @@ def write_model(
     quantization: str = "float32",
     src: Optional[str] = None,
     tgt: Optional[str] = None,
+    force: bool = False,
 ) -> str:
     """Export ``checkpoint`` with the dictionaries of ``bin_dir`` (``dict.SRC.txt``, ``dict.TGT.txt``) into ``out``.
 
-    ``out`` is replaced only if it is new, empty or an earlier export (:func:`fairseq_vanilla.text.io.output_dir`);
-    it is written as ``out.tmp`` and renamed when complete."""
-    with output_dir(out, EXPORT_TOOL, keep=(checkpoint, bin_dir)) as tmp:
+    ``out`` is written only if it is new, empty or an earlier export, or with ``force``; only the files of the export
+    are replaced (:func:`fairseq_vanilla.text.output_dirs.output_dir`), written in ``out.tmp`` and moved in when
+    complete."""
+    with output_dir(out, EXPORT_TOOL, force=force, reads=(checkpoint, bin_dir)) as tmp:
         save_model(checkpoint, bin_dir, tmp, quantization, src, tgt)
     return out
 
@@ -130,9 +133,9 @@ def read_pipeline(data: str) -> Dict[str, str]:
     return read_settings(path)
 
 
-def export(checkpoint: str, data: str, out: str, quantization: str = "float32") -> str:
-    """Export ``checkpoint`` trained on the prepared folder ``data`` into ``out``, with the raw-text assets
-    (``pipeline.txt``; ``bpe/codes`` and ``bpe/vocab.SRC``, or ``spm/spm.model``) copied beside the model."""
+def export(checkpoint: str, data: str, out: str, quantization: str = "float32", force: bool = False) -> str:
+    """Export ``checkpoint`` trained on the prepared folder ``data`` into ``out`` (as :func:`write_model`), with the
+    raw-text assets (``pipeline.txt``; ``bpe/codes`` and ``bpe/vocab.SRC``, or ``spm/spm.model``) beside the model."""
     settings = read_pipeline(data)
     src, tgt = settings.get("src", "en"), settings.get("tgt", "de")
     segmentation = settings.get("segmentation", "bpe")
@@ -141,7 +144,7 @@ def export(checkpoint: str, data: str, out: str, quantization: str = "float32") 
         if not os.path.isfile(os.path.join(data, rel)):
             raise ExportError(f"{os.path.join(data, rel)}: missing (raw text cannot be segmented without it)")
     vocab = os.path.join(segmentation, f"vocab.{src}")  # the prepare scripts' BPE vocabulary filter
-    with output_dir(out, EXPORT_TOOL, keep=(checkpoint, data)) as tmp:
+    with output_dir(out, EXPORT_TOOL, force=force, reads=(checkpoint, data)) as tmp:
         cfg = save_model(checkpoint, os.path.join(data, "bin"), tmp, quantization, src, tgt)
         for rel in assets + ([vocab] if segmentation == "bpe" and os.path.isfile(os.path.join(data, vocab)) else []):
             shutil.copy(os.path.join(data, rel), os.path.join(tmp, os.path.basename(rel)))

@@ -8,9 +8,10 @@ from typing import Callable, Optional, Sequence, Tuple
 from .augmentation import augment_file
 from .cleaning import clean
 from .imdb import imdb_extract
-from .io import check_parallel, claim_output_dir, commit_output_dir, count_lines, report_long_lines
+from .io import check_parallel, count_lines, report_long_lines
 from .labelled import labelled_extract
 from .moses import detokenize, tokenize
+from .output_dirs import check_train_save, claim_output_dir, commit_output_dir
 from .provenance import begin_stage
 from .segmentation import spm_encode, spm_train
 from .synthetic import write_corpus
@@ -194,8 +195,9 @@ TEXT_COMMANDS = (
             arg("--tool", required=True, help="the tool named in the folder's marker"),
             arg("--keep", action="append", default=[], help="a path the tool reads: never inside the folder"),
             arg("--label", default="--out", help="the option that named the folder, for messages"),
+            arg("--force", action="store_true", help="write into a folder the tool did not make"),
         ],
-        lambda a: claim_output_dir(a.path, a.tool, a.keep, a.label),
+        lambda a: claim_output_dir(a.path, a.tool, force=a.force, flag=a.label, reads=a.keep),
         str,
     ),
     Command(
@@ -206,8 +208,15 @@ TEXT_COMMANDS = (
             arg("--tool", required=True),
             arg("--keep", action="append", default=[]),
             arg("--label", default="--out"),
+            arg("--force", action="store_true"),
         ],
-        lambda a: commit_output_dir(a.path, a.tool, a.keep, a.label),
+        lambda a: commit_output_dir(a.path, a.tool, force=a.force, flag=a.label, reads=a.keep),
+    ),
+    Command(
+        "check-train-save",
+        "refuse a --save folder a training must not write into (a file, a prepared corpus, others' files, an average)",
+        [arg("path"), arg("--label", default="--save", help="the option that named the folder, for messages")],
+        lambda a: check_train_save(a.path, a.label),
     ),
     Command(
         "synthetic",

@@ -1,11 +1,11 @@
 """Reading and writing corpora: UTF-8 lines with errors that name the file and line, writes that never leave a
-half file behind (write to a temporary name, rename on success), ``key=value`` settings files, and output folders
-that a tool replaces only when it made them itself (:func:`output_dir`)."""
+half file behind (write to a temporary name, rename on success), ``key=value`` settings files. Output files and
+folders a tool replaces only when it made them itself: :mod:`fairseq_vanilla.text.outputs`,
+:mod:`fairseq_vanilla.text.output_dirs`."""
 
 import contextlib
 import json
 import os
-import shutil
 import struct
 from typing import Dict, Iterator, List, Sequence, TextIO
 
@@ -95,76 +95,6 @@ def count_lines(path: str) -> int:
     return len(read_lines(path, allow_empty_file=True))
 
 
-OUTPUT_MARKER = ".fairseq-vanilla-output"  # written into every folder a tool makes; names the tool
-
-
-def _holds(folder: str, path: str) -> bool:
-    """Whether ``path`` is ``folder`` or lies inside it (symbolic links resolved)."""
-    folder, path = os.path.realpath(folder), os.path.realpath(path)
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def check_replaceable(path: str, tool: str, keep=(), label: str = "--out") -> None:
-    """Raise :class:`PipelineError` unless ``tool`` may delete and rewrite the folder ``path``.
-
-    Allowed: a folder that does not exist, an empty one, or one holding ``tool``'s own marker file. Refused, whatever
-    the marker says: a file in the folder's place, a folder that holds any of ``keep`` (the paths the tool reads,
-    e.g. its ``--path``) or any checkpoint (``*.pt``)."""
-    if not os.path.lexists(path):
-        return
-    if not os.path.isdir(path):
-        raise PipelineError(f"{label} {path}: exists and is not a folder")
-    for kept in keep:
-        if kept and _holds(path, kept):
-            raise PipelineError(f"{label} {path}: holds {kept}, which this command reads; choose another {label}")
-    for folder, _, files in os.walk(path):
-        for name in files:
-            if name.endswith(".pt"):
-                found = os.path.join(folder, name)
-                raise PipelineError(f"{label} {path}: holds the checkpoint {found}; choose another {label}")
-    entries = os.listdir(path)
-    if not entries:
-        return
-    marker = os.path.join(path, OUTPUT_MARKER)
-    owner = open(marker, encoding="utf-8").read().strip() if os.path.isfile(marker) else None
-    if owner != tool:
-        made_by = f"was written by {owner}" if owner else f"was not written by {tool} (no {OUTPUT_MARKER} in it)"
-        raise PipelineError(
-            f"{label} {path}: exists, is not empty and {made_by}; choose a new {label} or empty it yourself"
-        )
-
-
-def claim_output_dir(path: str, tool: str, keep=(), label: str = "--out") -> str:
-    """Start writing the folder ``path`` for ``tool``: returns a fresh ``path + '.tmp'`` holding ``tool``'s marker.
-
-    Both ``path`` and an old ``path + '.tmp'`` are checked with :func:`check_replaceable` first, so nothing the tool
-    did not make is deleted. Finish with :func:`commit_output_dir`, which swaps the complete folder in."""
-    path = path.rstrip(os.sep) or path
-    tmp = path + ".tmp"
-    check_replaceable(path, tool, keep, label)
-    check_replaceable(tmp, tool, keep, label)
-    if os.path.isdir(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
-    with open(os.path.join(tmp, OUTPUT_MARKER), "w", encoding="utf-8") as f:
-        f.write(tool + "\n")
-    return tmp
-
-
-def commit_output_dir(path: str, tool: str, keep=(), label: str = "--out") -> str:
-    """Replace ``path`` by the complete ``path + '.tmp'`` of :func:`claim_output_dir` (checked again just before)."""
-    path = path.rstrip(os.sep) or path
-    check_replaceable(path, tool, keep, label)
-    old = path + ".old"
-    if os.path.isdir(path):
-        check_replaceable(old, tool, keep, label)
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-    os.replace(path + ".tmp", path)
-    shutil.rmtree(old, ignore_errors=True)
-    return path
-
-
 def check_json_output(
     path: str, keys: Sequence[str], reads: Sequence[str] = (), label: str = "--out", companions: Sequence[str] = ()
 ) -> None:
@@ -223,19 +153,6 @@ def check_png_output(path: str, tool: str, label: str = "--plot") -> None:
     its own (:func:`png_metadata`)."""
     if os.path.lexists(path) and png_text(path).get("Software") != png_metadata(tool)["Software"]:
         raise PipelineError(f"{label} {path}: exists and is not this command's output; choose a new {label}")
-
-
-@contextlib.contextmanager
-def output_dir(path: str, tool: str, keep=(), label: str = "--out") -> Iterator[str]:
-    """Yield the fresh ``path + '.tmp'`` of :func:`claim_output_dir`; it replaces ``path`` only if the block succeeds
-    (:func:`commit_output_dir`), else it is removed. The one way a tool of the project replaces a folder."""
-    tmp = claim_output_dir(path, tool, keep, label)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    commit_output_dir(path, tool, keep, label)
 
 
 def long_lines(path: str, max_tokens: int) -> List[int]:

@@ -1,5 +1,5 @@
-"""Output files a command replaces only when it wrote them itself: :func:`claim_output` checks, :func:`output_file`
-writes.
+"""Outputs a command replaces only when it made them itself: files (:func:`claim_output`, :func:`output_file`) and
+folders (:func:`fairseq_vanilla.text.output_dirs.output_dir`).
 
 The rule for a command that writes one file (an HTML page, an averaged checkpoint, a JSON record): a path that does
 not exist is written; an existing file is replaced only when it is this command's own earlier output of the same kind,
@@ -7,7 +7,13 @@ recognised by its content (``is_own``: a marker in a page, a key in a checkpoint
 user gives ``--force``. Never, not even with ``--force``: a folder, or a file the command reads (its ``--path``).
 Writes go to ``PATH.tmp``, renamed to ``PATH`` only on success and removed on failure
 (:func:`fairseq_vanilla.text.io.atomic_path`), so a failed command leaves what was there and no temporary file.
-Folders of output are :func:`fairseq_vanilla.text.io.output_dir`'s.
+
+Folders (an export, plots, a report; :mod:`fairseq_vanilla.text.output_dirs`): a marker file in the folder names
+the tool that made it and lists the files it made with their SHA-256. An existing folder that is not empty and not
+the tool's is refused (``--out DIR: exists and was not made by TOOL; use --force``), so is the tool's own where a
+listed file was changed since; a re-run into its own folder replaces only the files it made, ``--force`` only files of
+the same names. Never, even with ``--force``: a file in the folder's place, a folder holding a file the command reads.
+Output is written into ``DIR.tmp`` and moved in only on success; a failure removes ``DIR.tmp``, ``DIR`` unchanged.
 """
 
 import contextlib
