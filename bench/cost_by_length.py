@@ -185,7 +185,7 @@ def main() -> int:
             print(json.dumps(measure_one(folder, json.loads(a.flags), int(a.one[1]), a.tokens, a.steps)))
             return 0
         flags = QUICK if a.quick else FULL
-    from fairseq_vanilla.inference.precision import cpu_description
+    from fairseq_vanilla.experiments.precision import cpu_description
 
     results = {"tokens": a.tokens, "steps": a.steps, "threads": a.threads, "flags": flags, "models": {}}
     results["machine"] = {"cpu": cpu_description(), "torch": torch.__version__, "command": " ".join(sys.argv)}

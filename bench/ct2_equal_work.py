@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
     import ctranslate2
 
-    from fairseq_vanilla.inference.precision import cpu_description
+    from fairseq_vanilla.experiments.precision import cpu_description
 
     translators = {
         m: ctranslate2.Translator(m, device="cpu", compute_type="float32", intra_threads=a.threads) for m in models

@@ -76,8 +76,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from fairseq_vanilla.inference import explain_erasure as erasure
-    from fairseq_vanilla.inference.explain_report import plot, report
+    from fairseq_vanilla.explain import erasure
+    from fairseq_vanilla.explain.report import plot, report
     from fairseq_vanilla.text.io import atomic_path, atomic_write
 
     per_checkpoint = []

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """AER of every decoder layer's cross-attention, head by head, and of a gradient × input alignment, in one process.
 
-Teacher-forces the reference translations of a split (fairseq_vanilla/inference/alignment_probe.py) and scores the
+Teacher-forces the reference translations of a split (fairseq_vanilla/explain/alignment_probe.py) and scores the
 links against the prepared folder's reference links (scripts/prepare-alignments.sh); prints a Markdown table.
 
   python scripts/alignment-by-head.py --path runs/table3/align/seed2/checkpoints/checkpoint_last.pt \\
@@ -64,8 +64,8 @@ def main(argv=None) -> int:
 
     import torch
 
+    from fairseq_vanilla.explain.alignment_probe import markdown, probe
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
-    from fairseq_vanilla.inference.alignment_probe import markdown, probe
     from fairseq_vanilla.text.io import PipelineError
 
     torch.set_num_threads(a.threads)

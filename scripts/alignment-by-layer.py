@@ -44,9 +44,10 @@ def main(argv=None) -> int:
 
     from fairseq import checkpoint_utils
 
-    import fairseq_vanilla  # noqa: F401  (safe checkpoint loading)
+    from fairseq_vanilla import register
     from fairseq_vanilla.experiments.table.evaluation import alignment_by_layer
 
+    register()  # the safe checkpoint loader
     model = checkpoint_utils.load_checkpoint_to_cpu(a.path)["cfg"]["model"]
     layers, heads = model.decoder_layers, model.decoder_attention_heads
     supervised = getattr(model, "alignment_heads", None)

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         return fail("--path", f"{a.path}: no such checkpoint")
     if not os.path.isfile(os.path.join(a.data, "bin", "pipeline.txt")):
         return fail("--data", f"{a.data}: not the --out folder of scripts/prepare-imdb.sh (no bin/pipeline.txt)")
-    from fairseq_vanilla.inference.explain_html import TOOL
+    from fairseq_vanilla.explain.page import TOOL
     from fairseq_vanilla.text.io import PipelineError
     from fairseq_vanilla.text.outputs import claim_output, html_made_by, output_file
 
@@ -72,10 +72,10 @@ def main(argv=None) -> int:
     if not reviews:
         return fail("stdin", "no review (give one review a line)")
 
+    from fairseq_vanilla.explain.explainer import ReviewExplainer
+    from fairseq_vanilla.explain.page import render_page
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
-    from fairseq_vanilla.hub import checkpoint_task
-    from fairseq_vanilla.inference.explain import ReviewExplainer
-    from fairseq_vanilla.inference.explain_html import render_page
+    from fairseq_vanilla.inference.hub import checkpoint_task
 
     try:
         task = checkpoint_task(a.path)

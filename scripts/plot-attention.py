@@ -39,9 +39,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    import fairseq_vanilla  # noqa: F401  (safe loading, registries)
     from fairseq_vanilla.evaluation.attention_maps import classifier_attention, plot_heads, translation_attention
-    from fairseq_vanilla.hub import ReviewClassifier, load_translator
+    from fairseq_vanilla.inference.hub import ReviewClassifier, load_translator
     from fairseq_vanilla.tasks.text_classification import TextClassificationTask
     from fairseq_vanilla.text.io import PipelineError
     from fairseq_vanilla.text.output_dirs import check_output_dir, output_dir

@@ -23,7 +23,7 @@ def main() -> int:
     p.add_argument("files", nargs="*")
     a = p.parse_args()
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError
-    from fairseq_vanilla.hub import ReviewClassifier, checkpoint_task
+    from fairseq_vanilla.inference.hub import ReviewClassifier, checkpoint_task
 
     try:
         task = checkpoint_task(a.path)

@@ -126,7 +126,7 @@ def classification_section(save: str, data: str, n_examples: int, subset: str = 
     checkpoint = os.path.join(save, "checkpoint_best.pt")
     noun = "text"  # what an example is called: IMDB's are reviews
     if os.path.isfile(checkpoint):
-        from fairseq_vanilla.hub import checkpoint_task
+        from fairseq_vanilla.inference.hub import checkpoint_task
 
         noun = "review" if checkpoint_task(checkpoint) == "imdb_classification" else noun
     lines = [
@@ -138,7 +138,7 @@ def classification_section(save: str, data: str, n_examples: int, subset: str = 
     ]
     if data:
         from fairseq_vanilla.evaluation.classification import confusion_matrix, markdown_scores
-        from fairseq_vanilla.hub import ReviewClassifier
+        from fairseq_vanilla.inference.hub import ReviewClassifier
         from fairseq_vanilla.inference.split_predictions import ALPHABET, predict_split
 
         record = predict_split(checkpoint, os.path.join(data, "bin"), subset)

@@ -107,6 +107,6 @@ CKPT="$OUT/vanilla/checkpoints/checkpoint_best.pt"
 echo
 echo "== translate your own sentence with the model just trained =="
 echo "echo 'The young horse sees the king .' | fairseq-interactive $OUT/bin --user-dir $USER_DIR --path $CKPT -s $SRC -t $TGT --tokenizer vanilla_moses --bpe subword_nmt --bpe-codes $OUT/bpe/codes --beam 5 | grep ^D-"
-echo "in Python: from fairseq_vanilla.hub import load_translator; load_translator('$CKPT', '$OUT').translate('The young horse sees the king .')"
+echo "in Python: from fairseq_vanilla.inference.hub import load_translator; load_translator('$CKPT', '$OUT').translate('The young horse sees the king .')"
 echo "report: $PY $ROOT/scripts/report.py --save $OUT/vanilla --generate $OUT/vanilla/test"
 echo "attention: $PY $ROOT/scripts/plot-attention.py --path $CKPT --data $OUT --sentence 'The young horse sees the king .' --out $OUT/attention"

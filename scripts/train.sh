@@ -13,7 +13,7 @@
 # demo       : the tiny model on the synthetic corpus (departs from §5.3 on purpose: inverse-sqrt, lr 1e-3, 1,200 updates)
 # --gpu-memory GB asks scripts/fit-memory.py for the largest --max-tokens that fits and the --update-freq reaching
 # ≈25k target tokens an update (vanilla_transformer* archs); --gpu-bf16 is fairseq's --bf16 (on a GPU, no TPU).
-# --precision (default auto; fairseq_vanilla/inference/precision.py decides and says why, one line): on the CPU, bf16
+# --precision (default auto; fairseq_vanilla/experiments/precision.py checks it, decides and says why, one line): bf16
 # (fairseq's --bf16) only where the CPU has native bf16 (avx512_bf16/amx_bf16) and committed Table 3 results show bf16
 # training equal in quality to fp32, else fp32; on a GPU auto is fp32 (--gpu-fp16/--gpu-bf16 choose half precision).
 # fp32/bf16 force it. --dry-run writes and prints SAVE/command.sh without training.
@@ -42,7 +42,6 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$DATA" && -n "$SAVE" ]] || { echo "error: --data BIN and --save DIR are required" >&2; exit 2; }
 [[ -f "$DATA/dict.en.txt" || -n "$(ls "$DATA"/dict.*.txt 2>/dev/null)" ]] || { echo "error: $DATA: no fairseq dictionary (dict.*.txt) there; run a prepare script first" >&2; exit 2; }
-[[ "$CHOOSE" =~ ^(auto|fp32|bf16)$ ]] || { echo "error: --precision must be auto, fp32 or bf16, got '$CHOOSE'" >&2; exit 2; }
 [[ "$CHOOSE" == auto || ${#PRECISION[@]} -eq 0 ]] || { echo "error: --precision: give it or --gpu-fp16/--gpu-bf16, not both" >&2; exit 2; }
 source "$ROOT/scripts/lib.sh"
 if [[ ${#PRECISION[@]} -eq 0 ]]; then  # --gpu-fp16/--gpu-bf16 not given: --precision decides
@@ -50,7 +49,7 @@ if [[ ${#PRECISION[@]} -eq 0 ]]; then  # --gpu-fp16/--gpu-bf16 not given: --prec
   if [[ " $* " != *" --cpu "* ]] && command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
     ON_GPU=(--gpu)
   fi
-  CHOSEN=$("$PY" "$ROOT/fairseq_vanilla/inference/precision.py" train --precision "$CHOOSE" "${ON_GPU[@]}") || exit 2
+  CHOSEN=$("$PY" -m fairseq_vanilla.experiments.precision train --precision "$CHOOSE" "${ON_GPU[@]}") || exit 2
   read -r -a PRECISION <<< "$CHOSEN"  # --bf16 or nothing
 fi
 

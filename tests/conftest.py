@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import fairseq_vanilla
+
+fairseq_vanilla.register()  # the tests hand our models, tasks and repairs to fairseq in this process too
+
 ROOT = Path(__file__).resolve().parents[1]
 USER_DIR = str(ROOT / "fairseq_vanilla")
 BIN = Path(sys.executable).parent  # the venv's bin folder: fairseq-train, fairseq-generate, …

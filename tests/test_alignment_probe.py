@@ -7,8 +7,8 @@ import pytest
 import torch
 from fairseq import utils
 
-from fairseq_vanilla.evaluation.alignment_probe import aer, batch_hard_links, hard_links, same_source_fraction
-from fairseq_vanilla.inference.alignment_probe import probe_batch
+from fairseq_vanilla.evaluation.alignment_scores import aer, batch_hard_links, hard_links, same_source_fraction
+from fairseq_vanilla.explain.alignment_probe import probe_batch
 from tests.conftest import ROOT
 from tests.test_model import make_model
 

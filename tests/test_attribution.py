@@ -21,10 +21,10 @@ from fairseq_vanilla.evaluation.attribution import (
     spearman,
     top_positions,
 )
-from fairseq_vanilla.inference.explain import Explanation, group_pieces
-from fairseq_vanilla.inference.explain_erasure import summarise
-from fairseq_vanilla.inference.explain_html import render_page
-from fairseq_vanilla.inference.explain_report import report
+from fairseq_vanilla.explain.erasure import summarise
+from fairseq_vanilla.explain.explainer import Explanation, group_pieces
+from fairseq_vanilla.explain.page import render_page
+from fairseq_vanilla.explain.report import report
 
 # ---------------------------------------------------------------- pure functions, against hand-computed values
 
@@ -153,7 +153,7 @@ def explain(*args, stdin: str) -> subprocess.CompletedProcess:
 
 
 def test_classifier_returns_its_attention_without_changing_the_logits(classifier):
-    from fairseq_vanilla.hub import ReviewClassifier
+    from fairseq_vanilla.inference.hub import ReviewClassifier
 
     clf = ReviewClassifier.from_pretrained(str(classifier[1]), str(classifier[0]))
     tokens = clf.encode(REVIEWS[0])[None]  # (1, T)
@@ -166,10 +166,10 @@ def test_classifier_returns_its_attention_without_changing_the_logits(classifier
 
 
 def test_integrated_gradients_add_up_to_the_logit_difference(classifier):
-    from fairseq_vanilla.inference.explain import content_mask, token_scores
+    from fairseq_vanilla.explain.explainer import content_mask, token_scores
 
     pytest.importorskip("captum")
-    from fairseq_vanilla.hub import ReviewClassifier
+    from fairseq_vanilla.inference.hub import ReviewClassifier
 
     clf = ReviewClassifier.from_pretrained(str(classifier[1]), str(classifier[0]))
     d = clf.task.source_dictionary

@@ -289,7 +289,7 @@ def test_raw_text_and_generate_sh_engine(prepared_model, generated, tmp_path):
     assert (tmp_path / "gen" / "hyp.txt").read_text() == (generated / "hyp.txt").read_text()
     assert (tmp_path / "gen" / "bleu.txt").read_text() == (generated / "bleu.txt").read_text()
     # the hub, same translate() signature
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
 
     mt = load_translator(str(ckpt), str(prep), engine="ctranslate2", out=str(tmp_path / "hub"), threads=1)
     lines = raw.splitlines()

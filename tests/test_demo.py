@@ -30,7 +30,7 @@ def test_demo_prints_a_working_command_for_the_users_own_sentence(demo):
 
 
 def test_load_translator_reads_the_demo_folder(demo):
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
 
     out, _ = demo
     (out / "bin" / "pipeline.txt").read_text().index("segmentation=bpe")
@@ -60,7 +60,7 @@ def test_report_and_attention_maps_of_the_demo(demo, tmp_path):
 
 
 def test_a_missing_pipeline_file_names_the_scripts_that_write_it(tmp_path):
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
 
     (tmp_path / "ckpt.pt").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=r"bin/pipeline.txt: missing; .*run-demo\.sh"):

@@ -103,7 +103,7 @@ def test_interactive_and_hub_with_sentencepiece(prepared_model, tmp_path):
         tmp_path / "prep" / "spm" / "spm.model",
     )
     assert [src[i] for i in range(6)] == (tmp_path / "prep" / "spm" / "test.en").read_text().splitlines()[:6]
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
 
     hub = load_translator(str(ckpt), str(tmp_path / "prep"))
     assert hub.translate(raw, beam=5) == [det[i] for i in range(6)]
@@ -111,7 +111,7 @@ def test_interactive_and_hub_with_sentencepiece(prepared_model, tmp_path):
 
 def test_hub_translate_equals_interactive(prepared_model, generated):
     from fairseq_vanilla import VanillaTransformerModel
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
 
     raw = (prepared_model / "raw" / RAW_TEST).read_text().splitlines()
     hyps = (generated / "hyp.txt").read_text().splitlines()
@@ -141,7 +141,7 @@ def test_hub_translate_equals_interactive(prepared_model, generated):
 
 def test_hub_refuses_a_hostile_checkpoint(prepared_model, tmp_path):
     from fairseq_vanilla.fairseq_fixes.checkpoint_safety import CheckpointError, safe_torch_load
-    from fairseq_vanilla.hub import load_translator
+    from fairseq_vanilla.inference.hub import load_translator
     from test_checkpoint_safety import Payload
 
     marker = tmp_path / "payload-ran"

@@ -207,7 +207,7 @@ def test_fairseq_train_and_validate_the_lstm_classifier(synthetic_bin, tmp_path)
     assert "VanillaLSTMClassifier" in log and "num_updates 60" in log
     examples, accuracy = validate_classifier(synthetic_bin, save / "checkpoint_last.pt", "--batch-size", "8")
     assert examples == 41 and accuracy >= 0.9  # the words give the label away
-    from fairseq_vanilla.hub import ReviewClassifier
+    from fairseq_vanilla.inference.hub import ReviewClassifier
 
     clf = ReviewClassifier.from_pretrained(str(save / "checkpoint_last.pt"), str(synthetic_bin.parent))
     assert clf.task.cfg.pad_to_length == 64 and clf.task.cfg.left_pad  # as trained

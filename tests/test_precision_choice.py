@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fairseq_vanilla.inference import precision as choice
+from fairseq_vanilla.experiments import precision as choice
+from fairseq_vanilla.inference import compute_type
 from fairseq_vanilla.modules import attention, fused_attention, fused_kernel_pays
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +96,7 @@ def test_the_committed_results_do_not_yet_show_bf16_equal():
 
 def test_command_line_prints_the_fairseq_flag_and_one_line_of_reason(tmp_path):
     def run(*args):
-        cmd = [sys.executable, str(ROOT / "fairseq_vanilla/inference/precision.py"), "train", *args]
+        cmd = [sys.executable, "-m", "fairseq_vanilla.experiments.precision", "train", *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
     auto = run("--cpu-flags", EPYC_AVX512, "--evidence", str(tmp_path))
@@ -135,12 +136,12 @@ def test_train_sh_passes_bf16_through_to_fairseq_train(tmp_path):
 
 
 def test_compute_type_auto_is_float32_on_the_cpu():
-    assert choice.choose_compute_type("auto", {"float32", "int8", "int8_float32"})[0] == "float32"
-    assert choice.choose_compute_type("auto", {"int8"})[0] == "default"
-    assert choice.choose_compute_type("int8", {"float32", "int8"}) == ("int8", "asked for")
-    assert choice.choose_compute_type("default", set()) == ("default", "asked for")
+    assert compute_type.choose_compute_type("auto", {"float32", "int8", "int8_float32"})[0] == "float32"
+    assert compute_type.choose_compute_type("auto", {"int8"})[0] == "default"
+    assert compute_type.choose_compute_type("int8", {"float32", "int8"}) == ("int8", "asked for")
+    assert compute_type.choose_compute_type("default", set()) == ("default", "asked for")
     with pytest.raises(ValueError, match="int8_float16"):
-        choice.choose_compute_type("int8_float16", {"float32", "int8"})
+        compute_type.choose_compute_type("int8_float16", {"float32", "int8"})
 
 
 def test_attention_kernel_rule():

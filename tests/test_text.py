@@ -5,7 +5,6 @@ import sys
 
 import pytest
 
-import fairseq_vanilla
 from fairseq_vanilla.__main__ import main
 from fairseq_vanilla.evaluation.translation import compound_split, extract_hypotheses
 from fairseq_vanilla.text.cleaning import clean
@@ -82,22 +81,6 @@ def test_text_command_line_imports_neither_torch_nor_fairseq(tmp_path):
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time")}
     assert run.stdout == "3\n" and "fairseq_vanilla.text.io" in imported
     assert sorted(m for m in imported if m.split(".")[0] in ("torch", "fairseq")) == []
-
-
-@pytest.mark.parametrize(
-    "argv0, orig_argv, expected",
-    [
-        ("-m", ["python", "-m", "fairseq_vanilla", "count", "f"], "fairseq_vanilla"),
-        ("-m", ["python", "-X", "importtime", "-mfairseq_vanilla", "count"], "fairseq_vanilla"),
-        ("-m", ["python", "-m", "fairseq_vanilla.experiments.table.jobs"], "fairseq_vanilla.experiments.table.jobs"),
-        ("/usr/bin/fairseq-train", ["python", "/usr/bin/fairseq-train", "-m", "fairseq_vanilla"], None),
-    ],
-)
-def test_only_the_text_command_line_skips_registration(monkeypatch, argv0, orig_argv, expected):
-    """``python -m fairseq_vanilla`` is recognised; a submodule run with ``-m`` or ``fairseq-train`` still registers."""
-    monkeypatch.setattr(sys, "argv", [argv0, *orig_argv[2:]])
-    monkeypatch.setattr(sys, "orig_argv", orig_argv)
-    assert fairseq_vanilla.module_being_run() == expected
 
 
 def test_a_json_output_is_rewritten_only_when_it_is_the_commands_own(tmp_path):

@@ -2,7 +2,7 @@
 
 Pure functions, no fairseq (torch; Captum for the gradient methods, the optional extra ``explain``). Every method
 gives one score per input position, ``(B, T)``, higher = more important for the predicted class (the attention
-methods give padding 0; ``inference/explain.py`` zeroes it for the gradient methods too).
+methods give padding 0; ``explain/explainer.py`` zeroes it for the gradient methods too).
 
 - **attention**: the last layer's self-attention, averaged over heads, read at the pooled position(s).
 - **rollout** (Abnar & Zuidema 2020): per layer A' = ½·mean_heads(A) + ½·I (the residual connection), rows
@@ -13,7 +13,7 @@ methods give padding 0; ``inference/explain.py`` zeroes it for the gradient meth
 - **gradient** (gradient × input, Simonyan et al. 2014; Shrikumar et al. 2017) and **integrated gradients**
   (Sundararajan et al. 2017) of the predicted class's logit with respect to the token embeddings (Captum's
   ``LayerGradientXActivation`` / ``LayerIntegratedGradients`` on the embedding layer; the caller picks the
-  baseline tokens, ``inference/explain.py`` the padding token, whose embedding is zero), summed over the embedding
+  baseline tokens, ``explain/explainer.py`` the padding token, whose embedding is zero), summed over the embedding
   dimensions. These scores are signed: a negative score is evidence against the predicted class, and it ranks last.
 
 Faithfulness is tested by erasure (DeYoung et al. 2020, ERASER "comprehensiveness"): delete the top k % of a

@@ -19,15 +19,14 @@ The repair, all in :func:`install`:
   ``-inf`` when maximising, if no validation ran).
 * the body of the task function Hydra holds (``hydra_main.__wrapped__``) is swapped for ``return _hydra_main(cfg)``.
   Hydra calls that same function object for every trial, so every trial that starts after :func:`install` returns
-  its value. When fairseq-vanilla is installed, its Hydra plugin (``hydra_plugins/fairseq_vanilla_sweeper``) calls
-  :func:`install` during Hydra's plugin discovery, before the first trial, so the stock ``fairseq-hydra-train``
-  returns the objective from trial 0 on; loaded only through ``common.user_dir``, the first trial of a process
-  still returns ``None`` (a sweeper says so loudly), and ``objective.json`` carries its value.
+  its value. When fairseq-vanilla is installed, its Hydra plugin (``hydra_plugins/fairseq_vanilla_sweeper``) installs
+  it (``fairseq_vanilla.register()``) during Hydra's plugin discovery, before the first trial, so the stock
+  ``fairseq-hydra-train`` returns the objective from trial 0 on; loaded only through ``common.user_dir``, the first
+  trial of a process still returns ``None`` (a sweeper says so loudly), and ``objective.json`` carries its value.
 
-The originals are kept as ``fairseq_vanilla_original_<name>`` (:mod:`.patching`'s convention; this module does not
-import it, because the Hydra plugin imports this file without the rest of the package: see
-``hydra_plugins/fairseq_vanilla_sweeper/_objective.py``, which registers it under this module's own name, so every
-process holds one copy).
+The originals are kept as ``fairseq_vanilla_original_<name>`` (:mod:`.patching`'s convention). A launcher (joblib,
+submitit) pickles Hydra's task function, with the repaired ``_hydra_main``, by this module's name; a worker process
+imports it back through the package.
 """
 
 import json

@@ -36,8 +36,9 @@ def read_checkpoint(path: str) -> Tuple[Dict, Dict]:
     """(model config as a dict, state dict of numpy arrays) of a ``vanilla_transformer(_align)`` checkpoint."""
     from fairseq.models import ARCH_MODEL_NAME_REGISTRY
 
-    import fairseq_vanilla  # noqa: F401  (registers our architectures)
+    from .. import register
 
+    register()  # our architectures, the safe loader
     if not os.path.isfile(path):
         raise ExportError(f"{path}: no such checkpoint")
     state = safe_torch_load(path)

@@ -22,9 +22,9 @@ import sys
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from ..text.io import read_settings
+from .compute_type import choose_compute_type, supported_compute_types
 from .ctranslate2_spec import ExportError, import_ctranslate2
 from .lengths import SKIP_FLAG, model_positions, too_long_sources
-from .precision import choose_compute_type, supported_compute_types
 
 
 def search_options(
@@ -105,7 +105,7 @@ class TextPipeline:
 class FastTranslator:
     """An exported model in CTranslate2, with the fairseq hub's
     ``translate(sentences, beam=5, verbose=False, **kwargs)``. ``compute_type="auto"`` picks this CPU's fastest
-    measured type (:func:`.precision.choose_compute_type`); ``compute_type_why`` says why."""
+    measured type (:func:`.compute_type.choose_compute_type`); ``compute_type_why`` says why."""
 
     def __init__(
         self,

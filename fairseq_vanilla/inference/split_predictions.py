@@ -37,9 +37,10 @@ def predict_split(path: str, data: str, subset: str = "test", batch_size: int = 
     import torch
     from fairseq import checkpoint_utils
 
-    import fairseq_vanilla  # noqa: F401  (registers the task and models; installs the safe loader)
+    from fairseq_vanilla import register
     from fairseq_vanilla.tasks.text_classification import TextClassificationTask
 
+    register()  # the task and models, the safe loader
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data})
     if not isinstance(task, TextClassificationTask):
         raise ValueError(f"--path {path}: not a classifier checkpoint (task {type(task).__name__})")

@@ -76,8 +76,8 @@ class VanillaTransformerModel(FairseqEncoderDecoderModel):
         **kwargs,
     ):
         """fairseq's hub interface (``.translate``, ``.sample``, ``.generate``) around a trained checkpoint, with the
-        tokenizer and BPE named by keyword arguments: see :func:`fairseq_vanilla.hub.generator_hub_interface`."""
-        from ..hub import generator_hub_interface  # the hub is a floor above the models: imported when called
+        tokenizer and BPE named by keyword arguments: see :func:`.hub_interface.generator_hub_interface`."""
+        from .hub_interface import generator_hub_interface
 
         return generator_hub_interface(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
 

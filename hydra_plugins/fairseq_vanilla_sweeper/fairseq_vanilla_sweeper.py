@@ -1,9 +1,10 @@
 """Registers ``hydra/sweeper=fairseq_optuna`` and, in ``fairseq-hydra-train``, repairs its objective before trial 0.
 
 Hydra imports every module of the ``hydra_plugins`` namespace while it starts, before it calls the task function.
-When the running program is ``fairseq-hydra-train`` (``fairseq_cli.hydra_train`` is loaded), the repair is installed
-(:mod:`._objective` imports its module without the rest of the ``fairseq_vanilla`` package); the sweeper is imported
-only when a config selects it.
+When the running program is ``fairseq-hydra-train`` (``fairseq_cli.hydra_train`` is loaded, and with it fairseq),
+the plugin calls :func:`fairseq_vanilla.register`, whose repairs include the objective's
+(:mod:`fairseq_vanilla.fairseq_fixes.hydra_objective`); in any other Hydra program it imports nothing of the
+package. The sweeper is imported only when a config selects it.
 """
 
 import sys
@@ -15,9 +16,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
 if "fairseq_cli.hydra_train" in sys.modules:
-    from ._objective import repair_module
+    from fairseq_vanilla import register
 
-    repair_module().install()
+    register()
 
 
 @dataclass

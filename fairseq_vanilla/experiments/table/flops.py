@@ -117,8 +117,11 @@ def forward_macs(args: Dict[str, Any], vocab: int, src_len: float, tgt_len: floa
 
 def parsed_flags(flags: Sequence[str]) -> Dict[str, Any]:
     """A row's training flags as fairseq-train parses them, the architecture's defaults filled in."""
-    from fairseq import options  # our architectures are registered: this package's __init__ has run
+    from fairseq import options
 
+    from ... import register
+
+    register()  # our architectures and their flags
     parser = options.get_training_parser()
     args, _ = options.parse_args_and_arch(
         parser, ["DATA", "--task", "translation", "--criterion", "cross_entropy", *flags], parse_known=True

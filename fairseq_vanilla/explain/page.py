@@ -9,7 +9,7 @@ import html
 from typing import List, Sequence
 
 from ..text.outputs import html_generator
-from .explain import Explanation
+from .explainer import Explanation
 
 TOOL = "explain"  # the page's generator tag: scripts/explain.py replaces only a page that carries it
 

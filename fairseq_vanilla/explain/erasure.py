@@ -22,7 +22,7 @@ from ..evaluation.attribution import (
     top_positions,
 )
 from ..evaluation.significance import mean_std, paired_seed_comparison
-from .explain import METHODS, content_mask, probabilities, token_scores
+from .explainer import METHODS, content_mask, probabilities, token_scores
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20)
 
@@ -31,8 +31,10 @@ def load_classifier(checkpoint: str, data_bin: str):
     """(model in eval mode, task) of a classifier checkpoint, its data read from ``data_bin``."""
     from fairseq import checkpoint_utils
 
+    from .. import register
     from ..tasks.text_classification import TextClassificationTask
 
+    register()  # the task and models, the safe loader
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task([checkpoint], arg_overrides={"data": data_bin})
     if not isinstance(task, TextClassificationTask) or not hasattr(models[0], "pooling"):
         raise ValueError(f"{checkpoint}: not a vanilla_transformer_classifier checkpoint")

@@ -1,14 +1,15 @@
 """Raw text in, raw text out: trained models with the pipeline's own preprocessing, from Python.
 
-    from fairseq_vanilla.hub import load_translator, ReviewClassifier
+    from fairseq_vanilla.inference.hub import load_translator, ReviewClassifier
     mt = load_translator("runs/m30/checkpoint_best.pt", "runs/multi30k")
     mt.translate("A man is riding a bike.", beam=5)  # → "ein mann fährt fahrrad ."
     clf = ReviewClassifier.from_pretrained("runs/imdb_cpu/ckpt/checkpoint_best.pt", "runs/imdb")
     clf.predict("A wonderful film.")  # → ("pos", 0.97)
 
 ``load_translator`` is fairseq's own hub interface (``GeneratorHubInterface``: ``translate``, ``sample``,
-``generate``), built by :func:`generator_hub_interface` with the tokenizer and BPE that the data folder's
-``bin/pipeline.txt`` names (:class:`Preprocessing`).
+``generate``), built by :func:`~fairseq_vanilla.models.hub_interface.generator_hub_interface` with the tokenizer and
+BPE that the data folder's ``bin/pipeline.txt`` names (:class:`Preprocessing`). Loading registers our models,
+tasks and tokenizers first (:func:`fairseq_vanilla.register`).
 
 ``data`` is the ``--out`` folder of a prepare script (``scripts/prepare-multi30k.sh``, ``prepare-imdb.sh``, …): its
 ``bin/pipeline.txt`` says how the text was lower-cased and segmented, and ``bpe/codes`` or ``spm/spm.model`` segments
@@ -18,23 +19,25 @@ not always "neg").
 """
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
 import torch
 
-from .tasks.review_dataset import frame
-from .tasks.text_classification import TextClassificationTask
-from .text.imdb import clean_review
-from .text.io import read_settings
-from .text.moses import moses_tokenizer
+from .. import register
+from ..models.hub_interface import generator_hub_interface
+from ..tasks.review_dataset import frame
+from ..tasks.text_classification import TextClassificationTask
+from ..text.imdb import clean_review
+from ..text.io import read_settings
+from ..text.moses import moses_tokenizer
 
 
 def checkpoint_task(path: str) -> str:
     """The fairseq task a checkpoint was trained with (``cfg.task._name``, or ``args.task`` in older ones), read
     through the safe loader: what a command checks before it builds the model (a classifier's commands refuse a
     translation checkpoint in one line)."""
-    from .fairseq_fixes.checkpoint_safety import safe_torch_load
+    from ..fairseq_fixes.checkpoint_safety import safe_torch_load
 
     state = safe_torch_load(path)
     task = (state.get("cfg") or {}).get("task") or {}
@@ -99,40 +102,6 @@ class Preprocessing:
         return lambda line: bpe.process_line(tokenize(line))
 
 
-def generator_hub_interface(
-    model_name_or_path: str, checkpoint_file: str = "checkpoint_best.pt", data_name_or_path: str = ".", **kwargs
-):
-    """fairseq's hub interface (``.translate``, ``.sample``, ``.generate``) around a trained checkpoint.
-
-    As ``BaseFairseqModel.from_pretrained``, with one addition: ``tokenizer=`` and ``bpe=`` name a registered
-    choice and that choice's flags are keyword arguments too (``bpe_codes=…``, ``moses_lower=True``); fairseq
-    itself applies such flags only to old checkpoints that hold an argparse Namespace.
-    """
-    from fairseq import hub_utils
-    from fairseq.data import encoders  # noqa: F401  (sets up the tokenizer and bpe registries)
-    from fairseq.registry import REGISTRIES
-    from omegaconf import OmegaConf, open_dict
-
-    loaded = hub_utils.from_pretrained(model_name_or_path, checkpoint_file, data_name_or_path, **kwargs)
-    cfg = loaded["args"]
-    with open_dict(cfg):
-        for group in ("tokenizer", "bpe"):
-            registry, name = REGISTRIES[group]["dataclass_registry"], kwargs.get(group)
-            if name is None:
-                continue
-            if name not in registry:
-                raise ValueError(
-                    f"{group}={name!r} is not a registered --{group} (known: {', '.join(sorted(registry))})"
-                )
-            names = {f.name for f in fields(registry[name])}
-            values = {k: v for k, v in kwargs.items() if k in names}
-            for lang in ("source_lang", "target_lang"):  # the Moses rules follow the model's languages
-                if lang in names and lang not in values and cfg.task.get(lang):
-                    values[lang] = cfg.task[lang]
-            cfg[group] = OmegaConf.create({"_name": name, **values})
-    return hub_utils.GeneratorHubInterface(cfg, loaded["task"], loaded["models"])
-
-
 def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwargs):
     """fairseq's ``GeneratorHubInterface`` for a translation checkpoint and the ``--out`` folder of its prepare script.
 
@@ -141,13 +110,14 @@ def load_translator(checkpoint: str, data: str, engine: str = "fairseq", **kwarg
     loaded as a :class:`~fairseq_vanilla.inference.fast_translator.FastTranslator`, with the same ``translate``.
     """
     if engine == "ctranslate2":
-        from .inference.fast_translator import FastTranslator
+        from .fast_translator import FastTranslator
 
         return FastTranslator.from_checkpoint(checkpoint, data, **kwargs)
     if engine != "fairseq":
         raise ValueError(f"engine must be 'fairseq' or 'ctranslate2', got {engine!r}")
     if not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"{checkpoint}: no such checkpoint")
+    register()  # our architectures and tokenizers, the safe loader
     return generator_hub_interface(
         os.path.dirname(os.path.abspath(checkpoint)),
         os.path.basename(checkpoint),
@@ -168,6 +138,7 @@ class ReviewClassifier:
     def from_pretrained(cls, checkpoint: str, data: str) -> "ReviewClassifier":
         from fairseq import checkpoint_utils
 
+        register()  # the task and models, the safe loader
         models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
             [checkpoint], arg_overrides={"data": os.path.join(data, "bin")}
         )

@@ -2,7 +2,7 @@
 
 The math is :mod:`fairseq_vanilla.evaluation.attribution`; this module wires it to a
 :class:`~fairseq_vanilla.models.vanilla_transformer_classifier.VanillaTransformerClassifier` and to raw text
-(:class:`~fairseq_vanilla.hub.ReviewClassifier`'s preprocessing and truncation). Where the data is segmented
+(:class:`~fairseq_vanilla.inference.hub.ReviewClassifier`'s preprocessing and truncation). Where the data is segmented
 (subword-nmt BPE or sentencepiece), a word's score is the **sum** of its pieces' scores. ``<s>`` and ``</s>``
 are scored by the methods but are not words of the review, so they are left out of the ranking.
 """
@@ -96,19 +96,20 @@ class Explanation:
 
 
 class ReviewExplainer:
-    """A :class:`~fairseq_vanilla.hub.ReviewClassifier` and the attribution methods, raw review in, words out."""
+    """A :class:`~fairseq_vanilla.inference.hub.ReviewClassifier` and the attribution methods, raw review in, words
+    out."""
 
     def __init__(self, classifier, data: str, steps: int = 50):
         if not hasattr(classifier.model, "pooling"):
             raise ValueError(f"{type(classifier.model).__name__} is not a vanilla_transformer_classifier")
-        from ..hub import Preprocessing
+        from ..inference.hub import Preprocessing
 
         self.classifier, self.steps = classifier, steps
         self.sentencepiece = Preprocessing.from_folder(data).sentencepiece
 
     @classmethod
     def from_pretrained(cls, checkpoint: str, data: str, steps: int = 50) -> "ReviewExplainer":
-        from ..hub import ReviewClassifier
+        from ..inference.hub import ReviewClassifier
 
         return cls(ReviewClassifier.from_pretrained(checkpoint, data), data, steps)
 

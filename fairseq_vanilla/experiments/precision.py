@@ -1,9 +1,9 @@
-"""Which precision to train in and which CTranslate2 compute type to translate with, on this machine (speed rules).
+"""Which precision to train in on this machine: ``--precision auto|fp32|bf16`` of ``scripts/train.sh``.
 
-Pure functions over the CPU's flags (``/proc/cpuinfo``, or given), the committed quality results and the compute
-types CTranslate2 offers; no torch import. ``python fairseq_vanilla/inference/precision.py train --precision P``
-prints the choice for ``scripts/train.sh``: stdout, the fairseq flag (``--bf16`` or nothing); stderr, the choice and
-why, one line. Run as a file, it skips the package's fairseq registration (0.3 s instead of seconds).
+Pure functions over the CPU's flags (``/proc/cpuinfo``, or given) and the committed quality results; no torch
+import. ``python -m fairseq_vanilla.experiments.precision train --precision P`` prints the choice for
+``scripts/train.sh``: stdout, the fairseq flag (``--bf16`` or nothing); stderr, the choice and why, one line. The
+choices and their one error message live here only (:data:`PRECISIONS`, :func:`check_precision`).
 """
 
 import argparse
@@ -12,13 +12,14 @@ import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..evaluation import seed_statistics
+
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names of bf16 dot-product instructions
 BF16_EVIDENCE = ROOT / "examples" / "table3" / "results" / "multi30k"  # the fp32 base's three seeds live here
 BF16_FLAGS = ("--bf16", "--memory-efficient-bf16")
 MIN_BF16_SEEDS = 2
-PRECISIONS = ("auto", "fp32", "bf16")
-COMPUTE_TYPES = ("auto", "default", "float32", "int8", "int8_float32")
+PRECISIONS = ("auto", "fp32", "bf16")  # --precision of scripts/train.sh
 
 
 def _first_cpu(cpuinfo: str) -> Dict[str, str]:
@@ -75,31 +76,16 @@ def bf16_quality(records: Sequence[dict]) -> Tuple[bool, str]:
         return False, "no bf16 base run is committed"
     if len(bf16) < MIN_BF16_SEEDS or len(fp32) < 2:
         return False, f"{len(bf16)} bf16 and {len(fp32)} fp32 base seeds (need ≥ {MIN_BF16_SEEDS} and ≥ 2)"
-    stats = seed_statistics()
     verdicts = {}
     for figure in ("ppl", "bleu"):
-        r = stats.equivalence([r[figure] for r in fp32], [r[figure] for r in bf16], stats.MARGINS[figure])
+        r = seed_statistics.equivalence(
+            [r[figure] for r in fp32], [r[figure] for r in bf16], seed_statistics.MARGINS[figure]
+        )
         verdicts[figure] = f"{figure} Δ {r['delta']:+.2f} ({r['verdict']} within ±{r['margin']:g})"
     seeds = f"{len(bf16)} against {len(fp32)} seeds"
     if all("(equal " in v for v in verdicts.values()):
         return True, f"bf16 is equal to fp32 ({seeds}: {', '.join(verdicts.values())})"
     return False, f"bf16 is not shown equal to fp32 ({seeds}: {', '.join(verdicts.values())})"
-
-
-def seed_statistics():
-    """:mod:`fairseq_vanilla.evaluation.seed_statistics`; run as a file (scripts/train.sh), loaded from its path, so
-    that the package's fairseq registration (seconds) is skipped."""
-    if __package__:
-        from ..evaluation import seed_statistics as module
-
-        return module
-    import importlib.util
-
-    path = ROOT / "fairseq_vanilla/evaluation/seed_statistics.py"
-    spec = importlib.util.spec_from_file_location("seed_statistics", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_records(folder: Path) -> List[dict]:
@@ -113,6 +99,12 @@ def load_records(folder: Path) -> List[dict]:
     return records
 
 
+def check_precision(requested: str) -> None:
+    """``ValueError`` (one line, the flag named) unless ``requested`` is one of :data:`PRECISIONS`."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+
+
 def choose_precision(
     requested: str, flags: Iterable[str], quality: Tuple[bool, str], on_gpu: bool = False
 ) -> Tuple[str, str]:
@@ -122,8 +114,7 @@ def choose_precision(
     that bf16 trains as well as fp32; fp32 otherwise. On a GPU ``auto`` is fp32 (``--gpu-fp16``/``--gpu-bf16``
     choose half precision there). ``fp32``/``bf16`` are obeyed; bf16 on a CPU without native bf16 gets a warning.
     """
-    if requested not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    check_precision(requested)
     native = has_native_bf16(flags)
     equal, evidence = quality
     if requested == "fp32":
@@ -145,49 +136,19 @@ def choose_precision(
     return "bf16", f"this CPU has native bf16 and {evidence}"
 
 
-def choose_compute_type(requested: str, supported: Iterable[str], device: str = "cpu") -> Tuple[str, str]:
-    """``(compute_type, why)`` for CTranslate2: ``auto`` picks float32 on the CPU, the type that keeps the outputs.
-
-    Measured (BENCHMARKS.md; Multi30k models, beam 5, 2 threads, load excluded): int8 changes about a quarter of the
-    beam outputs in every measurement (a third on the Table 3 base), and its speed depends on the model as much as on
-    the CPU: on AVX2 EPYCs 0.59x and 0.90x float32 at batch 1 on two 6+6/d_model 128 models (A-h1, the Table 3 base),
-    1.64x on a 3+3/d_model 256 one; on an AVX-512 VNNI EPYC 4x
-    slower at batch 1 (whole commands, 3+3/d_model 256). No type is fastest on every model, and only float32 gives
-    fairseq-generate's hypotheses, so ``auto`` is float32 on the CPU. Other values are passed through when supported.
-    """
-    supported = set(supported)
-    if requested != "auto":
-        if requested != "default" and requested not in supported:
-            raise ValueError(
-                f"--compute-type {requested} is not supported here (supported: {', '.join(sorted(supported))})"
-            )
-        return requested, "asked for"
-    if device == "cpu" and "float32" in supported:
-        return "float32", (
-            "auto: on the CPU float32 keeps fairseq-generate's outputs; int8 changes about a quarter of them and is "
-            "faster only on some models (BENCHMARKS.md); ask for int8_float32 to trade"
-        )
-    return "default", "auto: as exported (float32 unsupported here)"
-
-
-def supported_compute_types(device: str = "cpu") -> frozenset:
-    """The compute types CTranslate2 offers on ``device`` here (imports ctranslate2)."""
-    import ctranslate2
-
-    return frozenset(ctranslate2.get_supported_compute_types(device))
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
     train = sub.add_parser("train", help="the fairseq-train flags for --precision (scripts/train.sh)")
-    train.add_argument("--precision", default="auto")
+    train.add_argument("--precision", default="auto", help=" | ".join(PRECISIONS))
     train.add_argument("--gpu", action="store_true", help="training runs on a GPU")
     train.add_argument("--cpu-flags", help="space-separated CPU flags instead of /proc/cpuinfo's")
     train.add_argument("--evidence", default=str(BF16_EVIDENCE), help="folder of Table 3 result files")
     a = p.parse_args(argv)
-    if a.precision not in PRECISIONS:
-        print(f"error: --precision must be one of {', '.join(PRECISIONS)}, got '{a.precision}'", file=sys.stderr)
+    try:
+        check_precision(a.precision)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     flags = a.cpu_flags.split() if a.cpu_flags is not None else cpu_flags()
     precision, why = choose_precision(a.precision, flags, bf16_quality(load_records(Path(a.evidence))), a.gpu)

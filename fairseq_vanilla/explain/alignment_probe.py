@@ -4,10 +4,10 @@ The reference translations of a split are teacher-forced (as ``fairseq-generate 
 forward pass come (a) every decoder layer's cross-attention, per head ``(B, h, T, S)``, and (b) a gradient-based
 alignment: for each target position t, the gradient of log p(y_t) with respect to the source token embeddings (the
 output of the encoder's input embedding, Dropout(E·√d_model + PE), before the first layer), scored per source
-token as |gradient × input| summed over d_model (``evaluation/alignment_probe.gradient_x_input`` says why). One
+token as |gradient × input| summed over d_model (``evaluation/alignment_scores.gradient_x_input`` says why). One
 backward per target position and batch: sentences of a batch do not interact, so the gradient of the batch's sum of
 log p(y_t) is, row by row, each sentence's own. Every score matrix becomes links as ``--print-alignment`` makes them
-(``evaluation/alignment_probe.hard_links``) and is scored by AER against the reference links. Dropout is off.
+(``evaluation/alignment_scores.hard_links``) and is scored by AER against the reference links. Dropout is off.
 
 Batches follow the dataset's ``ordered_indices`` (by length, as fairseq-generate; no shuffling), so a batch's
 target length, and with it the number of backward passes, is close to its sentences' own.
@@ -18,7 +18,7 @@ from typing import Dict, List, Set
 import torch
 
 from ..evaluation.alignment import Link, parse_links
-from ..evaluation.alignment_probe import batch_hard_links, gradient_norm, gradient_x_input, summarise
+from ..evaluation.alignment_scores import batch_hard_links, gradient_norm, gradient_x_input, summarise
 from ..text.io import PipelineError, read_lines
 
 
@@ -31,8 +31,9 @@ def load(path: str, bin_dir: str):
     """The model (eval mode, parameters frozen) and its translation task, with ``bin_dir`` as the data."""
     from fairseq import checkpoint_utils
 
-    import fairseq_vanilla  # noqa: F401  (registers the models; installs the safe loader)
+    from .. import register
 
+    register()  # the models, the safe loader
     # the alignment model was trained on bin-align (load_alignments); teacher forcing needs the sentences only
     overrides = {"data": bin_dir, "load_alignments": False}
     models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides)
