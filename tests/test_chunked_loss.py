@@ -207,6 +207,25 @@ def test_flag_checks_name_the_flag():
         VanillaLabelSmoothedCrossEntropyCriterion(task, 0.1, False, chunked_loss="on").chunked_weight(other)
 
 
+def test_the_decoder_names_its_pre_softmax_weight_unless_its_output_layer_is_its_own():
+    """The shared embedding (tied), the bias-free projection (untied); None once a subclass replaces output_layer,
+    so the criterion falls back to the decoder's own logits."""
+    from fairseq_vanilla.criterions.label_smoothed_cross_entropy import pre_softmax_weight
+
+    tied, _ = build("--share-all-embeddings")
+    assert pre_softmax_weight(tied) is tied.decoder.embed_tokens.weight
+    untied, _ = build("separate output weight")
+    assert pre_softmax_weight(untied) is untied.decoder.output_projection.weight
+    assert untied.decoder.output_projection.weight is not untied.decoder.embed_tokens.weight
+
+    class Scaled(type(untied.decoder)):
+        def output_layer(self, features):
+            return 2 * super().output_layer(features)
+
+    untied.decoder.__class__ = Scaled
+    assert pre_softmax_weight(untied) is None
+
+
 def test_fairseq_train_gives_the_same_losses_chunked_or_not(tiny_corpus, tmp_path):
     """The stock fairseq-train, 6 updates (then fairseq's validation), --chunked-loss off against on with chunks of
     64 target tokens (the two runs side by side, one thread each): the same train loss, nll, accuracy and gradient

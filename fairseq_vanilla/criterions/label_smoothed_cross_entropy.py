@@ -11,7 +11,6 @@ from omegaconf import II
 from torch import Tensor
 
 from ..fairseq_fixes.errors import FlagError, check_fraction
-from ..models.decoder import VanillaTransformerDecoder
 from ..modules.chunked_cross_entropy import chunked_label_smoothed_cross_entropy, default_chunk_tokens
 
 CHUNKED_LOSS_CHOICES = ChoiceEnum(["auto", "on", "off"])
@@ -40,13 +39,10 @@ def label_smoothed_nll_loss(
 def pre_softmax_weight(model) -> Optional[Tensor]:
     """W ``(V, d_model)`` of the decoder's pre-softmax linear map (§3.4) when the decoder's output layer is that map
     alone, logits = features·Wᵀ (the vanilla decoder: the shared embedding or a bias-free projection); None for
-    other decoders (fairseq's own, adaptive softmax, a subclass with its own output layer)."""
-    decoder = getattr(model, "decoder", None)
-    if not isinstance(decoder, VanillaTransformerDecoder):
-        return None
-    if type(decoder).output_layer is not VanillaTransformerDecoder.output_layer:
-        return None
-    return decoder.embed_tokens.weight if decoder.output_projection is None else decoder.output_projection.weight
+    other decoders (fairseq's own, adaptive softmax, a subclass with its own output layer). The decoder says so
+    itself (``pre_softmax_weight()``), so the criteria need not know our models."""
+    ask = getattr(getattr(model, "decoder", None), "pre_softmax_weight", None)
+    return ask() if callable(ask) else None
 
 
 @dataclass

@@ -157,6 +157,14 @@ class VanillaTransformerDecoder(FairseqIncrementalDecoder):
             return F.linear(features, self.embed_tokens.weight)
         return self.output_projection(features)
 
+    def pre_softmax_weight(self) -> Optional[Tensor]:
+        """W ``(V, d_model)`` of the pre-softmax map when :meth:`output_layer` is that map alone, logits = features·Wᵀ
+        (the shared embedding or the bias-free projection); None in a subclass with an output layer of its own. The
+        chunked loss asks for it (it never builds the full logits)."""
+        if type(self).output_layer is not VanillaTransformerDecoder.output_layer:
+            return None
+        return self.embed_tokens.weight if self.output_projection is None else self.output_projection.weight
+
     def _layer_caches(self, incremental_state) -> Optional[List[Dict[str, Dict[str, Tensor]]]]:
         """Per layer, the dict of cached keys/values ``{"self_attn": {…}, "cross_attn": {…}}``; None without a cache."""
         if incremental_state is None:
