@@ -639,3 +639,79 @@ def test_train_save_resumes_an_earlier_run(tiny_corpus, training_run):
     assert {k: v for k, v in tree(training_run).items() if k != "command.sh"} == {
         k: v for k, v in before.items() if k != "command.sh"
     }
+
+
+# -- the table driver: a job made from other data or at another scale is never done; one driver per job ------------
+
+
+@pytest.fixture
+def trained_job(table_inputs) -> Path:
+    """table_inputs with binarised data in prep/ (a dictionary of 'haus'), another corpus in other/ ('hund'), a
+    results folder fresh/ without base seed 1, and a work folder whose job base/seed1 was trained on prep/ at scale
+    multi30k-1200 (its fingerprint and a checkpoint)."""
+    from fairseq_vanilla.experiments.table import fingerprint as F
+    from fairseq_vanilla.experiments.table import jobs as J
+    from fairseq_vanilla.experiments.table import spec as T
+
+    (table_inputs / "other" / "bin").mkdir(parents=True)
+    (table_inputs / "other" / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\n")
+    (table_inputs / "other" / "bin" / "splits.tsv").write_text("train\t1\n")
+    for corpus, word in (("prep", "haus"), ("other", "hund")):
+        for lang in ("en", "de"):
+            (table_inputs / corpus / "bin" / f"dict.{lang}.txt").write_text(f"{word} 1\n")
+    table = T.load_table(str(TABLE3))
+    row = next(r for r in table["rows"] if r["id"] == "base")
+    work = table_inputs / "work" / "base" / "seed1"
+    F.record(str(work), J.identity(table, row, 1, str(table_inputs / "prep"), "multi30k-1200"))
+    (work / "checkpoints").mkdir()
+    (work / "checkpoints" / "checkpoint_last.pt").write_bytes(b"the weights of 1200 updates")
+    (table_inputs / "fresh").mkdir()
+    return table_inputs
+
+
+def nothing_started(inputs: Path, proc: subprocess.CompletedProcess) -> bool:
+    """No job launched: no Hydra sweep in the work folder, no lock left."""
+    work = inputs / "work"
+    launched = "job(s) through hydra" in proc.stdout or (work / "multirun.yaml").exists()
+    return not launched and not any(work.rglob("*.lock"))
+
+
+def test_table_result_of_other_data_is_not_done(table_inputs):
+    """The committed base seed 1 was made from runs/multi30k/bin: with another --data it is not reported done."""
+    before = tree(table_inputs)
+    proc = table3(table_inputs, "--rows", "base")
+    result = table_inputs / "results" / "base-seed1.json"
+    line = error_line(proc, result, "was made on data ", f"not {table_inputs}/prep/bin", "--results", status=2)
+    assert "runs/multi30k/bin" in line and "done already" not in proc.stdout
+    assert tree(table_inputs) == before and not (table_inputs / "work").exists()
+
+
+def test_table_job_of_other_data_in_the_same_out_is_refused(trained_job):
+    before = tree(trained_job)
+    proc = table3(trained_job, "--data", trained_job / "other", "--results", trained_job / "fresh", "--rows", "base")
+    was = f"--out {trained_job / 'work'}: job base/seed1 was trained on data {trained_job}/prep/bin (fingerprint "
+    line = error_line(proc, was, f"not {trained_job}/other/bin (fingerprint ", "remove that job folder", status=2)
+    assert "at scale" not in line and "flags" not in line  # only the data differs
+    assert tree(trained_job) == before and nothing_started(trained_job, proc)
+
+
+def test_table_job_of_another_scale_in_the_same_out_is_refused(trained_job):
+    before = tree(trained_job)
+    proc = table3(trained_job, "--scale", "multi30k", "--results", trained_job / "fresh", "--rows", "base")
+    error_line(proc, "job base/seed1 was trained at scale multi30k-1200, not multi30k",
+               "--max-update 1200 then, 2500 now", status=2)  # fmt: skip
+    assert tree(trained_job) == before and nothing_started(trained_job, proc)
+
+
+def test_table_job_run_by_a_live_driver_is_refused(trained_job):
+    """The same data and scale would resume the job, but another driver holds it: refused, naming its pid."""
+    from fairseq_vanilla.experiments.table import locks as L
+
+    held = L.lock_jobs([str(trained_job / "work" / "base" / "seed1")])
+    try:
+        before = tree(trained_job)
+        proc = table3(trained_job, "--results", trained_job / "fresh", "--rows", "base")
+        error_line(proc, "seed1.lock: its job is being run by another driver", f"(pid {os.getpid()})", status=2)
+        assert tree(trained_job) == before and not (trained_job / "work" / "multirun.yaml").exists()
+    finally:
+        L.release(held)
