@@ -162,11 +162,11 @@ def test_sigterm_stops_and_reaps_the_training_child(tmp_path):
     assert training_is_gone(tmp_path, wait=0)  # stopped and reaped before the job exited, not orphaned
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT", "SIGHUP"])
 def test_a_signal_to_the_driver_reaches_the_training_through_the_launcher(tmp_path, signum):
     """The driver runs the Hydra jobs process, whose launcher may run each job in a worker process of its own
-    (joblib), which runs fairseq-train. SIGTERM (or Ctrl-C's SIGINT) to the driver reaches the whole group: the worker
-    stops and reaps its training, the driver waits and fails; nothing is left running."""
+    (joblib), which runs fairseq-train. SIGTERM (or Ctrl-C's SIGINT, a closed terminal's SIGHUP) to the driver reaches
+    the whole group: the worker stops and reaps its training, the driver waits and fails; nothing is left running."""
     import signal
 
     worker = job_that_trains(tmp_path)
@@ -297,21 +297,28 @@ def test_driver_end_to_end_twice(prepared_model, tmp_path):
     line_b = next(line for line in md.splitlines() if line.startswith("| B |"))
     assert "| 2 |" in line_b and "| 5.16 | 25.10 | 58 |" in line_b and " ± " in line_b
     assert "train" in first and (results / "tiny.csv").read_text().startswith("row,variant,N")
-    # each job is a Hydra job whose folder is its work folder
+    # each job is a Hydra job whose folder is its work folder, and records what it was made from
     assert "- job=B-dk16/seed2" in (out / "B-dk16" / "seed2" / ".hydra" / "overrides.yaml").read_text()
+    made = json.loads((out / "B-dk16" / "seed2" / "fingerprint.json").read_text())
+    assert made == r["fingerprint"] and made["scale"] == "tiny" and made["flags"] == r["flags"]
+    assert made["data"] == str(prepared_model / "prep" / "bin") and len(made["data_fingerprint"]) == 16
+    assert not list(out.rglob("*.lock"))  # let go at the end
 
     logs = {p: p.stat().st_mtime for p in out.rglob("*.log")}
     second = run_script(*cmd).stdout
     assert "4 jobs, 4 done already" in second and ": train" not in second
     assert {p: p.stat().st_mtime for p in out.rglob("*.log")} == logs
 
-    # a job whose result file is gone is finished from its stages: no retraining
+    # a job whose result file is gone is finished from its stages: no retraining, even in a folder made before
+    # fingerprints were kept (its train.log says what it was made from)
     (results / "B-dk16-seed1.json").unlink()
+    (out / "B-dk16" / "seed1" / "fingerprint.json").unlink()
     third = run_script(*cmd).stdout  # --jobs 1: Hydra's basic launcher
     assert "1 job(s) through hydra/launcher=basic" in third and "B-dk16 seed 1: ppl" in third
     assert "3 done already" in third and ": train" not in third and ": validate" not in third
     again = json.loads((results / "B-dk16-seed1.json").read_text())
     assert 0 < again["significance"]["bleu"]["p_value"] <= 1
+    assert json.loads((out / "B-dk16" / "seed1" / "fingerprint.json").read_text()) == again["fingerprint"]
 
     # a result made with other flags than the table now gives is not silently reused
     table_file.write_text(TINY_TABLE.replace('--max-tokens, "2048"', '--max-tokens, "1024"'))
