@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Dict, List
 
 from ...text.io import read_lines
@@ -47,24 +48,32 @@ def die_with_parent(signum: int = signal.SIGTERM):
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     parent = os.getpid()
 
-    def preexec():
+    def arm_parent_death_signal():
         prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:  # the parent ended before prctl: no signal would come
             os.kill(os.getpid(), signum)
 
-    return preexec
+    return arm_parent_death_signal
 
 
-def end_group_on_signal() -> None:
+def end_group_on_signal(grace: float = 30.0) -> None:
     """SIGTERM or SIGHUP to this process, when it leads a process group (the driver starts the jobs process so, and
     it gets SIGTERM when the driver dies): the whole group is sent SIGTERM (a launcher's workers, their trainings),
-    then this process exits. Inside :func:`run` its own handler stops and reaps the child instead."""
+    its children are reaped as they stop their own (up to ``grace`` seconds), then this process exits. Inside
+    :func:`run` its own handler stops and reaps the child instead."""
     if os.getpgrp() != os.getpid():
         return
 
     def stop(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # its own copy of the group's signal
         os.killpg(os.getpgrp(), signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    time.sleep(0.1)
+            except ChildProcessError:  # none left
+                break
         raise SystemExit(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
