@@ -49,6 +49,7 @@ export SEGMENTATION LOWER
 OUT="${OUT%/}"
 claim=(--tool generate.sh --keep "$CKPT" --keep "$DATA" "${FORCE[@]}")
 pipeline claim-output "${claim[@]}" "$OUT" > /dev/null || exit 2
+trap 'rc=$?; [[ $rc -eq 0 ]] || rm -rf -- "$OUT.tmp"; exit $rc' EXIT  # a failed run leaves no OUT.tmp
 if [[ "$AVG" -gt 0 ]]; then
   avg="$(dirname "$CKPT")/checkpoint.avg$AVG.pt"
   log "average the last $AVG checkpoints → $avg"

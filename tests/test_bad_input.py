@@ -119,6 +119,15 @@ def test_generate_beam_zero_is_one_line(training_run, prepared, tmp_path):
     assert tree(training_run) == before and not (tmp_path / "gen").exists()
 
 
+def test_generate_that_fails_after_claiming_its_out_leaves_no_temporary_folder(training_run, prepared, tmp_path):
+    """A split with a reference but no binarised source: fairseq-generate fails inside OUT.tmp, which goes with it."""
+    (prepared / "raw" / "extra.de").write_text("ein test\n")
+    proc = run("generate.sh", "--data", prepared, "--path", training_run / "checkpoint_best.pt", "--out",
+               tmp_path / "gen", "--split", "extra")  # fmt: skip
+    assert proc.returncode != 0
+    assert not (tmp_path / "gen.tmp").exists() and not (tmp_path / "gen").exists()
+
+
 def test_export_into_the_training_run_is_refused(training_run, prepared):
     before = tree(training_run)
     proc = run("export-ctranslate2.py", "--path", training_run / "checkpoint_best.pt", "--data", prepared, "--out",
