@@ -724,3 +724,42 @@ def test_table_job_run_by_a_live_driver_is_refused(trained_job):
         assert tree(trained_job) == before and not (trained_job / "work" / "multirun.yaml").exists()
     finally:
         L.release(held)
+
+
+# -- alignment-by-layer.py --work: outputs reused only for what made them ------------------------------------------
+
+
+def test_alignment_by_layer_work_of_another_checkpoint_or_with_foreign_files_is_refused(tmp_path):
+    """--work's record (made_from.json) names another checkpoint: refused, one line, nothing changed; a --work
+    holding a file the command did not write: refused even with --force; --force removes only the outputs."""
+    import importlib.util
+
+    ckpt, data = tmp_path / "model.pt", tmp_path / "data"
+    ckpt.write_bytes(b"not read before the checks")
+    (data / "align").mkdir(parents=True)
+    (data / "align" / "valid.align").write_text("0-0\n")
+    work = tmp_path / "by-layer"
+    work.mkdir()
+    (work / "made_from.json").write_text('{"checkpoint_sha256": "0", "reference_sha256": "0", "split": "valid"}')
+    (work / "valid.L0.align.out").write_text("H-0\t0.0\tein test\n")
+    before = tree(work)
+    proc = run("alignment-by-layer.py", "--path", ckpt, "--data", data, "--work", work)
+    error_line(proc, "--work", work, "another checkpoint, split or reference; choose another --work or give --force",
+               status=2)  # fmt: skip
+    assert tree(work) == before
+    (work / "notes.txt").write_text("mine\n")
+    before = tree(work)
+    proc = run("alignment-by-layer.py", "--path", ckpt, "--data", data, "--work", work, "--force")
+    error_line(proc, "--work", work, "holds files this command did not write", status=2)
+    assert tree(work) == before
+    spec = importlib.util.spec_from_file_location("abl", ROOT / "scripts" / "alignment-by-layer.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    (work / "notes.txt").unlink()
+    made_from = {"checkpoint_sha256": script.sha256(str(ckpt)), "reference_sha256": "1", "split": "valid"}
+    script.claim_work(str(work), made_from, force=True)
+    assert sorted(p.name for p in work.iterdir()) == []  # the stale outputs and their record are gone
+    (work / "made_from.json").write_text(json.dumps(made_from))
+    (work / "valid.L0.align.out").write_text("H-0\t0.0\tein test\n")
+    script.claim_work(str(work), made_from, force=False)  # the same checkpoint: its outputs are reused
+    assert (work / "valid.L0.align.out").exists()
