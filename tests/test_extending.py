@@ -21,7 +21,7 @@ from fairseq.models import register_model_architecture
 import fairseq_vanilla
 from fairseq_vanilla.models.config import apply_preset
 
-fairseq_vanilla.register()  # idempotent; fairseq-train --user-dir names this folder, not fairseq_vanilla
+fairseq_vanilla.register()  # idempotent: our models, criteria, tasks, scheduler, tokenizers and repairs
 
 
 @register_model_architecture("vanilla_transformer", "my_transformer_small")
@@ -95,8 +95,9 @@ class TopicClassificationTask(TextClassificationTask):
     def setup_task(cls, cfg, **kwargs):
         task = super().setup_task(cfg, **kwargs)
         found = sorted(cls.class_names(task.label_dictionary))
-        if found != LABELS:
-            raise OneLineError(f"{cfg.data}: labels {', '.join(found)}; topic_classification needs {', '.join(LABELS)}")
+        if found != LABELS:  # OneLineError: the command ends with this one line, `error: …`
+            labels = ", ".join(found)
+            raise OneLineError(f"{cfg.data}: labels {labels}; topic_classification needs {', '.join(LABELS)}")
         return task
 '''
 
