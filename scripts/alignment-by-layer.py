@@ -14,7 +14,6 @@ split or reference, or one holding files without that record, is refused in one 
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -23,14 +22,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 RECORD = "made_from.json"
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def claim_work(work: str, made_from: dict, force: bool) -> None:
@@ -90,7 +81,9 @@ def main(argv=None) -> int:
     from fairseq_vanilla.text.outputs import claim_output, json_with_keys, output_file
 
     claim = dict(is_own=json_with_keys(("aer_by_layer",)), force=a.force, flag="--json", reads=(a.path, reference))
-    made_from = {"checkpoint_sha256": sha256(a.path), "reference_sha256": sha256(reference), "split": a.split}
+    from fairseq_vanilla.text.output_dirs import file_sha256
+
+    made_from = {"checkpoint_sha256": file_sha256(a.path), "reference_sha256": file_sha256(reference), "split": a.split}
     try:
         if a.json:
             claim_output(a.json, **claim)

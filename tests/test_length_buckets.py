@@ -70,11 +70,10 @@ def test_plot_by_length_writes_a_png(tmp_path):
         plot_by_length({"a": rows, "b": rows[:1]}, str(path))
 
 
-def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, capsys):
-    """scripts/bleu-by-length.py on a hand-made prepared folder: two seeds of a row, one bucket each scoring 100 and
-    0, so the mean is 50; a row without a result file and an --out it did not write are refused in one line."""
+def by_length_script_and_folders(tmp_path):
+    """scripts/bleu-by-length.py as a module, and an empty prepared folder (bin/pipeline.txt: en→de, lower-cased)
+    and results folder under ``tmp_path``."""
     import importlib.util
-    import json
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location("bbl", Path(__file__).parents[1] / "scripts" / "bleu-by-length.py")
@@ -85,6 +84,15 @@ def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, cap
         (data / sub).mkdir(parents=True)
     results.mkdir()
     (data / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\nlower=1\n")
+    return script, data, results
+
+
+def test_bleu_by_length_script_means_seeds_and_keeps_foreign_files(tmp_path, capsys):
+    """scripts/bleu-by-length.py on a hand-made prepared folder: two seeds of a row, one bucket each scoring 100 and
+    0, so the mean is 50; a row without a result file and an --out it did not write are refused in one line."""
+    import json
+
+    script, data, results = by_length_script_and_folders(tmp_path)
     (data / "bpe" / "valid.en").write_text("a b\nc d e f g h i j k l m n\n")  # lengths 2 and 12
     (data / "raw" / "valid.de").write_text("ein hund rennt schnell\nzwei katzen schlafen hier\n")
     hyps = {1: ["ein hund rennt schnell", "zwei katzen schlafen hier"], 2: ["x y z w", "zwei katzen schlafen hier"]}
@@ -152,18 +160,9 @@ def test_plot_by_length_draws_each_seed_and_refuses_other_buckets(tmp_path):
 def test_bleu_by_length_script_takes_split_and_edges(tmp_path, capsys):
     """--split test reads DATA/bpe/test.SRC and DATA/raw/test.TGT; --edges 2,5 gives buckets 1–2, 3–5, 6+ (the
     sentences of lengths 2, 4 and 7 one in each); bad edges are one line."""
-    import importlib.util
     import json
-    from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("bbl", Path(__file__).parents[1] / "scripts" / "bleu-by-length.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    data, results = tmp_path / "data", tmp_path / "results"
-    for sub in ("bin", "bpe", "raw"):
-        (data / sub).mkdir(parents=True)
-    results.mkdir()
-    (data / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\nlower=1\n")
+    script, data, results = by_length_script_and_folders(tmp_path)
     (data / "bpe" / "test.en").write_text("a b\nc d e f\ng h i j k l m\n")  # lengths 2, 4, 7
     (data / "raw" / "test.de").write_text("ein hund rennt schnell\nzwei katzen schlafen hier\ndrei vögel singen laut\n")
     hyps = ["ein hund rennt schnell", "q r s t", "drei vögel singen laut"]  # the middle one shares nothing

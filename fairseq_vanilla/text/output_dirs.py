@@ -22,7 +22,8 @@ OUTPUT_MARKER = ".fairseq-vanilla-output"  # in every folder a tool makes: the t
 Made = Dict[str, str]  # the files a tool made in a folder (paths relative to it) → their SHA-256
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -37,7 +38,7 @@ def folder_files(folder: str) -> Made:
         for name in names:
             rel = os.path.relpath(os.path.join(root, name), folder)
             if rel != OUTPUT_MARKER:
-                found[rel] = _sha256(os.path.join(folder, rel))
+                found[rel] = file_sha256(os.path.join(folder, rel))
     return found
 
 
@@ -87,7 +88,7 @@ def check_output_dir(
     if made is None:
         return None if owner == tool else {}
     present = {rel: sha for rel, sha in made.items() if os.path.isfile(os.path.join(path, rel))}
-    changed = sorted(rel for rel, sha in present.items() if _sha256(os.path.join(path, rel)) != sha)
+    changed = sorted(rel for rel, sha in present.items() if file_sha256(os.path.join(path, rel)) != sha)
     if changed and not force:
         raise PipelineError(f"{flag} {path}: {changed[0]} was changed after {tool} wrote it; use --force")
     return {rel: sha for rel, sha in present.items() if rel not in changed}
