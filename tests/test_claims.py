@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from fairseq_vanilla.evaluation import claims as C
-from fairseq_vanilla.experiments.table import render as R
 from fairseq_vanilla.experiments.table import spec as T
+from fairseq_vanilla.experiments.table.tasks import task_of
 from tests.conftest import ROOT
 
 CLAIM_FILES = sorted(ROOT.glob("examples/**/*claims.yaml"))
@@ -26,8 +26,7 @@ def table_results(claim):
     if key not in _TABLES:
         table = T.load_table(claim["table"])
         results = T.table_results(table, claim["results"], Path(claim["results"]).name)
-        rows = R.classification_rows if table["kind"] == "classification" else R.table_rows
-        _TABLES[key] = results, {line["id"]: line["verdict_holm"] for line in rows(table, results)}
+        _TABLES[key] = results, {line["id"]: line["verdict_holm"] for line in task_of(table).lines(table, results)}
     return _TABLES[key]
 
 

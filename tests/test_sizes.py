@@ -8,8 +8,8 @@ from fairseq import options
 import fairseq_vanilla  # noqa: F401  (registers)
 from conftest import ROOT
 from fairseq_vanilla.experiments.memory.planner import PLANNER_FLAGS, size_from_arch
-from fairseq_vanilla.experiments.table import render as R
 from fairseq_vanilla.experiments.table import spec as T
+from fairseq_vanilla.experiments.table.tasks import translation as TR
 from fairseq_vanilla.models.config import PRESETS, head_dims
 from fairseq_vanilla.models.vanilla_transformer import VanillaTransformerModel
 from tests.test_model import make_task
@@ -51,7 +51,7 @@ def planner_sizes(args):
 def rendered_sizes(symbols):
     """The renderer's N, d_model, h, d_k, d_v, d_ff columns for a result file holding these symbols."""
     fake = {"symbols": symbols, "ppl": 5.0, "bleu": 30.0, "chrf": 50.0, "params": 1, "train_seconds": 60}
-    line = R.table_rows({"rows": [{"id": "x", "row": "x", "variant": "x"}]}, {("x", 1): {**fake, "versions": {}}})[0]
+    line = TR.table_rows({"rows": [{"id": "x", "row": "x", "variant": "x"}]}, {("x", 1): {**fake, "versions": {}}})[0]
     return tuple(line[k] for k in ("N", "d_model", "h", "d_k", "d_v", "d_ff"))
 
 

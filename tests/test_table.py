@@ -426,12 +426,13 @@ def test_committed_tables_are_rebuilt_from_their_result_files(table_file, result
     """The committed Markdown and CSV are exactly what the result files give (with the rows a table reuses from
     another's, as the baselines reuse Table 3's base): nothing edited by hand or left stale."""
     from fairseq_vanilla.experiments.table import render as R
+    from fairseq_vanilla.experiments.table.tasks import task_of
 
     table = T.load_table(str(ROOT / table_file))
-    rows = R.classification_rows if table["kind"] == "classification" else R.table_rows
-    lines = rows(table, T.table_results(table, str(ROOT / results), Path(results).name))
-    assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, table["kind"])
-    assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, table["kind"])
+    task = task_of(table)
+    lines = task.lines(table, T.table_results(table, str(ROOT / results), Path(results).name))
+    assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, task.columns)
+    assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, task.columns)
 
 
 STOCK_TABLE = (
@@ -511,7 +512,7 @@ def test_only_a_model_that_attends_to_the_source_gets_its_alignment_scored():
 
 def test_epochs_to_best_is_the_first_epoch_at_the_best_validation_accuracy():
     """Validations once an epoch: the 1-based index of the first maximum; ties go to the earlier epoch."""
-    from fairseq_vanilla.experiments.table.render import epochs_to_best
+    from fairseq_vanilla.experiments.table.tasks.classification import epochs_to_best
 
     assert epochs_to_best([[704, 0.50], [1408, 0.61], [2112, 0.60]]) == 2
     assert epochs_to_best([[704, 0.85], [1408, 0.87], [2112, 0.87], [2816, 0.86]]) == 2
@@ -523,7 +524,7 @@ def test_verdicts_compare_with_the_base_row_whatever_its_id():
     """The IMDB padding table's base row is `trans-post`, not `base`: its seeds are still the ones every other row is
     tested against. Welch's t by hand, 3 + 3 seeds of equal spread: Δ = 0.74 − 0.88 = −0.14, se = √(2 · 10⁻⁴ / 3)
     = 0.0081650, df = 4, t(4; 0.975) = 2.7764, half-width 0.02267: [−0.1627, −0.1173], worse."""
-    from fairseq_vanilla.experiments.table import render as R
+    from fairseq_vanilla.experiments.table.tasks import task_of
 
     table = {
         "kind": "classification",
@@ -539,7 +540,7 @@ def test_verdicts_compare_with_the_base_row_whatever_its_id():
 
     scores = {"trans-post": (0.88, 0.87, 0.89), "lstm-post": (0.75, 0.73, 0.74)}
     results = {(rid, seed): result(a) for rid, accs in scores.items() for seed, a in enumerate(accs, 1)}
-    lstm, trans = R.classification_rows(table, results)
+    lstm, trans = task_of(table).lines(table, results)
     assert lstm["delta_accuracy"] == pytest.approx(-0.14)
     assert (lstm["delta_accuracy_ci"], lstm["verdict"]) == ("[-0.1627, -0.1173]", "worse")
     assert (trans["delta_accuracy"], trans["verdict"]) == (None, None)  # the base is not compared with itself
@@ -551,7 +552,7 @@ def test_incomplete_rows_and_holm_give_no_more_verdict_than_the_evidence():
     {x, y}: 2 · 0.0376 = 0.0752 ≥ 0.05 → "within seed noise" for both. Row z planned with three seeds has one: its
     interval (a prediction interval, marked †) stays, its verdict is "incomplete (1 of 3 seeds)" and it is not in the
     family; row w's three seeds are identical (one run given three times): "undetermined"."""
-    from fairseq_vanilla.experiments.table import render as R
+    from fairseq_vanilla.experiments.table.tasks import task_of
 
     table = {
         "kind": "classification",
@@ -571,7 +572,7 @@ def test_incomplete_rows_and_holm_give_no_more_verdict_than_the_evidence():
     scores = {"base": (0.88, 0.87, 0.89), "x": (0.845, 0.855, 0.865), "y": (0.845, 0.855, 0.865), "z": (0.85,)}
     scores["w"] = (0.86, 0.86, 0.86)
     results = {(rid, seed): result(a) for rid, accs in scores.items() for seed, a in enumerate(accs, 1)}
-    base, x, y, z, w = R.classification_rows(table, results)
+    base, x, y, z, w = task_of(table).lines(table, results)
     assert (x["verdict"], x["p_seeds"]) == ("worse", pytest.approx(0.0376, abs=1e-4))
     assert x["verdict_holm"] == y["verdict_holm"] == "within seed noise"
     assert z["verdict"] == "incomplete (1 of 3 seeds)" and z["p_seeds"] is None and z["verdict_holm"] is None
@@ -580,4 +581,50 @@ def test_incomplete_rows_and_holm_give_no_more_verdict_than_the_evidence():
     assert base["verdict"] is None and base["verdict_holm"] is None
     # with x alone in the family its verdict survives: Holm over one test is the test
     del table["rows"][2]
-    assert R.classification_rows(table, {k: v for k, v in results.items() if k[0] != "y"})[1]["verdict_holm"] == "worse"
+    assert task_of(table).lines(table, {k: v for k, v in results.items() if k[0] != "y"})[1]["verdict_holm"] == "worse"
+
+
+def test_a_new_task_is_one_table_task_the_driver_asks(tmp_path, monkeypatch):
+    """A toy task under its name in the registry (what a new file of experiments/table/tasks/ adds): its table file
+    is read with the keys it needs, its result files checked against its figures and ranges, and its table built in
+    its columns from its lines after its completion step; the driver asks the task, never its name."""
+    from fairseq_vanilla.experiments.table import jobs as J
+    from fairseq_vanilla.experiments.table.task import TableTask
+    from fairseq_vanilla.experiments.table.tasks import TASKS
+
+    completed = []
+    toy = TableTask(
+        name="toy",
+        table_keys=("target",),
+        scale_keys=("flags",),
+        prepared_files=(),
+        has_dictionary=os.path.isdir,
+        criterion=lambda row: ["--criterion", "cross_entropy"],
+        curve="loss",
+        evaluate=lambda job: {"score": 0.5},
+        figures=("score",),
+        ranges={"score": (0.0, 1.0)},
+        complete=lambda table, found, results, prepared: completed.append(sorted(found)),
+        lines=lambda table, found: [{"id": rid, "score": r["score"]} for (rid, _), r in sorted(found.items())],
+        columns=(("id", "run", 2), ("score", "score", 3)),
+    )
+    monkeypatch.setitem(TASKS, "toy", toy)
+    path = tmp_path / "toy.yaml"
+    path.write_text("name: toy\nkind: toy\nscales: {s: {flags: []}}\nrows:\n  - {id: a, row: base, variant: a}\n")
+    with pytest.raises(T.TableError, match=f"{path}: missing 'target'"):
+        T.load_table(str(path))
+    path.write_text(path.read_text() + "target: 1\n")
+    table = T.load_table(str(path))
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a-seed1.json").write_text(json.dumps({"id": "a", "seed": 1, "flags": [], "score": 2.0}))
+    with pytest.raises(T.TableError, match=r"a-seed1.json: score: 2.0 is not a number in \[0, 1\]"):
+        T.load_results(str(results))
+    (results / "a-seed1.json").write_text(json.dumps({"id": "a", "seed": 1, "flags": [], "score": 0.25}))
+    assert J.rebuild(table, str(results), [str(tmp_path / "out")], str(tmp_path), "s") == (
+        "| run | score |\n|---|---|\n| a | 0.250 |\n"
+    )
+    assert (tmp_path / "out" / "toy.csv").read_text() == "id,score\na,0.2500\n" and completed == [[("a", 1)]]
+    path.write_text(path.read_text().replace("kind: toy", "kind: toys"))
+    with pytest.raises(T.TableError, match="kind must be translation or classification or toy, got 'toys'"):
+        T.load_table(str(path))

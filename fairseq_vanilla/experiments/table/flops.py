@@ -9,16 +9,18 @@ counter does not see, added by hand)."""
 
 import json
 import os
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
-from ...models.config import SideSizes, side_sizes
 from ...text.io import atomic_write
 from . import spec as T
+
+if TYPE_CHECKING:
+    from ...modules.sizes import SideSizes
 
 TRAINING_PER_FORWARD = 3  # forward + backward (input and weight gradients)
 
 
-def transformer_macs(enc: SideSizes, dec: SideSizes, vocab: int, src_len: float, tgt_len: float) -> float:
+def transformer_macs(enc: "SideSizes", dec: "SideSizes", vocab: int, src_len: float, tgt_len: float) -> float:
     """Forward multiply-adds per target token of the Transformer (§3.1–3.3): per layer Q, K, V and output
     projections, QKᵀ and the weighted sum of V over every key, the two FFN products; the decoder's cross-attention
     projects the encoder's output to K and V per source token; the output projection to the vocabulary."""
@@ -104,6 +106,8 @@ def fconv_macs(a: Dict[str, Any], vocab: int, src_len: float, tgt_len: float) ->
 
 def forward_macs(args: Dict[str, Any], vocab: int, src_len: float, tgt_len: float) -> float:
     """Forward multiply-adds per target token of the model fairseq builds from ``args`` (its parsed flags)."""
+    from ...models.config import side_sizes  # fairseq: imported when a count is made, not with the table driver
+
     arch = args["arch"]
     if arch.startswith("vanilla_transformer"):
         enc, dec = side_sizes(args, "encoder"), side_sizes(args, "decoder")

@@ -24,8 +24,6 @@ from ...text.io import atomic_write
 from . import fingerprint as F
 from . import render as R
 from . import spec as T
-from .evaluation import evaluate_classification, evaluate_translation, fill_significance, has_cross_attention
-from .flops import fill_flops
 from .stages import (
     ROOT,
     USER_DIR,
@@ -38,11 +36,10 @@ from .stages import (
     valid_curve,
     versions,
 )
+from .task import Job
+from .tasks import task_of
 
 TABLE3 = os.path.join(ROOT, "examples", "table3", "table3.yaml")
-CRITERIA = {"vanilla_transformer_align": ("vanilla_label_smoothed_cross_entropy_with_alignment", ["--load-alignments"])}
-DEFAULT_CRITERION = ("vanilla_label_smoothed_cross_entropy", [])
-FIGURES = ("ppl", "bleu", "chrf", "accuracy_valid", "accuracy_test")  # what a job reports, where its kind has it
 
 
 @dataclass
@@ -74,33 +71,20 @@ def results_dir(table: Dict[str, Any], results: Optional[str], scale: str) -> st
     return os.path.abspath(results or os.path.join(os.path.dirname(table["path"]), "results", scale))
 
 
-def data_dir(prepared: str, row: Dict[str, Any], kind: str) -> str:
-    """The binarised data of a row: ``bin`` of the prepared folder, or the row's ``data`` (relative to it)."""
+def data_dir(prepared: str, row: Dict[str, Any], table: Dict[str, Any]) -> str:
+    """The binarised data of a row: ``bin`` of the prepared folder, or the row's ``data`` (relative to it), with the
+    dictionary its table's task reads."""
     folder = F.data_folder(prepared, row)
-    dictionary = os.path.join(folder, "input0", "dict.txt") if kind == "classification" else None
-    has_dict = (
-        os.path.isfile(dictionary)
-        if dictionary
-        else (os.path.isdir(folder) and any(n.startswith("dict.") for n in os.listdir(folder)))
-    )
-    if not has_dict:
+    if not task_of(table).has_dictionary(folder):
         made_by = {"bin-align": "scripts/prepare-alignments.sh"}.get(row.get("data"), "a prepare script")
         raise T.TableError(f"{folder}: no binarised data with a dictionary there (made by {made_by})")
     return folder
 
 
-def criterion_of(table: Dict[str, Any], row: Dict[str, Any]) -> Tuple[str, List[str]]:
-    """The criterion of a row and the flags it needs (a classifier's task, an alignment criterion's alignments)."""
-    if table.get("kind", "translation") == "classification":
-        return "vanilla_label_smoothed_classification", ["--task", "imdb_classification"]
-    return CRITERIA.get(row.get("arch") or "", DEFAULT_CRITERION)
-
-
 def identity(table: Dict[str, Any], row: Dict[str, Any], seed: int, prepared: str, scale: str) -> Dict[str, Any]:
     """What determines the job (row, seed) now (:func:`.fingerprint.job_identity`)."""
-    criterion, extra = criterion_of(table, row)
     flags, data = T.train_flags(table, row, scale, seed), F.data_folder(prepared, row)
-    return F.job_identity(row["id"], seed, scale, data, ["--criterion", criterion, *extra], flags)
+    return F.job_identity(row["id"], seed, scale, data, task_of(table).criterion(row), flags)
 
 
 def work_dir(out: str, row_id: str, seed: int) -> str:
@@ -109,32 +93,20 @@ def work_dir(out: str, row_id: str, seed: int) -> str:
 
 
 def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads: int) -> Dict[str, Any]:
-    """Train, validate (and for translation decode) one (row, seed); returns the result, also written to a file.
+    """Train one (row, seed) and evaluate it as its table's task does (:attr:`.task.TableTask.evaluate`: validate,
+    decode, …); returns the result, also written to a file.
     ``args`` has ``data``, ``out``, ``scale`` and ``results`` (absolute paths). A job folder made from anything else
     (other data, scale or flags: :mod:`.fingerprint`) is a :class:`TableError`; otherwise its fingerprint is recorded
     before it trains."""
-    work = work_dir(args.out, row["id"], seed)
-    kind = table.get("kind", "translation")
+    work, task = work_dir(args.out, row["id"], seed), task_of(table)
     label = f"{row['id']} seed {seed}"
-    data = data_dir(args.data, row, kind)
+    data = data_dir(args.data, row, table)
     now = identity(table, row, seed, args.data, args.scale)
     F.check_job_folder(work, now, job_name(row["id"], seed), args.out)
     F.record(work, now)
-    flags = now["flags"]
-    criterion, extra = criterion_of(table, row)
-    ckpt_dir = os.path.join(work, "checkpoints")
-    train_cmd = [
-        binary("fairseq-train"),
-        data,
-        "--user-dir",
-        USER_DIR,
-        "--criterion",
-        criterion,
-        *extra,
-        *flags,
-        "--save-dir",
-        ckpt_dir,
-    ]
+    job = Job(table, row, seed, args.scale, args.data, data, work, now["criterion"], now["flags"], threads, label)
+    train_cmd = [binary("fairseq-train"), data, "--user-dir", USER_DIR, *job.criterion, *job.flags]
+    train_cmd += ["--save-dir", job.checkpoints]
     result = {
         "table": table["name"],
         "id": row["id"],
@@ -149,34 +121,26 @@ def run_job(table: Dict[str, Any], row: Dict[str, Any], seed: int, args, threads
         params=logged_parameter_count(train_log),
         updates=last_int(train_log, "num_updates"),
         # when a run learnt (to attend), not only where it ended: dev perplexity, or accuracy for a classifier
-        valid_curve=valid_curve(train_log, "accuracy" if kind == "classification" else "ppl"),
+        valid_curve=valid_curve(train_log, task.curve),
     )
-    if kind == "classification":
-        result.update(evaluate_classification(work, data, ckpt_dir, threads, label))
-    else:
-        attention = has_cross_attention(flags)  # no alignment to score without it
-        result.update(
-            evaluate_translation(table, row, work, data, ckpt_dir, criterion, extra, args, threads, label, attention)
-        )
-    result.update(command=shlex.join(train_cmd), flags=flags, fingerprint=now, versions=versions())
+    result.update(task.evaluate(job))
+    result.update(command=shlex.join(train_cmd), flags=job.flags, fingerprint=now, versions=versions())
     path = os.path.join(args.results, T.result_name(row["id"], seed))
     with atomic_write(path) as f:
         json.dump(result, f, indent=1, ensure_ascii=False)
-    figures = ", ".join(f"{k} {result[k]:.4g}" for k in FIGURES if k in result)
+    figures = ", ".join(f"{k} {result[k]:.4g}" for k in task.figures if k in result)
     log(f"{label}: {figures} → {path}")
     return result
 
 
 def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: str, scale: str) -> str:
-    """The paired bootstraps and FLOPs counts still missing (:func:`fill_significance`, :func:`.flops.fill_flops`),
-    then <name>.md and <name>.csv into each of ``out_dirs`` from the result files (and the rows the table reuses from
-    another's); returns the Markdown."""
-    kind, found = table["kind"], T.table_results(table, results, scale)
-    if kind == "translation":
-        fill_significance(found, results, prepared, T.base_id(table))
-        fill_flops(found, results, prepared, skip=(table.get("reuse") or {}).get("rows", ()))
-    lines = R.classification_rows(table, found) if kind == "classification" else R.table_rows(table, found)
-    md, csv_text = R.to_markdown(lines, kind), R.to_csv(lines, kind)
+    """What the results still miss from each other (:attr:`.task.TableTask.complete`: the paired bootstraps, the FLOPs
+    counts of a translation table), then <name>.md and <name>.csv into each of ``out_dirs`` from the result files (and
+    the rows the table reuses from another's) in its task's lines and columns; returns the Markdown."""
+    task, found = task_of(table), T.table_results(table, results, scale)
+    task.complete(table, found, results, prepared)
+    lines = task.lines(table, found)
+    md, csv_text = R.to_markdown(lines, task.columns), R.to_csv(lines, task.columns)
     for d in out_dirs:
         os.makedirs(d, exist_ok=True)
         with atomic_write(os.path.join(d, table["name"] + ".md")) as f:
@@ -208,7 +172,7 @@ def run(cfg) -> Dict[str, float]:
     if result is None:
         result = run_job(table, row, seed, args, cfg.threads)
         rebuild(table, args.results, [args.out, args.results], args.data, cfg.scale)
-    return {k: result[k] for k in FIGURES if k in result}
+    return {k: result[k] for k in task_of(table).figures if k in result}
 
 
 def _hydra_app():

@@ -18,6 +18,7 @@ from . import locks as L
 from . import spec as T
 from .jobs import TABLE3, data_dir, identity, job_name, rebuild, results_dir, work_dir
 from .stages import ROOT, log, run_forwarding_sigterm
+from .tasks import task_of
 
 
 def hydra_value(value: str) -> str:
@@ -67,7 +68,7 @@ def unfinished(jobs: List[Tuple[Dict[str, Any], int]], done, table: Dict[str, An
                     f"{args.scale}; move it away to run the row again, or give another --results"
                 )
             continue
-        data_dir(args.data, row, table["kind"])
+        data_dir(args.data, row, table)
         F.check_job_folder(work_dir(args.out, row["id"], seed), now, job_name(row["id"], seed), args.out)
         todo.append((row, seed))
     return todo
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
         table = T.load_table(args.table)
         rows = T.select_rows(table, selection)
         T.check_scale(table, args.scale)
-        for needed in ("bin/pipeline.txt", "bin/splits.tsv") if table["kind"] == "translation" else ():
+        for needed in task_of(table).prepared_files:
             if not os.path.isfile(os.path.join(args.data, needed)):
                 raise T.TableError(f"{args.data}/{needed} missing: --data must be the --out of a prepare script")
         args.out, args.data, args.table = map(os.path.abspath, (args.out, args.data, args.table))

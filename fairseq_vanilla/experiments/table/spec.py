@@ -30,8 +30,11 @@ ROW_KEYS = {
 
 
 def load_table(path: str) -> Dict[str, Any]:
-    """Read a table file (YAML) and check it: known symbols, unique row ids, scales with factors and flags."""
+    """Read a table file (YAML) and check it: a known task (``kind:``, :mod:`.tasks`) with the keys it needs, known
+    symbols, unique row ids, scales with the keys their task needs."""
     from omegaconf import OmegaConf
+
+    from .tasks import DEFAULT, TASKS  # here, not above: the tasks' files use this module's rows
 
     if not os.path.isfile(path):
         raise TableError(f"{path}: no such table file")
@@ -43,10 +46,11 @@ def load_table(path: str) -> Dict[str, Any]:
         raise TableError(
             f"{path}: a table file is a YAML mapping (name, scales, rows, …), got a {type(table).__name__}"
         )
-    kind = table.setdefault("kind", "translation")
-    if kind not in ("translation", "classification"):
-        raise TableError(f"{path}: kind must be translation or classification, got {kind!r}")
-    for key in ("name", "scales", "rows") + (("base", "decode") if kind == "translation" else ()):
+    kind = table.setdefault("kind", DEFAULT)
+    if not isinstance(kind, str) or kind not in TASKS:
+        raise TableError(f"{path}: kind must be {' or '.join(TASKS)}, got {kind!r}")
+    task = TASKS[kind]
+    for key in ("name", "scales", "rows") + task.table_keys:
         if key not in table:
             raise TableError(f"{path}: missing '{key}'")
     check_table_shapes(path, table)
@@ -74,7 +78,7 @@ def load_table(path: str) -> Dict[str, Any]:
         check_symbols(path, f"row {rid}", row.get("change") or {})
     stock = [r["id"] for r in table["rows"] if r.get("stock")]
     for name, scale in table["scales"].items():
-        for key in ("dim_factor", "step_factor", "flags") if kind == "translation" else ("flags",):
+        for key in task.scale_keys:
             if key not in scale:
                 raise TableError(f"{path}: scale {name}: missing '{key}'")
         if stock and "stock_flags" not in scale:
@@ -213,6 +217,8 @@ def table_results(table: Dict[str, Any], results_dir: str, scale: str) -> Dict[T
 def load_results(results_dir: str) -> Dict[Tuple[str, int], Dict[str, Any]]:
     """Every finished result file of ``results_dir``, keyed by (row id, seed); a file cut short, edited out of its
     ranges or of another shape is a :class:`TableError` naming it (:func:`.validate.check_result`)."""
+    from .tasks import TASKS  # here, not above: the tasks' files use this module's rows
+
     out = {}
     if not os.path.isdir(results_dir):
         return out
@@ -225,7 +231,7 @@ def load_results(results_dir: str) -> Dict[Tuple[str, int], Dict[str, Any]]:
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 problem = f"not valid JSON ({e})" if isinstance(e, json.JSONDecodeError) else str(e).splitlines()[0]
                 raise TableError(f"{path}: {problem}; move it away (the job runs again) or repair it") from None
-            check_result(path, r)
+            check_result(path, r, list(TASKS.values()))
             if (r["id"], r["seed"]) in out:
                 raise TableError(f"{path}: a second result file of row {r['id']} seed {r['seed']}")
             out[(r["id"], r["seed"])] = r

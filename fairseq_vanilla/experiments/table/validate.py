@@ -4,21 +4,11 @@ Every error is a :class:`TableError` whose message names the file (and the row o
 line ``error: …`` and starts nothing.
 """
 
-import math
-from typing import Any, Dict
+from typing import Any, Dict, Sequence
 
 WHOLE = ("N", "d_model", "d_ff", "h", "d_k", "d_v", "steps")  # whole numbers ≥ 1 (d_k, d_v may be null: d_model / h)
 FRACTIONS = ("P_drop", "eps_ls")  # in [0, 1)
 RESULT_KEYS = ("id", "seed")  # what a result file is found by
-RANGES = {  # figure: (lowest, highest)
-    "bleu": (0.0, 100.0),
-    "chrf": (0.0, 100.0),
-    "bleu_tokenised": (0.0, 100.0),
-    "ppl": (1.0, math.inf),
-    "accuracy_valid": (0.0, 1.0),
-    "accuracy_test": (0.0, 1.0),
-}
-FIGURES_OF = {"translation": ("ppl", "bleu", "chrf"), "classification": ("accuracy_valid", "accuracy_test")}
 
 
 class TableError(ValueError):
@@ -57,10 +47,10 @@ def check_symbols(path: str, where: str, symbols: Dict[str, Any]) -> None:
             raise TableError(f"{path}: {where}: {name}: a number in [0, 1), got {value!r}")
 
 
-def check_result(path: str, result: Any) -> None:
-    """A result file's content: a JSON object with its id and seed, its figures numbers in their ranges (BLEU and
-    chrF in [0, 100], perplexity ≥ 1, accuracy in [0, 1]), and a finished one (with ``flags``) holding every figure of
-    its kind."""
+def check_result(path: str, result: Any, tasks: Sequence[Any]) -> None:
+    """A result file's content: a JSON object with its id and seed, its figures numbers in the ranges ``tasks`` give
+    them (:attr:`.task.TableTask.ranges`: BLEU and chrF in [0, 100], perplexity ≥ 1, accuracy in [0, 1]), and a
+    finished one (with ``flags``) holding every figure of one task."""
     if not isinstance(result, dict):
         raise TableError(f"{path}: a result file is a JSON object, got a {type(result).__name__}")
     for key in RESULT_KEYS:
@@ -72,7 +62,7 @@ def check_result(path: str, result: Any) -> None:
     seed = result["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 1:
         raise TableError(f"{path}: seed: a whole number ≥ 1, got {seed!r}")
-    for name, (low, high) in RANGES.items():
+    for name, (low, high) in {k: v for task in tasks for k, v in task.ranges.items()}.items():
         value = result.get(name)
         if value is None:  # a figure its kind has not (perplexity of a classifier) or that is not measured yet
             continue
@@ -82,6 +72,6 @@ def check_result(path: str, result: Any) -> None:
     if "flags" in result:
         if not isinstance(result["flags"], list):
             raise TableError(f"{path}: flags: a list, got {result['flags']!r:.60}")
-        if not any(all(result.get(k) is not None for k in keys) for keys in FIGURES_OF.values()):
-            wanted = " or ".join(", ".join(keys) for keys in FIGURES_OF.values())
+        if not any(all(result.get(k) is not None for k in task.figures) for task in tasks):
+            wanted = " or ".join(", ".join(task.figures) for task in tasks)
             raise TableError(f"{path}: a finished result needs its figures ({wanted})")
