@@ -5,17 +5,17 @@ fairseq's ``transformer``, side by side on the CPU.
     OMP_NUM_THREADS=1 .venv/bin/python bench/chunked_loss.py [--vocab 37000,9700] [--max-tokens 8192] [--steps 3]
         [--reps 2] [--work runs/chunked] [--precision fp32|bf16] [--step torch|trainer]
 
-Per vocabulary size, a synthetic word-level corpus with that many types on each side (every type occurs; the same
-types on both sides, binarised with a joined dictionary) is written and binarised once under --work. Each
-configuration then runs in a fresh process: the model and criterion built through fairseq's options and task code
-(3+3 layers, d_model 256, d_ff 1024, 4 heads, shared embeddings, dropout 0, label smoothing 0.1). A step is
-torch's Adam on the fp32 model (``--step torch``, the default for fp32) or fairseq's own ``Trainer.train_step``
-(``--step trainer``, what fairseq-train runs: fairseq's Adam, and for ``--precision bf16`` fairseq's ``--bf16`` path,
-a bf16 model and batch with fp32 master weights; bf16 needs it). One training step on the fullest batch of --max-tokens (it also allocates the gradients and Adam's state);
-the same step again with the peak reset (``/proc/self/clear_refs``); then --steps timed steps on the next fullest
-batches, the same batches for every configuration. It prints the process's peak resident memory during the second
-step (``ru_maxrss``; the first step's beside it), the resident memory before each, and target tokens/s of the timed
-steps. The configurations alternate (A, B, C, A, B, C, …); the summary gives min / median / max and the ratios of
+Per vocabulary size, a synthetic word-level corpus with that many types on each side (every type occurs; the same types
+on both sides, binarised with a joined dictionary) is written and binarised once under --work. Each configuration then
+runs in a fresh process: the model and criterion built through fairseq's options and task code (3+3 layers, d_model 256,
+d_ff 1024, 4 heads, shared embeddings, dropout 0, label smoothing 0.1). A step is torch's Adam on the fp32 model
+(``--step torch``, the default for fp32) or fairseq's own ``Trainer.train_step`` (``--step trainer``, what fairseq-train
+runs: fairseq's Adam, and for ``--precision bf16`` fairseq's ``--bf16`` path, a bf16 model and batch with fp32 master
+weights; bf16 needs it). One training step on the fullest batch of --max-tokens (it also allocates the gradients and
+Adam's state); the same step again with the peak reset (``/proc/self/clear_refs``); then --steps timed steps on the next
+fullest batches, the same batches for every configuration. It prints the process's peak resident memory during the
+second step (``ru_maxrss``; the first step's beside it), the resident memory before each, and target tokens/s of the
+timed steps. The configurations alternate (A, B, C, A, B, C, …); the summary gives min / median / max and the ratios of
 medians. Speeds on a busy machine are noisy: compare ratios of one run only.
 """
 
@@ -94,7 +94,8 @@ def child(config: str, data: str, max_tokens: int, steps: int, precision: str = 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     arch, criterion = CONFIGS[config]
     argv = [data, "--user-dir", str(ROOT / "fairseq_vanilla"), "--arch", arch, *criterion, *SIZES]
-    argv += ["--max-tokens", str(max_tokens), "--cpu", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "1e-4"]
+    argv += ["--max-tokens", str(max_tokens), "--cpu", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
+    argv += ["--lr", "1e-4"]
     argv += ["--bf16"] if precision == "bf16" else []
     args = options.parse_args_and_arch(options.get_training_parser(), argv)
     cfg = convert_namespace_to_omegaconf(args)
@@ -193,7 +194,8 @@ def main() -> None:
         for rep in range(a.reps):
             for config in configs:
                 cmd = [sys.executable, __file__, "--child", config, "--data", str(data), "--max-tokens",
-                       str(a.max_tokens), "--steps", str(a.steps), "--precision", a.precision, "--step", a.step]  # fmt: skip
+                       str(a.max_tokens), "--steps", str(a.steps), "--precision", a.precision,
+                       "--step", a.step]  # fmt: skip
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
                 r = dict(json.loads(out.strip().splitlines()[-1]), types=vocab, rep=rep)
                 runs.append(r)
