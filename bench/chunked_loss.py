@@ -172,8 +172,11 @@ def main() -> None:
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of: " + ", ".join(CONFIGS))
     p.add_argument("--work", default=str(ROOT / "runs" / "chunked"), help="where the corpora are written")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: fairseq's --bf16 path")
-    p.add_argument("--step", choices=["torch", "trainer"], help="torch's Adam on the model, or fairseq's Trainer "
-                   "(default: torch for fp32, trainer for bf16)")
+    p.add_argument(
+        "--step",
+        choices=["torch", "trainer"],
+        help="torch's Adam on the model, or fairseq's Trainer (default: torch for fp32, trainer for bf16)",
+    )
     p.add_argument("--json", help="also write every run's figures here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
@@ -186,8 +189,11 @@ def main() -> None:
         return
     configs = a.configs.split(",")
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), PYTHONPATH=str(ROOT))
-    print(f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, --max-tokens {a.max_tokens}, {a.steps} timed steps, "
-          f"{a.precision}, step by {a.step}", flush=True)
+    print(
+        f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, --max-tokens {a.max_tokens}, {a.steps} timed steps, "
+        f"{a.precision}, step by {a.step}",
+        flush=True,
+    )
     runs = []
     for vocab in map(int, a.vocab.split(",")):
         data = write_corpus(Path(a.work) / f"v{vocab}", vocab)

@@ -43,6 +43,7 @@ def test_register_is_idempotent():
 def test_fairseq_user_dir_finds_every_registration():
     """The stock binary with ``--user-dir``: the package, imported by fairseq, registers what fairseq's own
     ``tasks/`` and ``models/`` import leaves out (criteria, scheduler, tokenizers)."""
+
     def train(*args):
         cmd = [str(BIN / "fairseq-train"), "--user-dir", USER_DIR, *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -74,9 +74,7 @@ def bucket_results(doc: Dict[str, Any], bucket: str, bucketing: str = "edges") -
         raise ClaimError(f"bucket {bucket!r} is not one of {bucketing}'s: {', '.join(labels)}")
     i = labels.index(bucket)
     return {
-        (row, int(seed)): scores[bucketing][i]
-        for row, v in doc["rows"].items()
-        for seed, scores in v["seeds"].items()
+        (row, int(seed)): scores[bucketing][i] for row, v in doc["rows"].items() for seed, scores in v["seeds"].items()
     }
 
 
