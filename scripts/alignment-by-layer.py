@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     from fairseq_vanilla.text.outputs import claim_output, json_with_keys, output_file
 
     claim = dict(is_own=json_with_keys(("aer_by_layer",)), force=a.force, flag="--json", reads=(a.path, reference))
-    from fairseq_vanilla.text.output_dirs import file_sha256
+    from fairseq_vanilla.text.provenance import file_sha256
 
     made_from = {"checkpoint_sha256": file_sha256(a.path), "reference_sha256": file_sha256(reference), "split": a.split}
     try:

@@ -756,7 +756,7 @@ def test_alignment_by_layer_work_of_another_checkpoint_or_with_foreign_files_is_
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     (work / "notes.txt").unlink()
-    from fairseq_vanilla.text.output_dirs import file_sha256
+    from fairseq_vanilla.text.provenance import file_sha256
 
     made_from = {"checkpoint_sha256": file_sha256(str(ckpt)), "reference_sha256": "1", "split": "valid"}
     script.claim_work(str(work), made_from, force=True)

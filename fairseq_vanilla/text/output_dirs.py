@@ -9,26 +9,17 @@ the list was kept) counts only the files of the new output's names as the tool's
 
 import contextlib
 import fnmatch
-import hashlib
 import os
 import shutil
 import zipfile
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from .io import PipelineError, atomic_path
+from .provenance import file_sha256
 
 OUTPUT_MARKER = ".fairseq-vanilla-output"  # in every folder a tool makes: the tool, then "SHA256  FILE" a file made
 
 Made = Dict[str, str]  # the files a tool made in a folder (paths relative to it) → their SHA-256
-
-
-def file_sha256(path: str) -> str:
-    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def folder_files(folder: str) -> Made:

@@ -20,13 +20,18 @@ RECORD = "stage.txt"
 FLAGS = {"ops": "--bpe-ops", "segmentation": "--spm (segmentation)", "lower": "--lower", "from": "--from"}
 
 
-def file_fingerprint(path: str) -> str:
-    """``SIZE SHA256`` of a file's bytes."""
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return f"{os.path.getsize(path)} {digest.hexdigest()}"
+    return digest.hexdigest()
+
+
+def file_fingerprint(path: str) -> str:
+    """``SIZE SHA256`` of a file's bytes."""
+    return f"{os.path.getsize(path)} {file_sha256(path)}"
 
 
 def input_fingerprints(inputs: Iterable[str], after: Iterable[str] = ()) -> Dict[str, str]:
