@@ -177,14 +177,12 @@ def plot_by_length(
     for k, (name, rows) in enumerate(systems.items()):
         x = [i + 0.06 * (k - (len(systems) - 1) / 2) for i in range(len(labels))]  # systems side by side
         line = ax.plot(x, [row[metric] for row in rows], marker="o", label=name)[0]
-        for runs in [(seeds or {}).get(name) or []]:
-            if len(runs) < 2:
-                continue
-            for i, xi in enumerate(x):
-                values = [r[i][metric] for r in runs if r[i][metric] is not None]
-                if values:
-                    ax.vlines(xi, min(values), max(values), color=line.get_color(), alpha=0.6)
-                    ax.scatter([xi] * len(values), values, s=8, color=line.get_color(), alpha=0.6)
+        runs = (seeds or {}).get(name) or []
+        for i, xi in enumerate(x if len(runs) > 1 else []):  # one seed has no spread to draw
+            values = [r[i][metric] for r in runs if r[i][metric] is not None]
+            if values:
+                ax.vlines(xi, min(values), max(values), color=line.get_color(), alpha=0.6)
+                ax.scatter([xi] * len(values), values, s=8, color=line.get_color(), alpha=0.6)
     ax.set_xticks(range(len(labels)), [f"{label}\n(n={n})" for label, n in zip(labels, counts)])
     ax.set_xlabel("source length (tokens)")
     ax.set_ylabel({"bleu": "BLEU", "chrf": "chrF"}.get(metric, metric))
