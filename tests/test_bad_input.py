@@ -268,6 +268,8 @@ def table_inputs(tmp_path) -> Path:
     (tmp_path / "prep" / "bin").mkdir(parents=True)
     (tmp_path / "prep" / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\n")
     (tmp_path / "prep" / "bin" / "splits.tsv").write_text("train\t1\n")
+    (tmp_path / "prep" / "raw").mkdir()
+    (tmp_path / "prep" / "raw" / "valid.de").write_text("ein Hund .\n")  # the reference of the split Table 3 decodes
     shutil.copytree(COMMITTED, tmp_path / "results")
     return tmp_path
 
@@ -276,6 +278,15 @@ def table3(inputs: Path, *flags) -> subprocess.CompletedProcess:
     """scripts/table3.sh at the scale of the copied results (base seed 1 finished: nothing would train)."""
     return run("table3.sh", "--data", inputs / "prep", "--out", inputs / "work", "--results", inputs / "results",
                "--scale", "multi30k-1200", "--seeds", "1", *flags)  # fmt: skip
+
+
+def test_table_without_the_decoded_reference_is_one_line(table_inputs):
+    """A prepared folder without raw/SPLIT.TGT (the reference every row is scored against) stops before anything
+    runs, where the table would otherwise have trained and then failed on its results."""
+    (table_inputs / "prep" / "raw" / "valid.de").unlink()
+    before = tree(table_inputs)
+    error_line(table3(table_inputs, "--rows", "base"), table_inputs / "prep" / "raw" / "valid.de", "missing", status=2)
+    assert tree(table_inputs) == before and not (table_inputs / "work").exists()
 
 
 @pytest.mark.parametrize("rows", ["", ",", "  ", " , "])
@@ -665,6 +676,7 @@ def trained_job(table_inputs) -> Path:
     (table_inputs / "other" / "bin").mkdir(parents=True)
     (table_inputs / "other" / "bin" / "pipeline.txt").write_text("src=en\ntgt=de\n")
     (table_inputs / "other" / "bin" / "splits.tsv").write_text("train\t1\n")
+    shutil.copytree(table_inputs / "prep" / "raw", table_inputs / "other" / "raw")
     for corpus, word in (("prep", "haus"), ("other", "hund")):
         for lang in ("en", "de"):
             (table_inputs / corpus / "bin" / f"dict.{lang}.txt").write_text(f"{word} 1\n")

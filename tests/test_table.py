@@ -597,7 +597,7 @@ def test_a_new_task_is_one_table_task_the_driver_asks(tmp_path, monkeypatch):
         name="toy",
         table_keys=("target",),
         scale_keys=("flags",),
-        prepared_files=(),
+        missing_inputs=lambda table, prepared: [],
         has_dictionary=os.path.isdir,
         criterion=lambda row: ["--criterion", "cross_entropy"],
         curve="loss",

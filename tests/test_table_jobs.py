@@ -107,8 +107,9 @@ def test_a_result_finished_before_records_is_done_for_its_data_only(tmp_path):
     made["command"] = made["command"].replace("/work/main/runs/multi30k/bin", f"{a}/bin")
     assert "fingerprint" not in made and f"{a}/bin" in made["command"]
     result.write_text(json.dumps(made))
-    (a / "raw").mkdir()
-    (a / "raw" / "valid.de").write_text("ein satz\n" * len(made["hypotheses"]))  # the references a rebuild reads
+    for prepared in (a, b):  # the references a rebuild reads
+        (prepared / "raw").mkdir()
+        (prepared / "raw" / "valid.de").write_text("ein satz\n" * len(made["hypotheses"]))
 
     def driver(data):
         return subprocess.run(

@@ -40,7 +40,7 @@ class TableTask:
     name: str  # a table file's kind:
     table_keys: Tuple[str, ...]  # what its table file needs besides name, scales and rows
     scale_keys: Tuple[str, ...]  # what each of its scales needs
-    prepared_files: Tuple[str, ...]  # what the --data folder holds (a prepare script's records)
+    missing_inputs: Callable[[Table, str], List[str]]  # (table, --data) → the files it reads there that are absent
     has_dictionary: Callable[[str], bool]  # whether a binarised folder holds what fairseq reads for it
     criterion: Callable[[Dict[str, Any]], List[str]]  # a row → --criterion NAME and the flags it needs
     curve: str  # the dev figure fairseq-train logs at each validation (a result's valid_curve)

@@ -65,6 +65,19 @@ def has_dictionary(folder: str) -> bool:
     return os.path.isdir(folder) and any(n.startswith("dict.") for n in os.listdir(folder))
 
 
+def missing_inputs(table: Table, prepared: str) -> List[str]:
+    """What a prepare script's --out folder lacks of what the table reads there: its records (``bin/pipeline.txt``,
+    ``bin/splits.tsv``) and the reference of the split the table decodes (``raw/SPLIT.TGT``), which scores every
+    row and the paired bootstrap."""
+    records = [
+        name for name in ("bin/pipeline.txt", "bin/splits.tsv") if not os.path.isfile(os.path.join(prepared, name))
+    ]
+    if records:
+        return records
+    reference = reference_file(prepared, table["decode"]["split"])
+    return [] if os.path.isfile(reference) else [os.path.relpath(reference, prepared)]
+
+
 def evaluate(job: Job) -> Dict[str, Any]:
     """Dev perplexity (fairseq-validate) and dev BLEU/chrF of beam search (scripts/generate.sh) and the hypotheses;
     the paired bootstrap against the base is added by :func:`complete` once base seed 1 is done. Where the model
@@ -189,7 +202,7 @@ TASK = TableTask(
     name="translation",
     table_keys=("base", "decode"),
     scale_keys=("dim_factor", "step_factor", "flags"),
-    prepared_files=("bin/pipeline.txt", "bin/splits.tsv"),
+    missing_inputs=missing_inputs,
     has_dictionary=has_dictionary,
     criterion=criterion,
     curve="ppl",
