@@ -417,6 +417,7 @@ def test_a_table_file_that_is_not_a_mapping_is_named(tmp_path):
         ("examples/table3/table3.yaml", "examples/table3/results/multi30k"),
         ("examples/table3/table3.yaml", "examples/table3/results/multi30k-lr1"),
         ("examples/table3/table3.yaml", "examples/table3/results/multi30k-1200"),
+        ("examples/positions/table.yaml", "examples/positions/results/short15"),
         ("examples/imdb/table.yaml", "examples/imdb/results/cpu"),
         ("examples/baselines/table.yaml", "examples/baselines/results/multi30k"),
         ("examples/baselines/imdb-padding.yaml", "examples/baselines/results/cpu"),
@@ -431,8 +432,9 @@ def test_committed_tables_are_rebuilt_from_their_result_files(table_file, result
     table = T.load_table(str(ROOT / table_file))
     task = task_of(table)
     lines = task.lines(table, T.table_results(table, str(ROOT / results), Path(results).name))
-    assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, task.columns)
-    assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, task.columns)
+    columns = task.columns(table)
+    assert (ROOT / results / f"{table['name']}.md").read_text(encoding="utf-8") == R.to_markdown(lines, columns)
+    assert (ROOT / results / f"{table['name']}.csv").read_text(encoding="utf-8") == R.to_csv(lines, columns)
 
 
 STOCK_TABLE = (
@@ -606,7 +608,7 @@ def test_a_new_task_is_one_table_task_the_driver_asks(tmp_path, monkeypatch):
         ranges={"score": (0.0, 1.0)},
         complete=lambda table, found, results, prepared: completed.append(sorted(found)),
         lines=lambda table, found: [{"id": rid, "score": r["score"]} for (rid, _), r in sorted(found.items())],
-        columns=(("id", "run", 2), ("score", "score", 3)),
+        columns=lambda table: (("id", "run", 2), ("score", "score", 3)),
     )
     monkeypatch.setitem(TASKS, "toy", toy)
     path = tmp_path / "toy.yaml"
@@ -628,3 +630,16 @@ def test_a_new_task_is_one_table_task_the_driver_asks(tmp_path, monkeypatch):
     path.write_text(path.read_text().replace("kind: toy", "kind: toys"))
     with pytest.raises(T.TableError, match="kind must be translation or classification or toy, got 'toys'"):
         T.load_table(str(path))
+
+
+def test_the_scores_are_headed_by_the_split_the_table_decodes():
+    """Table 3 decodes valid ("PPL (dev)"); the positions table decodes test2016, and its headings say so."""
+    from fairseq_vanilla.experiments.table.tasks import task_of
+
+    def headings(table_file):
+        table = T.load_table(str(ROOT / table_file))
+        return [heading for _, heading, _ in task_of(table).columns(table)]
+
+    assert {"PPL (dev)", "BLEU (dev)"} <= set(headings("examples/table3/table3.yaml"))
+    positions = headings("examples/positions/table.yaml")
+    assert {"PPL (test)", "BLEU (test)"} <= set(positions) and not any("(dev)" in h for h in positions)

@@ -140,7 +140,7 @@ def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: 
     task, found = task_of(table), T.table_results(table, results, scale)
     task.complete(table, found, results, prepared)
     lines = task.lines(table, found)
-    md, csv_text = R.to_markdown(lines, task.columns), R.to_csv(lines, task.columns)
+    md, csv_text = R.to_markdown(lines, task.columns(table)), R.to_csv(lines, task.columns(table))
     for d in out_dirs:
         os.makedirs(d, exist_ok=True)
         with atomic_write(os.path.join(d, table["name"] + ".md")) as f:

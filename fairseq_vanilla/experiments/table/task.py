@@ -50,4 +50,4 @@ class TableTask:
     complete: Callable[[Table, Results, str, str], None]  # (table, results, their folder, --data): what a result
     # gets from the others (a test against the base), written back into its file
     lines: Callable[[Table, Results], List[Dict[str, Any]]]  # one line per row with results
-    columns: Tuple[Column, ...]  # the rendered table's columns, in order
+    columns: Callable[[Table], Tuple[Column, ...]]  # a table → its rendered columns, in order

@@ -135,5 +135,5 @@ TASK = TableTask(
     ranges={"accuracy_valid": (0.0, 1.0), "accuracy_test": (0.0, 1.0)},
     complete=complete,
     lines=classification_rows,
-    columns=COLUMNS,
+    columns=lambda table: COLUMNS,
 )

@@ -5,7 +5,7 @@ links; the paired bootstrap against base seed 1 and the training FLOPs filled in
 
 import math
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from ....evaluation.seed_statistics import mean_std
 from ....evaluation.significance import corpus_scores, perplexity
@@ -15,7 +15,7 @@ from .. import spec as T
 from ..evaluation import alignment_error, fill_significance, has_cross_attention, reference_file, validate_command
 from ..flops import fill_flops
 from ..stages import ROOT, last_float, log, run, tokenised_bleu, validate
-from ..task import Job, Results, Table, TableTask
+from ..task import Column, Job, Results, Table, TableTask
 
 CRITERIA = {"vanilla_transformer_align": ["vanilla_label_smoothed_cross_entropy_with_alignment", "--load-alignments"]}
 DEFAULT_CRITERION = ["vanilla_label_smoothed_cross_entropy"]
@@ -130,6 +130,14 @@ def complete(table: Table, found: Results, results: str, prepared: str) -> None:
     fill_flops(found, results, prepared, skip=(table.get("reuse") or {}).get("rows", ()))
 
 
+def columns(table: Table) -> Tuple[Column, ...]:
+    """The rendered columns, the perplexity and BLEU headed by the split the table decodes: "(dev)" for ``valid``
+    (Table 3), the split's own name otherwise (the positions table decodes ``test``)."""
+    split = table["decode"]["split"]
+    name = "dev" if split == "valid" else split
+    return tuple((key, heading.replace("(dev)", f"({name})"), digits) for key, heading, digits in COLUMNS)
+
+
 def table_rows(table: Table, results: Results) -> List[Dict[str, Any]]:
     """One line per row of the table that has at least one result: seed means (± std where > 1 seed), ΔBLEU
     against the base's mean with its 95 % interval and verdict over seeds (:func:`.render.against_base`: Welch, or a
@@ -211,5 +219,5 @@ TASK = TableTask(
     ranges={"bleu": (0.0, 100.0), "chrf": (0.0, 100.0), "bleu_tokenised": (0.0, 100.0), "ppl": (1.0, math.inf)},
     complete=complete,
     lines=table_rows,
-    columns=COLUMNS,
+    columns=columns,
 )
