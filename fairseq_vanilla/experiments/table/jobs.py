@@ -139,8 +139,8 @@ def rebuild(table: Dict[str, Any], results: str, out_dirs: List[str], prepared: 
     the rows the table reuses from another's) in its task's lines and columns; returns the Markdown."""
     task, found = task_of(table), T.table_results(table, results, scale)
     task.complete(table, found, results, prepared)
-    lines = task.lines(table, found)
-    md, csv_text = R.to_markdown(lines, task.columns(table)), R.to_csv(lines, task.columns(table))
+    lines, columns = task.lines(table, found), task.columns(table)
+    md, csv_text = R.to_markdown(lines, columns), R.to_csv(lines, columns)
     for d in out_dirs:
         os.makedirs(d, exist_ok=True)
         with atomic_write(os.path.join(d, table["name"] + ".md")) as f:

@@ -113,8 +113,9 @@ def main(argv=None) -> int:
         table = T.load_table(args.table)
         rows = T.select_rows(table, selection)
         T.check_scale(table, args.scale)
-        for needed in task_of(table).missing_inputs(table, args.data)[:1]:
-            raise T.TableError(f"{args.data}/{needed} missing: --data must be the --out of a prepare script")
+        missing = task_of(table).missing_inputs(table, args.data)
+        if missing:
+            raise T.TableError(f"{args.data}/{missing[0]} missing: --data must be the --out of a prepare script")
         args.out, args.data, args.table = map(os.path.abspath, (args.out, args.data, args.table))
         args.results = results_dir(table, args.results, args.scale)
         done = T.table_results(table, args.results, args.scale)  # every result file read and checked
